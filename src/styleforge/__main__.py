@@ -1,0 +1,5 @@
+"""``python -m styleforge``."""
+
+from styleforge.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""Command line: arguments -> config -> library call, nothing else.
+
+A user mistake prints one line on stderr and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from styleforge import __version__
+from styleforge.errors import UserError
+from styleforge.runtime import DEVICE_CHOICES
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (exit code 2) instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 0.7,0.3, got {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected non-negative numbers like 0.7,0.3, got {text!r}"
+        )
+    return values
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--max-pixels", type=_positive_int, default=None,
+        help="refuse input images larger than this many pixels (default: 50 million)",
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``styleforge`` argument parser with all sub-commands."""
+    from styleforge.infer.transfer import TransferConfig
+
+    d = TransferConfig()
+    parser = _Parser(prog="styleforge", description="Learn a visual style and apply it.")
+    parser.add_argument("--version", action="version", version=f"styleforge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser(
+        "transfer",
+        help="paint a photo in the style of one or more pictures (optimisation, Gatys et al.)",
+        description="Optimisation-based style transfer of style pictures onto photos.",
+    )
+    t.add_argument("content", nargs="+", type=Path, help="photo(s) or folder(s) of photos")
+    t.add_argument(
+        "--style", "-s", action="append", type=Path, required=True,
+        help="style image or folder of style images; repeat to mix several styles",
+    )  # fmt: skip
+    t.add_argument("--style-weights", type=_floats, help="mixing weights, one per --style: 0.7,0.3")
+    t.add_argument("-o", "--output", type=Path, required=True, help="output image or folder")
+    t.add_argument(
+        "--size", type=_positive_int, default=d.size, help=f"long side (default {d.size})"
+    )
+    t.add_argument("--steps", type=_positive_int, default=d.steps, help=f"default {d.steps}")
+    t.add_argument("--content-weight", type=float, default=d.content_weight)
+    t.add_argument("--style-weight", type=float, default=d.style_weight)
+    t.add_argument("--tv-weight", type=float, default=d.tv_weight)
+    t.add_argument(
+        "--style-scale",
+        type=float,
+        default=d.style_scale,
+        help="style image size relative to the output (bigger = larger strokes)",
+    )
+    t.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours")
+    t.add_argument("--init", choices=("content", "noise"), default=d.init)
+    t.add_argument("--optimizer", choices=("lbfgs", "adam"), default=d.optimizer)
+    t.add_argument("--encoder", choices=("vgg16", "vgg19"), default="vgg16")
+    t.add_argument("--encoder-weights", type=Path, help="torchvision VGG19 state dict (vgg19)")
+    t.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    t.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_common(t)
+
+    demo = sub.add_parser("demo", help="run the main job on the embedded sample data")
+    demo.add_argument("-o", "--output", type=Path, default=Path("demo-output"))
+    demo.add_argument(
+        "--style", type=Path, help="use this style image instead of the embedded ones"
+    )
+    demo.add_argument("--size", type=_positive_int, default=256)
+    demo.add_argument("--steps", type=_positive_int, default=100)
+    demo.add_argument("--quiet", "-q", action="store_true")
+    _add_common(demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``styleforge`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "transfer":
+            from styleforge.commands import run_transfer
+
+            return run_transfer(args)
+        if args.command == "demo":
+            from styleforge.commands import run_demo
+
+            return run_demo(args)
+    except UserError as err:
+        print(f"styleforge: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("styleforge: interrupted", file=sys.stderr)
+        return 130
+    parser.error(f"unknown command {args.command}")

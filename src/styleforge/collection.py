@@ -1,0 +1,195 @@
+"""A folder of the user's images: find them, check each one, drop exact duplicates.
+
+``scan`` never keeps decoded pixels: each candidate is opened, checked and released, so a
+folder of thousands of photos costs one image of memory at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from styleforge import images
+from styleforge.errors import ImageError
+
+__all__ = ["IMAGE_SUFFIXES", "MIN_SIDE", "Collection", "Skipped", "scan"]
+
+MIN_SIDE = 64
+"""Images whose shorter side is below this many pixels are skipped."""
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+"""File suffixes (lower case) that are considered when scanning a folder."""
+
+_HINT_SKIPS = 3  # how many skip reasons `require` quotes
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not used, and why (the reason has no path prefix)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class Collection:
+    """The usable images under ``root``, in sorted order, plus an audit of what was left out.
+
+    ``duplicates`` holds (ignored copy, kept original) pairs of byte-identical files.
+    """
+
+    root: Path
+    images: tuple[Path, ...]
+    skipped: tuple[Skipped, ...] = ()
+    duplicates: tuple[tuple[Path, Path], ...] = ()
+
+    def report(self) -> str:
+        """A short human-readable audit: usable count, then one line per skip / duplicate."""
+        n = len(self.images)
+        head = f"{self.root}: {n} usable image{'' if n == 1 else 's'}"
+        extras = []
+        if self.skipped:
+            extras.append(f"{len(self.skipped)} skipped")
+        if self.duplicates:
+            d = len(self.duplicates)
+            extras.append(f"{d} duplicate{'' if d == 1 else 's'}")
+        if extras:
+            head += f" ({', '.join(extras)})"
+        lines = [head]
+        lines += [f"  skipped {s.path}: {s.reason}" for s in self.skipped]
+        lines += [f"  duplicate {copy} = {kept} (used once)" for copy, kept in self.duplicates]
+        return "\n".join(lines)
+
+    def require(self, n: int, what: str) -> None:
+        """Raise ImageError unless at least ``n`` images are usable; ``what`` names the task."""
+        k = len(self.images)
+        if k >= n:
+            return
+        msg = f"{self.root}: only {k} usable image(s), {what} needs at least {n}"
+        hints = []
+        if self.skipped:
+            quoted = "; ".join(f"{s.path.name}: {s.reason}" for s in self.skipped[:_HINT_SKIPS])
+            more = len(self.skipped) - _HINT_SKIPS
+            if more > 0:
+                quoted += f"; and {more} more"
+            hints.append(f"{len(self.skipped)} skipped ({quoted})")
+        if self.duplicates:
+            hints.append(f"{len(self.duplicates)} exact duplicate(s) counted once")
+        if not self.skipped and not self.duplicates and k == 0:
+            hints.append("no image files found")
+        if hints:
+            msg += " - " + ", ".join(hints)
+        raise ImageError(msg)
+
+
+def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
+    """Files under ``root``, recursively, in sorted order; hidden entries are ignored.
+
+    Symlinked folders are followed once (cycles are cut); unreadable folders are reported.
+    """
+    seen: set[Path] = set()
+
+    def visit(folder: Path) -> Iterator[Path]:
+        real = folder.resolve()
+        if real in seen:
+            return
+        seen.add(real)
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(Skipped(folder, f"cannot read folder ({exc.strerror or exc})"))
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = folder / entry.name
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                yield from visit(path)
+            else:
+                yield path
+
+    yield from visit(root)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check(path: Path, min_side: int, max_pixels: int) -> str | None:
+    """None if ``path`` is a usable image, else the reason (without the path prefix)."""
+    try:
+        img = images.open_image(path, max_pixels=max_pixels)
+    except ImageError as exc:
+        return str(exc).removeprefix(f"{path}: ")
+    w, h = img.size
+    img.close()
+    if min(w, h) < min_side:
+        return f"too small ({w}x{h}, short side < {min_side} px)"
+    return None
+
+
+def scan(
+    path: str | Path, min_side: int = MIN_SIDE, max_pixels: int = images.DEFAULT_MAX_PIXELS
+) -> Collection:
+    """Collect the usable images in a folder (recursively) or a single image file.
+
+    Every candidate is fully decoded once to check it (then released): unreadable, non-image,
+    truncated, too large or too small (short side < ``min_side``) files are skipped with a
+    reason. Byte-identical copies are used once (the first in sorted order is kept). Files
+    and folders whose name starts with "." are ignored.
+
+    Raises:
+        ImageError: ``path`` does not exist.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise ImageError(f"{path}: no such file or folder")
+
+    skipped: list[Skipped] = []
+    if root.is_dir():
+        candidates: list[Path] = []
+        for file in _walk(root, skipped):
+            suffix = file.suffix.lower()
+            if suffix in IMAGE_SUFFIXES:
+                candidates.append(file)
+            else:
+                shown = f"suffix {suffix}" if suffix else "no suffix"
+                skipped.append(Skipped(file, f"not an image file ({shown})"))
+    else:
+        candidates = [root]  # named explicitly: judged by its content, whatever the suffix
+
+    usable: list[Path] = []
+    duplicates: list[tuple[Path, Path]] = []
+    kept_by_hash: dict[str, Path] = {}
+    for file in candidates:
+        try:
+            digest = _sha256(file)
+        except OSError as exc:
+            skipped.append(Skipped(file, f"cannot read file ({exc.strerror or exc})"))
+            continue
+        if digest in kept_by_hash:
+            duplicates.append((file, kept_by_hash[digest]))
+            continue
+        reason = _check(file, min_side, max_pixels)
+        if reason is not None:
+            skipped.append(Skipped(file, reason))
+            continue
+        kept_by_hash[digest] = file
+        usable.append(file)
+
+    skipped.sort(key=lambda s: s.path.parts)
+    return Collection(
+        root=root, images=tuple(usable), skipped=tuple(skipped), duplicates=tuple(duplicates)
+    )

@@ -1,0 +1,154 @@
+"""What each CLI command does with its parsed arguments: gather inputs, build a config, call the
+library, write outputs. Kept apart from argument parsing so both stay short."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from styleforge import collection, images
+from styleforge.errors import UserError
+from styleforge.features import EncoderSpec, load_encoder
+from styleforge.infer.transfer import TransferConfig, transfer
+from styleforge.runtime import pick_device
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _max_pixels(args: argparse.Namespace) -> int:
+    return int(args.max_pixels or images.DEFAULT_MAX_PIXELS)
+
+
+def gather_images(paths: Sequence[Path], what: str, max_pixels: int) -> list[Path]:
+    """Files named directly plus the usable images of named folders; skips are reported."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            coll = collection.scan(path, max_pixels=max_pixels)
+            if coll.skipped or coll.duplicates:
+                _note(coll.report())
+            coll.require(1, what)
+            found.extend(coll.images)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise UserError(f"{path}: no such file or folder")
+    return found
+
+
+def output_paths(inputs: Sequence[Path], output: Path, overwrite: bool) -> list[Path]:
+    """One output per input: ``output`` itself for a single input with an image suffix,
+    else ``output/<input stem>.png``. Existing files are refused unless ``overwrite``."""
+    single_file = len(inputs) == 1 and output.suffix.lower() in images.SAVE_FORMATS
+    if single_file:
+        outs = [output]
+    else:
+        if output.exists() and not output.is_dir():
+            raise UserError(f"{output}: several outputs need a folder, but this is a file")
+        stems = [p.stem for p in inputs]
+        if len(set(stems)) != len(stems):
+            # Same name in different folders: keep the parent folder name to tell them apart.
+            stems = [f"{p.parent.name}_{p.stem}" for p in inputs]
+        outs = [output / f"{stem}.png" for stem in stems]
+    existing = [p for p in outs if p.exists()]
+    if existing and not overwrite:
+        raise UserError(f"{existing[0]} already exists (use --overwrite to replace it)")
+    return outs
+
+
+def run_transfer(args: argparse.Namespace) -> int:
+    """``styleforge transfer``."""
+    max_pixels = _max_pixels(args)
+    device = pick_device(args.device)
+    contents = gather_images(args.content, "transfer", max_pixels)
+    if args.style_weights is not None and len(args.style_weights) != len(args.style):
+        raise UserError(
+            f"--style-weights has {len(args.style_weights)} value(s) for {len(args.style)} --style"
+        )
+    if args.style_weights is not None and sum(args.style_weights) <= 0:
+        raise UserError("--style-weights must not all be zero")
+    if args.encoder == "vgg16" and args.encoder_weights is not None:
+        raise UserError("--encoder-weights is for --encoder vgg19 (vgg16 weights are built in)")
+    styles: list[Tensor] = []
+    weights: list[float] = []
+    for i, style_path in enumerate(args.style):
+        files = gather_images([style_path], "a style", max_pixels)
+        share = (args.style_weights[i] if args.style_weights else 1.0) / len(files)
+        styles += [images.load_image(f, max_pixels=max_pixels) for f in files]
+        weights += [share] * len(files)
+    config = TransferConfig(
+        size=args.size,
+        steps=args.steps,
+        content_weight=args.content_weight,
+        style_weight=args.style_weight,
+        tv_weight=args.tv_weight,
+        style_scale=args.style_scale,
+        preserve_colors=args.preserve_colors,
+        init=args.init,
+        optimizer=args.optimizer,
+        seed=args.seed,
+        encoder=EncoderSpec(args.encoder, args.encoder_weights),
+    )
+    outputs = output_paths(contents, args.output, args.overwrite)
+    photos = [images.load_image(p, max_pixels=max_pixels) for p in contents]
+    encoder = load_encoder([*config.style_layers, config.content_layer], config.encoder, device)
+    for photo, src, out in zip(photos, contents, outputs, strict=True):
+        result = transfer(
+            photo, styles, config, weights, device, encoder=encoder, progress=not args.quiet
+        )
+        images.save_image(result, out)
+        _note(f"{src} -> {out}")
+    return 0
+
+
+def sample_photos() -> dict[str, Tensor]:
+    """scikit-image's bundled CC0 sample photos, (1,3,H,W) in [0,1]."""
+    from skimage import data as skdata
+
+    return {
+        name: images.pil_to_tensor(Image.fromarray(getattr(skdata, name)()))
+        for name in ("astronaut", "chelsea")
+    }
+
+
+def embedded_styles() -> dict[str, Path]:
+    """The public-domain style pictures shipped inside the package."""
+    root = Path(__file__).parent / "assets" / "style_images"
+    return {p.stem: p for p in sorted(root.glob("*.jpg"))}
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """``styleforge demo``: transfer embedded styles onto sample photos; write a sheet."""
+    device = pick_device(args.device)
+    max_pixels = _max_pixels(args)
+    style_files = {args.style.stem: args.style} if args.style else embedded_styles()
+    styles = {name: images.load_image(p, max_pixels=max_pixels) for name, p in style_files.items()}
+    config = TransferConfig(size=args.size, steps=args.steps, seed=args.seed)
+    encoder = load_encoder([*config.style_layers, config.content_layer], config.encoder, device)
+    out_dir: Path = args.output
+    rows: list[Tensor] = []
+    for photo_name, photo in sample_photos().items():
+        for style_name, style in styles.items():
+            result = transfer(
+                photo, [style], config, device=device, encoder=encoder, progress=not args.quiet
+            )
+            path = images.save_image(result, out_dir / f"transfer_{photo_name}_{style_name}.png")
+            _note(f"wrote {path}")
+            rows.append(
+                images.make_sheet(
+                    [photo, style, result], [photo_name, style_name, "styleforge transfer"]
+                )
+            )
+    width = max(r.shape[-1] for r in rows)
+    padded = [torch.nn.functional.pad(r, (0, width - r.shape[-1]), value=1.0) for r in rows]
+    sheet = images.save_image(torch.cat(padded, dim=2), out_dir / "sheet.png")
+    _note(f"wrote {sheet} (content | style | result)")
+    return 0

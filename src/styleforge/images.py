@@ -1,0 +1,414 @@
+"""Everything that touches pixels: reading, converting, resizing, saving, colour spaces.
+
+Convention: an image in the rest of styleforge is a float32 RGB tensor of shape (N, 3, H, W)
+with values in [0, 1] (usually N == 1). PIL images appear only at the edges (files on disk).
+No function here changes a tensor that the caller passed in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+from styleforge.errors import ImageError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "SAVE_FORMATS",
+    "load_image",
+    "make_sheet",
+    "open_image",
+    "pil_to_tensor",
+    "resize_to",
+    "rgb_to_yiq",
+    "save_image",
+    "tensor_to_pil",
+    "yiq_to_rgb",
+]
+
+DEFAULT_MAX_PIXELS = 50_000_000
+"""Images with more pixels than this (width * height) are refused before decoding."""
+
+SAVE_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
+    ".png": ("PNG", {}),
+    ".jpg": ("JPEG", {"quality": 95}),
+    ".jpeg": ("JPEG", {"quality": 95}),
+    ".webp": ("WEBP", {"quality": 95}),
+    ".bmp": ("BMP", {}),
+    ".tif": ("TIFF", {}),
+    ".tiff": ("TIFF", {}),
+}
+"""File suffix -> (PIL format name, save options) for :func:`save_image`."""
+
+_WHITE = (255, 255, 255)
+_ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
+_WIDE_MODES = {"I", "F"}  # 32-bit integer / float single-channel images
+
+# Serialises the (rare) temporary raise of PIL's global decompression-bomb limit.
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _megapixels(pixels: int) -> str:
+    mp = pixels / 1e6
+    return f"{mp:.0f}" if mp >= 10 else f"{mp:.2g}"
+
+
+@contextlib.contextmanager
+def _pil_limit_at_least(max_pixels: int) -> Iterator[None]:
+    """Let PIL's bomb check allow at least ``max_pixels`` for the duration of the block.
+
+    PIL's limit is a module global; it is raised only when our own per-call limit is higher,
+    under a lock, and always restored. Our own size check enforces ``max_pixels`` itself.
+    """
+    current = Image.MAX_IMAGE_PIXELS
+    if current is None or current >= max_pixels:
+        yield
+        return
+    with _PIL_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _composite_on_white(img: Image.Image) -> Image.Image:
+    rgba = img.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (*_WHITE, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _wide_to_8bit(img: Image.Image) -> Image.Image:
+    """Scale a 16-bit, 32-bit integer or float single-channel image to 8-bit 'L'.
+
+    I;16*: divided by 257 (65535 -> 255). 'I': the same when values lie in [0, 65535],
+    otherwise stretched min..max. 'F': x255 when in [0, 1], as is when in [0, 255],
+    otherwise stretched min..max.
+    """
+    arr = np.asarray(img).astype(np.float64)
+    finite = arr[np.isfinite(arr)]
+    lo = float(finite.min()) if finite.size else 0.0
+    hi = float(finite.max()) if finite.size else 0.0
+    if img.mode.startswith("I;16") or (img.mode == "I" and lo >= 0 and hi <= 65535):
+        arr = arr / 257.0
+    elif img.mode == "F" and lo >= 0 and hi <= 1:
+        arr = arr * 255.0
+    elif img.mode == "F" and lo >= 0 and hi <= 255:
+        pass
+    else:
+        arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
+    arr = np.nan_to_num(arr, nan=0.0, posinf=255.0, neginf=0.0)
+    return Image.fromarray(np.clip(np.round(arr), 0, 255).astype(np.uint8))
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> 'RGB'; transparency is composited onto white."""
+    mode = img.mode
+    if mode == "RGB" and "transparency" not in img.info:
+        return img
+    if mode.startswith("I;16") or mode in _WIDE_MODES:
+        return _wide_to_8bit(img).convert("RGB")
+    if mode in _ALPHA_MODES or "transparency" in img.info:
+        return _composite_on_white(img)
+    return img.convert("RGB")  # 1, L, P, CMYK, YCbCr, HSV, ...
+
+
+def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Read an image file fully and return it as an upright 'RGB' PIL image.
+
+    EXIF orientation is applied; grayscale, palette, CMYK, 16-bit and float images are
+    converted; transparency is composited onto white. Images with more than ``max_pixels``
+    pixels are refused before they are decoded.
+
+    Raises:
+        ImageError: missing, empty, unreadable, not an image, truncated/corrupt, or too large.
+    """
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be positive, got {max_pixels}")
+    p = Path(path)
+    if not p.exists():
+        raise ImageError(f"{path}: no such file")
+    if p.is_dir():
+        raise ImageError(f"{path}: is a folder, not an image file")
+    try:
+        if p.stat().st_size == 0:
+            raise ImageError(f"{path}: empty file")
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+
+    too_large = (
+        f"over the limit of {_megapixels(max_pixels)} megapixels (raise it with --max-pixels)"
+    )
+    try:
+        with (
+            _pil_limit_at_least(max_pixels),
+            warnings.catch_warnings(),
+        ):
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as img:
+                w, h = img.size
+                if w * h > max_pixels:
+                    raise ImageError(
+                        f"{path}: {w}x{h} is {_megapixels(w * h)} megapixels, {too_large}"
+                    )
+                img.load()  # full decode here, so truncation is caught here
+                try:
+                    upright = ImageOps.exif_transpose(img)
+                except Exception:  # unreadable EXIF: keep the pixels as stored
+                    upright = img
+                rgb = _to_rgb(upright)
+                if rgb is img:
+                    rgb = img.copy()  # detach from the file before it is closed
+                rgb.load()
+                return rgb
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(
+            f"{path}: refused as a possible decompression bomb, {too_large} ({exc})"
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(f"{path}: not an image") from exc
+    except PermissionError as exc:
+        raise ImageError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    except MemoryError as exc:
+        raise ImageError(f"{path}: not enough memory to decode this image") from exc
+    except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, struct.error...
+        raise ImageError(f"{path}: truncated or corrupt image ({exc})") from exc
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL image (any mode) -> float32 tensor (1, 3, H, W) in [0, 1]."""
+    arr = np.array(_to_rgb(img), dtype=np.uint8)  # (H, W, 3), a fresh copy
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div(255.0).contiguous()
+
+
+def tensor_to_pil(t: torch.Tensor) -> Image.Image:
+    """Tensor (3, H, W) or (1, 3, H, W) -> 'RGB' PIL image; clamped to [0, 1], rounded."""
+    if t.dim() == 4 and t.shape[0] == 1:
+        t = t[0]
+    if t.dim() != 3 or t.shape[0] != 3:
+        raise ValueError(f"expected a (3, H, W) or (1, 3, H, W) tensor, got {tuple(t.shape)}")
+    x = t.detach().to(device="cpu", dtype=torch.float32)
+    x = torch.nan_to_num(x, nan=0.0).clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
+    return Image.fromarray(x.permute(1, 2, 0).contiguous().numpy())
+
+
+def _check_nchw(t: torch.Tensor, name: str = "image") -> None:
+    if t.dim() != 4 or t.shape[1] != 3:
+        raise ValueError(f"{name}: expected an (N, 3, H, W) tensor, got {tuple(t.shape)}")
+
+
+def load_image(
+    path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, size: int | None = None
+) -> torch.Tensor:
+    """Read an image file -> float32 tensor (1, 3, H, W) in [0, 1].
+
+    With ``size``, resize (Lanczos) so that the longer side is ``size`` pixels, keeping the
+    aspect ratio; ``None`` keeps the original size. Raises ImageError like :func:`open_image`.
+    """
+    img = open_image(path, max_pixels=max_pixels)
+    if size is not None:
+        if size < 1:
+            raise ValueError(f"size must be positive, got {size}")
+        w, h = img.size
+        scale = size / max(w, h)
+        new = (size, max(1, round(h * scale))) if w >= h else (max(1, round(w * scale)), size)
+        if new != (w, h):
+            img = img.resize(new, Image.Resampling.LANCZOS)
+    return pil_to_tensor(img)
+
+
+def _resize_hw(t: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    if (t.shape[-2], t.shape[-1]) == (height, width):
+        return t.clamp(0.0, 1.0)
+    out = F.interpolate(
+        t, size=(height, width), mode="bicubic", antialias=True, align_corners=False
+    )
+    return out.clamp(0.0, 1.0)
+
+
+def resize_to(t: torch.Tensor, size: int, side: Literal["long", "short"] = "long") -> torch.Tensor:
+    """Resize (N, 3, H, W) so that its long (or short) side is ``size``; keeps aspect ratio.
+
+    Bicubic with antialiasing, result clamped to [0, 1]; returns a new (N, 3, H', W') tensor.
+    """
+    _check_nchw(t)
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    if side not in ("long", "short"):
+        raise ValueError(f"side must be 'long' or 'short', got {side!r}")
+    h, w = int(t.shape[-2]), int(t.shape[-1])
+    ref = max(h, w) if side == "long" else min(h, w)
+    scale = size / ref
+    new_h = max(1, round(h * scale))
+    new_w = max(1, round(w * scale))
+    # the reference side is exactly `size`, whatever the rounding of the other one
+    if (h >= w) == (side == "long"):
+        new_h = size
+    else:
+        new_w = size
+    return _resize_hw(t, new_h, new_w)
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def save_image(image: torch.Tensor | Image.Image, path: str | Path) -> Path:
+    """Write an image atomically (temp file in the same folder, then rename); returns the path.
+
+    ``image`` is a tensor (3, H, W) / (1, 3, H, W) in [0, 1] or a PIL image. The format comes
+    from the suffix: .png, .jpg/.jpeg (quality 95), .webp, .bmp, .tif/.tiff. Parent folders
+    are created. Raises ImageError for an unknown suffix or when the file cannot be written.
+    """
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in SAVE_FORMATS:
+        known = ", ".join(SAVE_FORMATS)
+        shown = f"'{suffix}'" if suffix else "(none)"
+        raise ImageError(f"{path}: unknown image format {shown}; use one of {known}")
+    fmt, options = SAVE_FORMATS[suffix]
+    img = tensor_to_pil(image) if isinstance(image, torch.Tensor) else _to_rgb(image)
+
+    tmp_path: Path | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = (target.stat().st_mode & 0o777) if target.exists() else (0o666 & ~_UMASK)
+        with tempfile.NamedTemporaryFile(
+            dir=target.parent, prefix=f".{target.stem}.", suffix=suffix, delete=False
+        ) as tmp:
+            tmp_path = Path(tmp.name)
+            img.save(tmp, format=fmt, **options)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.chmod(tmp_path, mode)
+        os.replace(tmp_path, target)
+    except BaseException as exc:
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+        raise
+    return target
+
+
+# --------------------------------------------------------------------------- colour
+
+# NTSC (FCC 1953) RGB -> YIQ
+_RGB_TO_YIQ = torch.tensor(
+    [
+        [0.299, 0.587, 0.114],
+        [0.595716, -0.274453, -0.321263],
+        [0.211456, -0.522591, 0.311135],
+    ],
+    dtype=torch.float64,
+)
+_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+
+
+def _apply_matrix(matrix: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    _check_nchw(t)
+    dtype = t.dtype if t.is_floating_point() else torch.float32
+    m = matrix.to(device=t.device, dtype=dtype)
+    return torch.einsum("ij,njhw->nihw", m, t.to(dtype))
+
+
+def rgb_to_yiq(t: torch.Tensor) -> torch.Tensor:
+    """RGB (N, 3, H, W) -> YIQ (N, 3, H, W); Y in [0, 1], I and Q signed. Inverse: yiq_to_rgb."""
+    return _apply_matrix(_RGB_TO_YIQ, t)
+
+
+def yiq_to_rgb(t: torch.Tensor) -> torch.Tensor:
+    """YIQ (N, 3, H, W) -> RGB (N, 3, H, W); exact inverse of rgb_to_yiq (not clamped)."""
+    return _apply_matrix(_YIQ_TO_RGB, t)
+
+
+# --------------------------------------------------------------------------- contact sheet
+
+
+def _fit_label(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int) -> str:
+    """Shorten ``text`` with an ellipsis until it fits in ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "...", font=font) > width:
+        text = text[:-1]
+    return text + "..." if text else ""
+
+
+def make_sheet(
+    images: Sequence[torch.Tensor],
+    labels: Sequence[str] | None = None,
+    height: int = 256,
+    pad: int = 8,
+) -> torch.Tensor:
+    """Side-by-side contact sheet of (1, 3, H, W) images -> (1, 3, H', W') on white.
+
+    Each image is resized to ``height`` pixels high, with ``pad`` white pixels around and
+    between them; with ``labels``, each label is drawn in black under its image.
+    """
+    if not images:
+        raise ValueError("make_sheet needs at least one image")
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(f"{len(labels)} labels for {len(images)} images")
+    if height < 1 or pad < 0:
+        raise ValueError(f"height must be >= 1 and pad >= 0, got {height} and {pad}")
+
+    tiles: list[Image.Image] = []
+    for i, t in enumerate(images):
+        _check_nchw(t, f"image {i}")
+        if t.shape[0] != 1:
+            raise ValueError(f"image {i}: expected a batch of one, got {tuple(t.shape)}")
+        h, w = int(t.shape[-2]), int(t.shape[-1])
+        width = max(1, round(w * height / h))
+        x = t.detach().to(device="cpu", dtype=torch.float32)
+        tiles.append(tensor_to_pil(_resize_hw(x, height, width)))
+
+    font = ImageFont.load_default()
+    label_h = 0
+    if labels is not None:
+        probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+        boxes = [probe.textbbox((0, 0), text or " ", font=font) for text in labels]
+        label_h = math.ceil(max(box[3] for box in boxes)) + pad
+
+    total_w = pad + sum(tile.width + pad for tile in tiles)
+    total_h = pad + height + label_h + pad
+    sheet = Image.new("RGB", (total_w, total_h), _WHITE)
+    draw = ImageDraw.Draw(sheet)
+    x0 = pad
+    for i, tile in enumerate(tiles):
+        sheet.paste(tile, (x0, pad))
+        if labels is not None:
+            text = _fit_label(draw, labels[i], font, tile.width)
+            text_w = draw.textlength(text, font=font)
+            x_text = x0 + max(0.0, (tile.width - text_w) / 2)
+            draw.text((x_text, pad + height + pad), text, fill=(0, 0, 0), font=font)
+        x0 += tile.width + pad
+    return pil_to_tensor(sheet)

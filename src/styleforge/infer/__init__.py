@@ -1,0 +1,1 @@
+"""Inference: optimisation-based transfer (and, later, feed-forward stylizers and samplers)."""

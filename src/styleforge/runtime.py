@@ -1,0 +1,58 @@
+"""Device choice, seeding and mixed precision.
+
+CPU runs stay float32. On CUDA the heavy convolutions run under bf16 autocast with channels_last
+memory layout; anything that accumulates statistics (Gram matrices, losses) is computed in float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+import torch
+
+from styleforge.errors import UserError
+
+DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then CPU; asking for one that is absent is an error."""
+    if name not in DEVICE_CHOICES and not name.startswith("cuda:"):
+        raise UserError(f"unknown device {name!r}; choose from {', '.join(DEVICE_CHOICES)}")
+    cuda_ok = torch.cuda.is_available()
+    mps_ok = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda_ok else "mps" if mps_ok else "cpu")
+    if name.startswith("cuda") and not cuda_ok:
+        raise UserError("--device cuda: no CUDA GPU is available here (try --device cpu)")
+    if name == "mps" and not mps_ok:
+        raise UserError("--device mps: Apple MPS is not available here (try --device cpu)")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU generator seeded the same for explicit use."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    """channels_last on CUDA (faster convolutions with tensor cores), contiguous elsewhere."""
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, enabled: bool = True) -> Iterator[None]:
+    """bf16 autocast on CUDA when enabled; a no-op on CPU and MPS (they stay float32)."""
+    if enabled and device.type == "cuda":
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            yield
+    else:
+        yield
