@@ -1,0 +1,412 @@
+"""Benchmark: styleforge's optimisation-based style transfer against a plain PyTorch loop.
+
+Hand-run (``make bench`` or ``.venv/bin/python bench/transfer.py``); not part of the tests.
+
+For each long-side size (256 and 512 px by default) it measures, on the CPU:
+
+* seconds per optimisation step: one L-BFGS closure evaluation (clamp, forward through VGG16 up to
+  relu5_1, content/style/TV loss, backward) plus the optimiser's own work between evaluations;
+* peak resident memory (``ru_maxrss``) of the whole process, in MiB;
+
+for styleforge's ``transfer()`` and for the "obvious" implementation a person would write from the
+PyTorch neural-style tutorial (``nn.Sequential`` VGG, non-inplace ReLU, a Python loop collecting
+the wanted layers, ``torch.optim.LBFGS([img], max_iter=steps)`` with a clamping closure), which
+uses the same VGG16 weights, preprocessing, layers, loss definitions and weights.
+
+Method. Every (implementation, size, repeat) runs in a fresh subprocess (this script with the
+hidden ``--worker`` flag) so that the peak RSS belongs to that configuration alone. Both sides
+load the weights the same way (``vgg16_state()``; styleforge's encoder is built with
+``load_encoder`` and passed in as ``encoder=``) before the clock starts, so weight loading is
+excluded from the time but included in the peak memory of both. Each closure evaluation is
+time-stamped (styleforge: through the ``history`` list it appends every evaluation's terms to);
+the first ``--warmup`` evaluations are discarded and the next ``--steps`` are timed. Both sides
+run exactly warmup + steps closure evaluations. The implementations alternate (baseline,
+styleforge, baseline, ...) and the whole sweep is repeated ``--repeats`` times; the table shows
+the medians. The first loss value of both sides is compared as a check that they optimise the
+same objective. ``torch`` keeps its default thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+DEFAULT_CONTENT = "content/tubingen_neckarfront.jpg"
+DEFAULT_STYLE = "style_images/starry_night.jpg"
+IMPLS = ("baseline", "styleforge")
+DEFAULT_SIZES = (256, 512)
+DEFAULT_STEPS = {256: 20, 512: 10}
+TARGET_RATIO = 1.0
+RESULT_TAG = "BENCH_RESULT "
+
+Record = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+def _peak_rss_mib() -> float:
+    """Peak resident set size of this process so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform != "darwin" else peak / 2**20  # KiB on Linux, B on macOS
+
+
+class _StampedList(list):  # type: ignore[type-arg]
+    """A list that records ``time.perf_counter()`` at every ``append`` (one per evaluation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stamps: list[float] = []
+
+    def append(self, item: Any) -> None:
+        self.stamps.append(time.perf_counter())
+        super().append(item)
+
+
+def _per_step(stamps: list[float], warmup: int, steps: int) -> tuple[float, int]:
+    """Seconds per evaluation over the evaluations after the warm-up; and how many were timed."""
+    timed = min(steps, len(stamps) - warmup)
+    if warmup < 1 or timed < 1:
+        raise RuntimeError(
+            f"only {len(stamps)} closure evaluations for warm-up {warmup} + {steps} steps"
+        )
+    return (stamps[warmup + timed - 1] - stamps[warmup - 1]) / timed, timed
+
+
+def _run_styleforge(content: Any, style: Any, config: Any) -> tuple[list[float], float, float]:
+    """styleforge's transfer(); returns (evaluation time stamps, first loss, last loss)."""
+    import torch
+
+    from styleforge.features import load_encoder
+    from styleforge.infer.transfer import transfer
+
+    device = torch.device("cpu")
+    encoder = load_encoder([*config.style_layers, config.content_layer], config.encoder, device)
+    history = _StampedList()
+    transfer(
+        content, [style], config, device=device, encoder=encoder, progress=False, history=history
+    )
+    return history.stamps, float(history[0].total), float(history[-1].total)
+
+
+def _run_baseline(content: Any, style: Any, config: Any) -> tuple[list[float], float, float]:
+    """The straightforward tutorial-style loop; returns (time stamps, first loss, last loss)."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    from styleforge.features.weights import vgg16_state
+    from styleforge.images import resize_to
+
+    # VGG16 up to relu5_1, as an nn.Sequential with the same (Caffe/ImageNet) weights.
+    state = vgg16_state()
+    layers: list[nn.Module] = []
+    names: list[str] = []
+    for block, n_convs in enumerate((2, 2, 3, 3, 1), start=1):
+        for i in range(1, n_convs + 1):
+            name = f"conv{block}_{i}"
+            weight, bias = state[f"{name}.weight"], state[f"{name}.bias"]
+            conv = nn.Conv2d(weight.shape[1], weight.shape[0], kernel_size=3, padding=1)
+            conv.weight.data.copy_(weight)
+            conv.bias.data.copy_(bias)
+            layers += [conv, nn.ReLU()]
+            names += [name, f"relu{block}_{i}"]
+        if block < 5:
+            layers.append(nn.MaxPool2d(2, 2))
+            names.append(f"pool{block}")
+    del state
+    model = nn.Sequential(*layers).eval().requires_grad_(False)
+    mean_bgr = torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
+    wanted = {*config.style_layers, config.content_layer}
+
+    def features(img: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = img[:, [2, 1, 0]] * 255.0 - mean_bgr  # RGB [0,1] -> BGR [0,255] minus means
+        out: dict[str, torch.Tensor] = {}
+        for name, layer in zip(names, model, strict=True):
+            x = layer(x)
+            if name in wanted:
+                out[name] = x
+        return out
+
+    def gram(f: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = f.shape
+        flat = f.view(n, c, h * w)
+        return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+
+    def tv(x: torch.Tensor) -> torch.Tensor:
+        _, c, h, w = x.shape
+        dv = (x[:, :, 1:, :] - x[:, :, :-1, :]).pow(2).sum()
+        dh = (x[:, :, :, 1:] - x[:, :, :, :-1]).pow(2).sum()
+        return (dv + dh) / (c * h * w)
+
+    photo = resize_to(content, config.size)
+    style_img = resize_to(style, max(16, round(config.size * config.style_scale)))
+    with torch.no_grad():
+        content_target = features(photo)[config.content_layer]
+        style_feats = features(style_img)
+        style_targets = [gram(style_feats[name]) for name in config.style_layers]
+        del style_feats
+
+    img = photo.clone().requires_grad_(True)
+    optimizer = torch.optim.LBFGS([img], max_iter=config.steps)
+    stamps: list[float] = []
+    losses: list[float] = []
+
+    def closure() -> torch.Tensor:
+        with torch.no_grad():
+            img.clamp_(0.0, 1.0)
+        optimizer.zero_grad()
+        feats = features(img)
+        c_loss = F.mse_loss(feats[config.content_layer], content_target)
+        s_loss = sum(
+            (gram(feats[name]) - target).pow(2).sum()
+            for name, target in zip(config.style_layers, style_targets, strict=True)
+        ) / len(style_targets)
+        loss = (
+            config.content_weight * c_loss
+            + config.style_weight * s_loss
+            + config.tv_weight * tv(img)
+        )
+        loss.backward()
+        stamps.append(time.perf_counter())
+        losses.append(loss.item())
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        img.clamp_(0.0, 1.0)
+    return stamps, losses[0], losses[-1]
+
+
+def worker(impl: str, size: int, steps: int, warmup: int, content: Path, style: Path) -> Record:
+    """One measurement in this (fresh) process."""
+    import torch
+
+    from styleforge.images import load_image
+    from styleforge.infer.transfer import TransferConfig
+
+    config = TransferConfig(size=size, steps=warmup + steps, optimizer="lbfgs")
+    if len(config.scales()) != 1:
+        raise SystemExit(f"--size {size} would run coarse-to-fine; benchmark one scale only")
+    content_img, style_img = load_image(content), load_image(style)
+    rss_setup = _peak_rss_mib()
+    run = _run_styleforge if impl == "styleforge" else _run_baseline
+    start = time.perf_counter()
+    stamps, first_loss, last_loss = run(content_img, style_img, config)
+    call_s = time.perf_counter() - start
+    per_step, timed = _per_step(stamps, warmup, steps)
+    return {
+        "impl": impl,
+        "size": size,
+        "s_per_step": per_step,
+        "timed_steps": timed,
+        "evaluations": len(stamps),
+        "call_s": call_s,
+        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_setup_mib": rss_setup,
+        "first_loss": first_loss,
+        "last_loss": last_loss,
+        "threads": torch.get_num_threads(),
+    }
+
+
+# --------------------------------------------------------------------------- driver side
+
+
+def _run_worker(impl: str, size: int, steps: int, args: argparse.Namespace) -> Record:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        impl,
+        "--sizes",
+        str(size),
+        "--steps",
+        str(steps),
+        "--warmup",
+        str(args.warmup),
+        "--content",
+        str(args.content),
+        "--style",
+        str(args.style),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_TAG)]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"worker {impl} {size}px failed (exit {proc.returncode})")
+    record: Record = json.loads(lines[-1][len(RESULT_TAG) :])
+    return record
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("inf")
+
+
+def _summary(records: list[Record], sizes: list[int]) -> list[Record]:
+    rows: list[Record] = []
+    for size in sizes:
+        row: Record = {"size": size}
+        for impl in IMPLS:
+            mine = [r for r in records if r["impl"] == impl and r["size"] == size]
+            row[f"{impl}_s_per_step"] = statistics.median(r["s_per_step"] for r in mine)
+            row[f"{impl}_peak_mib"] = statistics.median(r["peak_rss_mib"] for r in mine)
+            row[f"{impl}_runs_s_per_step"] = [r["s_per_step"] for r in mine]
+            row[f"{impl}_first_loss"] = mine[0]["first_loss"]
+        row["time_ratio"] = _ratio(row["styleforge_s_per_step"], row["baseline_s_per_step"])
+        row["memory_ratio"] = _ratio(row["styleforge_peak_mib"], row["baseline_peak_mib"])
+        a, b = row["styleforge_first_loss"], row["baseline_first_loss"]
+        row["first_loss_rel_diff"] = abs(a - b) / max(abs(b), 1e-30)
+        rows.append(row)
+    return rows
+
+
+def _table(rows: list[Record]) -> str:
+    header = (
+        "size | baseline s/step | styleforge s/step | ratio | "
+        "baseline peak MiB | styleforge peak MiB | ratio"
+    )
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r['size']:>4} | {r['baseline_s_per_step']:>15.3f} | "
+            f"{r['styleforge_s_per_step']:>17.3f} | {r['time_ratio']:>4.2f}x | "
+            f"{r['baseline_peak_mib']:>17.0f} | {r['styleforge_peak_mib']:>19.0f} | "
+            f"{r['memory_ratio']:>4.2f}x"
+        )
+    return "\n".join(lines)
+
+
+def _verdict(rows: list[Record]) -> str:
+    worst_t = max(rows, key=lambda r: r["time_ratio"])
+    worst_m = max(rows, key=lambda r: r["memory_ratio"])
+    t_ok = worst_t["time_ratio"] <= TARGET_RATIO
+    m_ok = worst_m["memory_ratio"] <= TARGET_RATIO
+    parts = [
+        f"time {'meets' if t_ok else 'MISSES'} it (worst {worst_t['time_ratio']:.2f}x at "
+        f"{worst_t['size']} px)",
+        f"memory {'meets' if m_ok else 'MISSES'} it (worst {worst_m['memory_ratio']:.2f}x at "
+        f"{worst_m['size']} px)",
+    ]
+    overall = "PASS" if t_ok and m_ok else "FAIL"
+    return f"verdict vs the {TARGET_RATIO:.1f}x target (styleforge/baseline): {overall}: " + (
+        "; ".join(parts)
+    )
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
+    parser.add_argument(
+        "--content", type=Path, help=f"content image (default DATA/{DEFAULT_CONTENT})"
+    )
+    parser.add_argument("--style", type=Path, help=f"style image (default DATA/{DEFAULT_STYLE})")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
+    parser.add_argument(
+        "--steps",
+        type=int,
+        nargs="+",
+        help="timed steps, one per size or one for all (default 20 at 256 px, 10 at 512 px)",
+    )
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per configuration (median)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--worker", choices=IMPLS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.content = args.content or args.data / DEFAULT_CONTENT
+    args.style = args.style or args.data / DEFAULT_STYLE
+    if args.steps is None:
+        args.steps = [DEFAULT_STEPS.get(s, 10) for s in args.sizes]
+    elif len(args.steps) == 1:
+        args.steps = args.steps * len(args.sizes)
+    if len(args.steps) != len(args.sizes):
+        parser.error("--steps takes one value, or one per --sizes value")
+    if args.warmup < 1 or args.repeats < 1 or min(args.steps) < 1:
+        parser.error("--warmup, --repeats and --steps must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    if args.worker:
+        record = worker(
+            args.worker, args.sizes[0], args.steps[0], args.warmup, args.content, args.style
+        )
+        print(RESULT_TAG + json.dumps(record), flush=True)
+        return 0
+
+    for path in (args.content, args.style):
+        if not path.is_file():
+            raise SystemExit(f"{path}: no such image (see --data, --content, --style)")
+    from styleforge.features.weights import vgg16_state
+
+    vgg16_state()  # make sure the weights cache exists, so no worker pays the ONNX extraction
+
+    import torch
+
+    print(
+        f"styleforge transfer benchmark: torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs, {platform.processor() or '?'}"
+    )
+    print(
+        f"content {args.content.name}, style {args.style.name}; warm-up {args.warmup} steps, "
+        f"steps {dict(zip(args.sizes, args.steps, strict=True))}, repeats {args.repeats}; "
+        "encoder prebuilt (weight loading untimed, in peak RSS for both)"
+    )
+    load_before = os.getloadavg()[0]
+    records: list[Record] = []
+    for repeat in range(args.repeats):
+        for size, steps in zip(args.sizes, args.steps, strict=True):
+            for impl in IMPLS:
+                rec = _run_worker(impl, size, steps, args)
+                rec["repeat"] = repeat
+                records.append(rec)
+                print(
+                    f"  [{repeat + 1}/{args.repeats}] {size:>4} px {impl:<10} "
+                    f"{rec['s_per_step']:.3f} s/step over {rec['timed_steps']} steps "
+                    f"({rec['evaluations']} evaluations, call {rec['call_s']:.1f} s), "
+                    f"peak {rec['peak_rss_mib']:.0f} MiB",
+                    flush=True,
+                )
+    load_after = os.getloadavg()[0]
+    rows = _summary(records, args.sizes)
+    print()
+    print(_table(rows))
+    print()
+    checks = ", ".join(f"{r['size']} px {r['first_loss_rel_diff']:.1e}" for r in rows)
+    print(f"same objective check, first-loss relative difference: {checks}")
+    print(f"1-min load average: {load_before:.2f} before, {load_after:.2f} after")
+    print(_verdict(rows))
+    if args.json:
+        payload = {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(),
+            "content": str(args.content),
+            "style": str(args.style),
+            "warmup": args.warmup,
+            "repeats": args.repeats,
+            "target_ratio": TARGET_RATIO,
+            "load_average": [load_before, load_after],
+            "summary": rows,
+            "runs": records,
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
