@@ -29,9 +29,9 @@ class TransferConfig:
     """
 
     size: int = 512
-    steps: int = 200
+    steps: int = 150
     content_weight: float = 1.0
-    style_weight: float = 3e-5
+    style_weight: float = 1e-4
     tv_weight: float = 10.0
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     content_layer: str = "relu4_2"
