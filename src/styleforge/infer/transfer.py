@@ -150,7 +150,7 @@ def _optimise(
     if config.optimizer == "lbfgs":
         opt = torch.optim.LBFGS(
             [param], lr=1.0, max_iter=steps, max_eval=steps, history_size=50,
-            tolerance_grad=1e-9, tolerance_change=1e-12,
+            line_search_fn="strong_wolfe", tolerance_grad=1e-9, tolerance_change=1e-12,
         )  # fmt: skip
         done = len(history)
 
