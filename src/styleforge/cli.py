@@ -97,6 +97,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_common(t)
 
+    ev = sub.add_parser(
+        "evaluate",
+        help="measure style fidelity, content preservation and sample quality",
+        description="Score results against a style collection; pairs results with photos by name.",
+    )
+    ev.add_argument("results", nargs="+", type=Path, help="result images or folders")
+    ev.add_argument("--style", "-s", type=Path, required=True, help="the style collection (folder)")
+    ev.add_argument("--content", "-c", type=Path, help="the photos the results were made from")
+    ev.add_argument("-o", "--output", type=Path, default=Path("evaluation"), help="report folder")
+    ev.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ev.add_argument("--run", type=Path, help="a training run folder: plot its loss curves")
+    ev.add_argument("--size", type=_positive_int, default=256, help="evaluation size (long side)")
+    _add_common(ev)
+
     demo = sub.add_parser("demo", help="run the main job on the embedded sample data")
     demo.add_argument("-o", "--output", type=Path, default=Path("demo-output"))
     demo.add_argument(
@@ -118,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from styleforge.commands import run_transfer
 
             return run_transfer(args)
+        if args.command == "evaluate":
+            from styleforge.commands import run_evaluate
+
+            return run_evaluate(args)
         if args.command == "demo":
             from styleforge.commands import run_demo
 

@@ -98,9 +98,9 @@ def run_transfer(args: argparse.Namespace) -> int:
         encoder=EncoderSpec(args.encoder, args.encoder_weights),
     )
     outputs = output_paths(contents, args.output, args.overwrite)
-    photos = [images.load_image(p, max_pixels=max_pixels) for p in contents]
     encoder = load_encoder([*config.style_layers, config.content_layer], config.encoder, device)
-    for photo, src, out in zip(photos, contents, outputs, strict=True):
+    for src, out in zip(contents, outputs, strict=True):
+        photo = images.load_image(src, max_pixels=max_pixels)
         result = transfer(
             photo, styles, config, weights, device, encoder=encoder, progress=not args.quiet
         )
@@ -151,4 +151,55 @@ def run_demo(args: argparse.Namespace) -> int:
     padded = [torch.nn.functional.pad(r, (0, width - r.shape[-1]), value=1.0) for r in rows]
     sheet = images.save_image(torch.cat(padded, dim=2), out_dir / "sheet.png")
     _note(f"wrote {sheet} (content | style | result)")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """``styleforge evaluate``: table on stdout (or JSON), report files in ``-o``."""
+    from styleforge import report
+    from styleforge.metrics.evaluate import COLUMNS, evaluate
+    from styleforge.metrics.features import EvalSettings
+
+    max_pixels = _max_pixels(args)
+    if not args.style.exists():
+        raise UserError(f"{args.style}: no such file or folder")
+    results = gather_images(args.results, "evaluate", max_pixels)
+    photos = gather_images([args.content], "evaluate", max_pixels) if args.content else None
+    if args.run is not None and not args.run.is_dir():
+        raise UserError(f"{args.run}: no such training run folder")
+    device = pick_device(args.device)
+    ev = evaluate(args.style, results, photos, EvalSettings(size=args.size), device)
+    columns = [c for c in (*COLUMNS, "nn_ratio") if any(c in row for row in ev.rows)]
+    if args.json:
+        import json
+
+        print(json.dumps(report.json_safe({"summary": ev.summary, "rows": ev.rows}), indent=2))
+    else:
+        print(report.format_table(ev.rows, columns))
+        print()
+        for key, value in ev.summary.items():
+            print(f"{key}: {report.format_value(value)}")
+        for note in ev.notes:
+            print(note)
+    out: Path = args.output
+    report.write_json(
+        out / "metrics.json", {"summary": ev.summary, "rows": ev.rows, "notes": ev.notes}
+    )
+    show = args.size
+    samples = [images.load_image(p, size=show // 2) for p in ev.style_images[:6]]
+    pairs = [
+        (name, images.load_image(p, size=show) if p else None, images.load_image(r, size=show))
+        for name, p, r in ev.pairs
+    ]
+    sheet = report.contact_sheet(samples, pairs, h=show)
+    images.save_image(sheet, out / "contact_sheet.png")
+    curves = report.plot_curves(report.read_run_log(args.run)) if args.run else None
+    if args.run and curves is None:
+        ev.notes.append(f"{args.run}: no loss curves found (no CSV with a step column)")
+    page = report.render_html(
+        "styleforge evaluation", ev.summary, ev.rows, columns, report.tensor_png(sheet), curves,
+        ev.notes,
+    )  # fmt: skip
+    report.write_text_atomic(out / "report.html", page)
+    _note(f"wrote {out / 'report.html'}, {out / 'metrics.json'}, {out / 'contact_sheet.png'}")
     return 0
