@@ -1,0 +1,214 @@
+"""Differentiable augmentation for GAN training on small collections.
+
+:func:`diff_augment` is DiffAugment (Zhao et al., 2020): colour, translation and cutout applied
+to *both* real and fake batches before the discriminator, differentiably w.r.t. the images, so the
+generator still gets gradients. :class:`AdaptiveAugment` tunes how often it is applied, as in ADA
+(Karras et al., 2020). Images are float NCHW in [0,1]; translation and cutout fill with 0.
+
+All randomness is drawn on the CPU from the given :class:`torch.Generator` (then moved to the
+images' device), and the amount drawn does not depend on ``p`` or on the device, so a run is
+reproducible and can be resumed by restoring the generator's state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["AdaptiveAugment", "AugmentPolicy", "diff_augment", "real_sign_mean"]
+
+
+@dataclass(frozen=True)
+class AugmentPolicy:
+    """Which DiffAugment transforms to use.
+
+    Args:
+        color: random brightness (±0.25), saturation (×[0,2]) and contrast (×[0.5,1.5]).
+        translation: max shift as a fraction of each side (0 disables), zero-filled.
+        cutout: side of the zeroed rectangle as a fraction of each side (0 disables); the
+            rectangle lies fully inside the image at a uniformly random position.
+    """
+
+    color: bool = True
+    translation: float = 0.125
+    cutout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.color, bool):
+            raise ValueError(f"color must be a bool, got {self.color!r}")
+        if not 0.0 <= self.translation < 1.0:
+            raise ValueError(f"translation must be in [0, 1), got {self.translation!r}")
+        if not 0.0 <= self.cutout <= 1.0:
+            raise ValueError(f"cutout must be in [0, 1], got {self.cutout!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of the fields."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AugmentPolicy:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown AugmentPolicy keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+def _rand(n: int, gen: torch.Generator | None) -> Tensor:
+    """(n,) uniform [0,1) float32 on the CPU."""
+    return torch.rand(n, generator=gen)
+
+
+def _randint(low: int, high: int, n: int, gen: torch.Generator | None) -> Tensor:
+    """(n,) int64 uniform in [low, high) on the CPU."""
+    return torch.randint(low, high, (n,), generator=gen)
+
+
+def _color(x: Tensor, gate: Tensor, gen: torch.Generator | None) -> Tensor:
+    """Brightness, saturation, contrast on the gated samples of x (N,C,H,W) -> (N,C,H,W)."""
+    n = x.shape[0]
+    view = (n, 1, 1, 1)
+    bright = ((_rand(n, gen) - 0.5) * 0.5).to(x).view(view)
+    sat = (_rand(n, gen) * 2.0).to(x).view(view)
+    con = (_rand(n, gen) + 0.5).to(x).view(view)
+    if not gate.any():
+        return x
+    y = x + bright
+    m = y.mean(dim=1, keepdim=True)
+    y = (y - m) * sat + m
+    m = y.mean(dim=(1, 2, 3), keepdim=True)
+    y = (y - m) * con + m
+    return torch.where(gate.to(x.device).view(view), y, x)
+
+
+def _translate(x: Tensor, ratio: float, gate: Tensor, gen: torch.Generator | None) -> Tensor:
+    """Shift each gated sample of x (N,C,H,W) by up to ``ratio`` × size, zero-filled."""
+    n, _, h, w = x.shape
+    sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    ty = _randint(-sh, sh + 1, n, gen) * gate
+    tx = _randint(-sw, sw + 1, n, gen) * gate
+    if not (ty.any() or tx.any()):
+        return x
+    dev = x.device
+    src_y = torch.arange(h, device=dev).view(1, h) - ty.to(dev).view(n, 1)  # (N,H)
+    src_x = torch.arange(w, device=dev).view(1, w) - tx.to(dev).view(n, 1)  # (N,W)
+    valid = ((src_y >= 0) & (src_y < h)).view(n, h, 1) & ((src_x >= 0) & (src_x < w)).view(n, 1, w)
+    b = torch.arange(n, device=dev).view(n, 1, 1)
+    iy = src_y.clamp(0, h - 1).view(n, h, 1)
+    ix = src_x.clamp(0, w - 1).view(n, 1, w)
+    shifted = x[b, :, iy, ix].permute(0, 3, 1, 2)  # advanced indexing gives (N,H,W,C)
+    return shifted * valid.unsqueeze(1).to(x.dtype)
+
+
+def _cutout(x: Tensor, ratio: float, gate: Tensor, gen: torch.Generator | None) -> Tensor:
+    """Zero a ratio·H × ratio·W rectangle inside each gated sample of x (N,C,H,W)."""
+    n, _, h, w = x.shape
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    top = _randint(0, h - ch + 1, n, gen)
+    left = _randint(0, w - cw + 1, n, gen)
+    if ch == 0 or cw == 0 or not gate.any():
+        return x
+    dev = x.device
+    rows = torch.arange(h, device=dev).view(1, h) - top.to(dev).view(n, 1)
+    cols = torch.arange(w, device=dev).view(1, w) - left.to(dev).view(n, 1)
+    in_r = ((rows >= 0) & (rows < ch)).view(n, h, 1)
+    in_c = ((cols >= 0) & (cols < cw)).view(n, 1, w)
+    hole = in_r & in_c & gate.to(dev).view(n, 1, 1)
+    return x * (~hole).unsqueeze(1).to(x.dtype)
+
+
+def diff_augment(
+    x: Tensor,
+    policy: AugmentPolicy | None = None,
+    generator: torch.Generator | None = None,
+    p: float = 1.0,
+) -> Tensor:
+    """DiffAugment a batch: (N,C,H,W) in [0,1] -> new (N,C,H,W) tensor, differentiable in ``x``.
+
+    Args:
+        x: images; never modified in place.
+        policy: transforms to use; defaults to ``AugmentPolicy()`` (colour, translation, cutout).
+        generator: CPU generator for the random draws; ``None`` uses torch's global CPU RNG.
+        p: each enabled transform is applied to each sample independently with probability
+            ``p`` (ADA-style); ``p = 0`` returns an unchanged copy.
+    """
+    if x.ndim != 4 or not x.is_floating_point():
+        raise ValueError(f"expected a float (N,C,H,W) batch, got {x.dtype} {tuple(x.shape)}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p!r}")
+    if generator is not None and generator.device.type != "cpu":
+        raise ValueError(f"generator must be a CPU generator, got one on {generator.device}")
+    pol = policy if policy is not None else AugmentPolicy()
+    n = x.shape[0]
+    out = x.clone()
+    if pol.color:
+        out = _color(out, _rand(n, generator) < p, generator)
+    if pol.translation > 0:
+        out = _translate(out, pol.translation, _rand(n, generator) < p, generator)
+    if pol.cutout > 0:
+        out = _cutout(out, pol.cutout, _rand(n, generator) < p, generator)
+    return out
+
+
+def real_sign_mean(real_logits: Tensor) -> float:
+    """ADA's overfitting heuristic r_t = E[sign(D(real))], in [-1, 1], from logits of any shape."""
+    return float(torch.sign(real_logits.detach()).mean().item())
+
+
+class AdaptiveAugment:
+    """ADA-style controller of the augmentation probability ``p`` (starts at ``p``, default 0).
+
+    Call :meth:`update` with :func:`real_sign_mean` of recent real logits every few
+    discriminator steps: ``p`` moves up by ``step`` when r_t > ``target`` (the discriminator is
+    overconfident on reals, i.e. overfitting) and down by ``step`` when r_t < ``target``, clipped
+    to [0, 1]. :meth:`state_dict` / :meth:`load_state_dict` save and restore it in checkpoints.
+    """
+
+    def __init__(self, target: float = 0.6, step: float = 0.005, p: float = 0.0) -> None:
+        self.target = float(target)
+        self.step = float(step)
+        self.p = float(p)
+        self._validate()
+
+    def _validate(self) -> None:
+        if not -1.0 <= self.target <= 1.0:
+            raise ValueError(f"target must be in [-1, 1], got {self.target!r}")
+        if not 0.0 < self.step <= 1.0:
+            raise ValueError(f"step must be in (0, 1], got {self.step!r}")
+        if not 0.0 <= self.p <= 1.0:
+            raise ValueError(f"p must be in [0, 1], got {self.p!r}")
+
+    def update(self, real_logits_sign_mean: float) -> float:
+        """Adjust ``p`` from the heuristic r_t = E[sign(D(real))] in [-1, 1]; returns the new p."""
+        rt = float(real_logits_sign_mean)
+        if not math.isfinite(rt) or not -1.0 <= rt <= 1.0:
+            raise ValueError(f"real_logits_sign_mean must be in [-1, 1], got {rt!r}")
+        if rt > self.target:
+            self.p = min(1.0, self.p + self.step)
+        elif rt < self.target:
+            self.p = max(0.0, self.p - self.step)
+        return self.p
+
+    def state_dict(self) -> dict[str, float]:
+        """``{"p", "target", "step"}`` as plain floats."""
+        return {"p": self.p, "target": self.target, "step": self.step}
+
+    def load_state_dict(self, state: Mapping[str, float]) -> None:
+        """Restore from :meth:`state_dict`; ``target`` and ``step`` are optional."""
+        unknown = set(state) - {"p", "target", "step"}
+        if unknown or "p" not in state:
+            raise ValueError(f"bad AdaptiveAugment state keys: {sorted(state)}")
+        old = (self.p, self.target, self.step)
+        self.p = float(state["p"])
+        self.target = float(state.get("target", self.target))
+        self.step = float(state.get("step", self.step))
+        try:
+            self._validate()
+        except ValueError:
+            self.p, self.target, self.step = old
+            raise
