@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from styleforge import configs
 
 __all__ = ["AdaptiveAugment", "AugmentPolicy", "diff_augment", "real_sign_mean"]
 
@@ -53,10 +55,7 @@ class AugmentPolicy:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AugmentPolicy:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown AugmentPolicy keys: {sorted(unknown)}")
-        return cls(**d)
+        return configs.from_dict(cls, d)
 
 
 def _rand(n: int, gen: torch.Generator | None) -> Tensor:

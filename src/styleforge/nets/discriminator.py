@@ -9,11 +9,13 @@ layers use affine InstanceNorm as in CycleGAN.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from styleforge import configs
 
 __all__ = ["DiscriminatorConfig", "PatchDiscriminator"]
 
@@ -55,10 +57,7 @@ class DiscriminatorConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> DiscriminatorConfig:
         """Inverse of :meth:`to_dict`; missing keys take defaults, unknown keys are an error."""
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown DiscriminatorConfig keys: {sorted(unknown)}")
-        return cls(**d)
+        return configs.from_dict(cls, d)
 
 
 class PatchDiscriminator(nn.Module):

@@ -10,13 +10,14 @@ input shape.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from styleforge import configs
 from styleforge.nets.blocks import ConvLayer, Norm, ResidualBlock, UpsampleConv
 
 __all__ = ["MIN_SIDE", "Stylizer", "StylizerConfig"]
@@ -71,10 +72,7 @@ class StylizerConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> StylizerConfig:
         """Inverse of :meth:`to_dict`; missing keys take defaults, unknown keys are an error."""
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown StylizerConfig keys: {sorted(unknown)}")
-        return cls(**d)
+        return configs.from_dict(cls, d)
 
 
 class Stylizer(nn.Module):
