@@ -165,3 +165,14 @@ def test_python_dash_m_and_console_script_agree() -> None:
     assert missing.returncode == 2
     assert missing.stderr.strip() == "styleforge: error: nope.jpg: no such file or folder"
     assert "Traceback" not in missing.stderr
+
+
+def test_several_photos_need_an_output_folder(
+    pair: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo, style = pair
+    other = write_image(tmp_path / "other.png", seed=4)
+    argv = ["transfer", str(photo), str(other), "-s", str(style), "-o", str(tmp_path / "o.png")]
+    code, err = run(argv, capsys)
+    assert code == 2 and "2 photos need an output folder" in err
+    assert not (tmp_path / "o.png").exists()

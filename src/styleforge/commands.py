@@ -51,8 +51,10 @@ def output_paths(inputs: Sequence[Path], output: Path, overwrite: bool) -> list[
     if single_file:
         outs = [output]
     else:
-        if output.exists() and not output.is_dir():
-            raise UserError(f"{output}: several outputs need a folder, but this is a file")
+        if (
+            output.exists() and not output.is_dir()
+        ) or output.suffix.lower() in images.SAVE_FORMATS:
+            raise UserError(f"-o {output}: {len(inputs)} photos need an output folder, not a file")
         stems = [p.stem for p in inputs]
         if len(set(stems)) != len(stems):
             # Same name in different folders: keep the parent folder name to tell them apart.
