@@ -80,7 +80,7 @@ def _stamp() -> Stamp:
     return time.perf_counter(), time.process_time()
 
 
-class _StampedList(list):  # type: ignore[type-arg]
+class _StampedList(list[Any]):
     """A list that takes a :func:`_stamp` at every ``append`` (one per closure evaluation)."""
 
     def __init__(self) -> None:
@@ -171,7 +171,7 @@ def _run_baseline(content: Any, style: Any, config: Any) -> tuple[list[Stamp], f
             weight, bias = state[f"{name}.weight"], state[f"{name}.bias"]
             conv = nn.Conv2d(weight.shape[1], weight.shape[0], kernel_size=3, padding=1)
             conv.weight.data.copy_(weight)
-            conv.bias.data.copy_(bias)
+            conv.bias.data.copy_(bias)  # type: ignore[union-attr]
             layers += [conv, nn.ReLU()]
             names += [name, f"relu{block}_{i}"]
         if block < 5:
