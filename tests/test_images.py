@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from styleforge import images
 from styleforge.errors import ImageError, UserError
+from styleforge.fileio import UMASK
 from styleforge.images import (
     load_image,
     make_sheet,
@@ -292,7 +292,7 @@ def test_save_image_round_trip_and_atomic(tmp_path: Path) -> None:
     with Image.open(target) as back:
         assert back.format == "PNG"
         assert np.array_equal(np.asarray(back), arr)
-    assert target.stat().st_mode & 0o777 == 0o666 & ~images._UMASK  # not tempfile's 0600
+    assert target.stat().st_mode & 0o777 == 0o666 & ~UMASK  # not tempfile's 0600
 
     save_image(Image.fromarray(255 - arr), target)  # replaces the existing file
     with Image.open(target) as back:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -23,6 +21,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from styleforge.errors import ImageError
+from styleforge.fileio import atomic_write
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -273,15 +272,6 @@ def resize_to(t: torch.Tensor, size: int, side: Literal["long", "short"] = "long
 # --------------------------------------------------------------------------- saving
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
-
-
 def save_image(image: torch.Tensor | Image.Image, path: str | Path) -> Path:
     """Write an image atomically (temp file in the same folder, then rename); returns the path.
 
@@ -298,25 +288,11 @@ def save_image(image: torch.Tensor | Image.Image, path: str | Path) -> Path:
     fmt, options = SAVE_FORMATS[suffix]
     img = tensor_to_pil(image) if isinstance(image, torch.Tensor) else _to_rgb(image)
 
-    tmp_path: Path | None = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        mode = (target.stat().st_mode & 0o777) if target.exists() else (0o666 & ~_UMASK)
-        with tempfile.NamedTemporaryFile(
-            dir=target.parent, prefix=f".{target.stem}.", suffix=suffix, delete=False
-        ) as tmp:
-            tmp_path = Path(tmp.name)
+        with atomic_write(target, suffix) as tmp:
             img.save(tmp, format=fmt, **options)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.chmod(tmp_path, mode)
-        os.replace(tmp_path, target)
-    except BaseException as exc:
-        if tmp_path is not None:
-            tmp_path.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from exc
-        raise
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     return target
 
 

@@ -9,8 +9,6 @@ import html
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import torch
 from torch import Tensor
 
 from styleforge import images
+from styleforge.fileio import atomic_write
 
 
 def format_value(value: Any) -> str:
@@ -55,15 +54,8 @@ def json_safe(value: Any) -> Any:
 
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path, ".tmp") as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 

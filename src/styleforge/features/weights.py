@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from torch import Tensor
 
 from styleforge.errors import WeightsError
+from styleforge.fileio import atomic_write
 
 CACHE_FORMAT = "styleforge-vgg-conv-v1"
 
@@ -120,15 +120,8 @@ def extract_vgg16_from_onnx(path: Path) -> StateDict:
 def _write_atomic(state: StateDict, target: Path, metadata: dict[str, str]) -> None:
     from safetensors.torch import save_file
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in state.items()}, tmp, metadata=metadata)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(target, ".tmp") as tmp:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp), metadata=metadata)
 
 
 def _read_cache(path: Path, sha: str) -> StateDict | None:

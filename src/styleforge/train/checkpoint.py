@@ -8,31 +8,21 @@ crash or Ctrl-C during the write leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from styleforge.errors import UserError
+from styleforge.fileio import atomic_write
 
 FORMAT = "styleforge-checkpoint-v1"
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
     """Write ``state`` (plus a format tag) to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_write(path, ".tmp") as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

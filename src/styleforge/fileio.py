@@ -1,0 +1,42 @@
+"""Atomic file writes: nothing the user made is ever left half-written.
+
+Every file styleforge writes (images, reports, checkpoints, the weight cache) goes through
+:func:`atomic_write`: a hidden temporary file in the target's folder, flushed to disk, given the
+permissions a plainly created file would have, then renamed over the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+
+
+@contextlib.contextmanager
+def atomic_write(target: Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path to write; on success it replaces ``target``, on any error it is
+    removed and ``target`` is left as it was. Parent folders are created."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = (target.stat().st_mode & 0o777) if target.exists() else (0o666 & ~UMASK)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=suffix)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
