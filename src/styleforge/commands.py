@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from PIL import Image
 from torch import Tensor
 
@@ -149,9 +148,7 @@ def run_demo(args: argparse.Namespace) -> int:
                     [photo, style, result], [photo_name, style_name, "styleforge transfer"]
                 )
             )
-    width = max(r.shape[-1] for r in rows)
-    padded = [torch.nn.functional.pad(r, (0, width - r.shape[-1]), value=1.0) for r in rows]
-    sheet = images.save_image(torch.cat(padded, dim=2), out_dir / "sheet.png")
+    sheet = images.save_image(images.stack_rows(rows), out_dir / "sheet.png")
     _note(f"wrote {sheet} (content | style | result)")
     return 0
 

@@ -33,6 +33,7 @@ __all__ = [
     "resize_to",
     "rgb_to_yiq",
     "save_image",
+    "stack_rows",
     "tensor_to_pil",
     "yiq_to_rgb",
 ]
@@ -337,6 +338,12 @@ def _fit_label(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int) -> s
     while text and draw.textlength(text + "...", font=font) > width:
         text = text[:-1]
     return text + "..." if text else ""
+
+
+def stack_rows(rows: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stack (1,3,H_i,W_i) rows vertically, padding narrower ones on the right with white."""
+    width = max(r.shape[-1] for r in rows)
+    return torch.cat([F.pad(r, (0, width - r.shape[-1]), value=1.0) for r in rows], dim=2)
 
 
 def make_sheet(

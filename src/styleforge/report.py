@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from styleforge import images
@@ -80,9 +79,7 @@ def contact_sheet(
         rows.append(images.make_sheet(shown, labels, height=h))
     if not rows:
         raise ValueError("nothing to put on the contact sheet")
-    width = max(r.shape[-1] for r in rows)
-    padded = [torch.nn.functional.pad(r, (0, width - r.shape[-1]), value=1.0) for r in rows]
-    return torch.cat(padded, dim=2)
+    return images.stack_rows(rows)
 
 
 def read_run_log(run_dir: Path) -> dict[str, tuple[list[float], list[float]]]:

@@ -89,17 +89,18 @@ def evaluate(
     rows: list[dict[str, Any]] = []
     result_pooled = []
     for result, photo in zip(results, matched, strict=True):
-        feats = bank.features(result)
+        r_img = bank.prepare(result)  # decoded once; tensors at eval size pass through as is
+        feats = bank.features(r_img)
         result_pooled.append(feats.pooled)
         row: dict[str, Any] = {"name": result.name, "result": str(result)}
         row["style_distance"] = style_distance(feats.grams, target)
         if photo is not None:
+            photo_img = bank.prepare(photo)
             row["photo"] = str(photo)
-            row["photo_distance"] = style_distance(bank.features(photo).grams, target)
+            row["photo_distance"] = style_distance(bank.features(photo_img).grams, target)
             row["style_gain"] = style_gain(row["photo_distance"], row["style_distance"])
-            r_img = bank.prepare(result)
-            p_img = match_size(bank.prepare(photo), r_img)
-            row["content_error"] = content_error(bank.content(r_img), bank.content(p_img))
+            p_img = match_size(photo_img, r_img)
+            row["content_error"] = content_error(feats.content, bank.content(p_img))
             row["ssim"] = ssim(r_img, p_img)
         rows.append(row)
 
