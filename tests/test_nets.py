@@ -14,8 +14,8 @@ from styleforge.nets import (
     MIN_SIDE,
     DiscriminatorConfig,
     PatchDiscriminator,
-    Stylizer,
     StylizerConfig,
+    StylizerNet,
 )
 
 
@@ -25,20 +25,20 @@ def _seed() -> None:
 
 
 @pytest.fixture(scope="module")
-def quick() -> Stylizer:
+def quick() -> StylizerNet:
     torch.manual_seed(1)
-    return Stylizer(StylizerConfig.quick()).eval()
+    return StylizerNet(StylizerConfig.quick()).eval()
 
 
 def n_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-# --- Stylizer -------------------------------------------------------------------------------
+# --- StylizerNet -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("size", [(64, 64), (37, 50), (MIN_SIDE, 9)])
-def test_stylizer_output_shape_and_range(quick: Stylizer, size: tuple[int, int]) -> None:
+def test_stylizer_output_shape_and_range(quick: StylizerNet, size: tuple[int, int]) -> None:
     x = torch.rand(2, 3, *size)
     y = quick(x)
     assert y.shape == x.shape
@@ -46,14 +46,14 @@ def test_stylizer_output_shape_and_range(quick: Stylizer, size: tuple[int, int])
     assert torch.isfinite(y).all()
 
 
-def test_stylizer_rejects_bad_input(quick: Stylizer) -> None:
+def test_stylizer_rejects_bad_input(quick: StylizerNet) -> None:
     with pytest.raises(ValueError, match="at least"):
         quick(torch.rand(1, 3, MIN_SIDE - 1, 32))
     with pytest.raises(ValueError, match=r"\(N,3,H,W\)"):
         quick(torch.rand(1, 1, 32, 32))
 
 
-def test_stylizer_padding_does_not_leak_across_batch(quick: Stylizer) -> None:
+def test_stylizer_padding_does_not_leak_across_batch(quick: StylizerNet) -> None:
     # Same image alone or in a batch -> same output (InstanceNorm, no batch statistics).
     x = torch.rand(3, 3, 37, 50)
     torch.testing.assert_close(quick(x[1:2]), quick(x)[1:2], atol=1e-5, rtol=1e-5)
@@ -64,12 +64,12 @@ def test_presets() -> None:
     assert (q.width, q.n_res) == (16, 3)
     assert s == StylizerConfig() and (s.width, s.n_res) == (32, 5)
     assert (m.width, m.n_res) == (48, 9)
-    assert 200_000 <= n_params(Stylizer(q)) <= 400_000
-    assert n_params(Stylizer(q)) < n_params(Stylizer(s)) < n_params(Stylizer(m))
+    assert 200_000 <= n_params(StylizerNet(q)) <= 400_000
+    assert n_params(StylizerNet(q)) < n_params(StylizerNet(s)) < n_params(StylizerNet(m))
 
 
 def test_quick_channels() -> None:
-    convs = [m for m in Stylizer(StylizerConfig.quick()).modules() if isinstance(m, nn.Conv2d)]
+    convs = [m for m in StylizerNet(StylizerConfig.quick()).modules() if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs[:3]] == [16, 32, 64]
     assert convs[0].kernel_size == (9, 9) and convs[-1].kernel_size == (9, 9)
     assert [c.stride for c in convs[1:3]] == [(2, 2), (2, 2)]
@@ -80,12 +80,12 @@ def test_stylizer_config_round_trip_and_rebuild() -> None:
     cfg = StylizerConfig(width=8, n_res=2, norm="instance")
     d = json.loads(json.dumps(cfg.to_dict()))
     assert StylizerConfig.from_dict(d) == cfg
-    a = Stylizer(cfg).eval()
+    a = StylizerNet(cfg).eval()
     # Perturb the affine norm params so an untouched rebuild would differ.
     with torch.no_grad():
         for p in a.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    b = Stylizer(StylizerConfig.from_dict(d)).eval()
+    b = StylizerNet(StylizerConfig.from_dict(d)).eval()
     b.load_state_dict(a.state_dict())
     x = torch.rand(1, 3, 32, 40)
     assert torch.equal(a(x), b(x))
@@ -104,14 +104,14 @@ def test_stylizer_config_validation() -> None:
 
 
 def test_norm_none_has_no_instance_norm() -> None:
-    m = Stylizer(StylizerConfig(width=8, n_res=1, norm="none"))
+    m = StylizerNet(StylizerConfig(width=8, n_res=1, norm="none"))
     assert not any(isinstance(x, nn.InstanceNorm2d) for x in m.modules())
     y = m(torch.rand(1, 3, 16, 16))
     assert y.shape == (1, 3, 16, 16)
 
 
 def test_stylizer_gradients_reach_first_layer() -> None:
-    m = Stylizer(StylizerConfig.quick())
+    m = StylizerNet(StylizerConfig.quick())
     y = m(torch.rand(2, 3, 32, 32))
     ((y - 0.3) ** 2).mean().backward()
     first = next(x for x in m.modules() if isinstance(x, nn.Conv2d)).weight
@@ -121,7 +121,7 @@ def test_stylizer_gradients_reach_first_layer() -> None:
 
 def test_no_transposed_convs() -> None:
     for cfg in (StylizerConfig.quick(), StylizerConfig.max()):
-        mods = list(Stylizer(cfg).modules())
+        mods = list(StylizerNet(cfg).modules())
         assert not any(isinstance(x, nn.ConvTranspose2d) for x in mods)
         assert sum(isinstance(x, nn.Upsample) for x in mods) == 2
 

@@ -2,7 +2,7 @@
 
 from styleforge.nets.blocks import ConvLayer, Norm, ResidualBlock, UpsampleConv, make_norm
 from styleforge.nets.discriminator import DiscriminatorConfig, PatchDiscriminator
-from styleforge.nets.stylizer import MIN_SIDE, Stylizer, StylizerConfig
+from styleforge.nets.stylizer import MIN_SIDE, StylizerConfig, StylizerNet
 
 __all__ = [
     "MIN_SIDE",
@@ -11,8 +11,8 @@ __all__ = [
     "Norm",
     "PatchDiscriminator",
     "ResidualBlock",
-    "Stylizer",
     "StylizerConfig",
+    "StylizerNet",
     "UpsampleConv",
     "make_norm",
 ]

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from styleforge import configs
 from styleforge.nets.blocks import ConvLayer, Norm, ResidualBlock, UpsampleConv
 
-__all__ = ["MIN_SIDE", "Stylizer", "StylizerConfig"]
+__all__ = ["MIN_SIDE", "StylizerConfig", "StylizerNet"]
 
 #: Total downsampling factor of the encoder; inputs are reflection-padded to a multiple of it.
 DOWNSAMPLE = 4
@@ -30,7 +30,7 @@ MIN_SIDE = 5
 
 @dataclass(frozen=True)
 class StylizerConfig:
-    """Constructor config of :class:`Stylizer`; JSON-able via :meth:`to_dict`.
+    """Constructor config of :class:`StylizerNet`; JSON-able via :meth:`to_dict`.
 
     Args:
         width: channels after the input conv; the encoder then has width, 2·width, 4·width.
@@ -75,12 +75,12 @@ class StylizerConfig:
         return configs.from_dict(cls, d)
 
 
-class Stylizer(nn.Module):
+class StylizerNet(nn.Module):
     """Image-to-image stylizer: (N,3,H,W) in [0,1] -> (N,3,H,W) in [0,1].
 
     Args:
         config: architecture; defaults to ``StylizerConfig()``. Kept as ``self.config`` so a
-            saved model can be rebuilt with ``Stylizer(StylizerConfig.from_dict(d))``.
+            saved model can be rebuilt with ``StylizerNet(StylizerConfig.from_dict(d))``.
     """
 
     def __init__(self, config: StylizerConfig | None = None) -> None:

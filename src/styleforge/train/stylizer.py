@@ -20,7 +20,7 @@ from styleforge.augment import AugmentPolicy, diff_augment
 from styleforge.features import load_encoder
 from styleforge.losses import content_loss, gram_matrix, style_loss, total_variation
 from styleforge.losses.functional import GanKind, GanLoss
-from styleforge.nets import DiscriminatorConfig, PatchDiscriminator, Stylizer, StylizerConfig
+from styleforge.nets import DiscriminatorConfig, PatchDiscriminator, StylizerConfig, StylizerNet
 from styleforge.train.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 
 
@@ -77,8 +77,8 @@ def random_crops(pool: Sequence[Tensor], n: int, size: int, gen: torch.Generator
 class TrainState:
     """Everything that changes during training; what a checkpoint saves."""
 
-    generator: Stylizer
-    ema: Stylizer
+    generator: StylizerNet
+    ema: StylizerNet
     disc: PatchDiscriminator
     opt_g: torch.optim.Adam
     opt_d: torch.optim.Adam
@@ -115,7 +115,7 @@ class TrainState:
 def new_state(config: TrainConfig, device: torch.device) -> TrainState:
     """Fresh networks and optimisers, seeded by ``config.seed``."""
     torch.manual_seed(config.seed)
-    gen = Stylizer(config.net).to(device)
+    gen = StylizerNet(config.net).to(device)
     disc = PatchDiscriminator(config.disc).to(device)
     ema = copy.deepcopy(gen).requires_grad_(False)
     return TrainState(
