@@ -8,6 +8,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+#: What ``--device`` accepts (``cuda:N`` too).
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+
 
 def from_dict(cls: type[T], d: Mapping[str, Any]) -> T:
     """Build dataclass ``cls`` from a JSON-style dict; missing keys take defaults, unknown keys

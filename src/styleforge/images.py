@@ -13,15 +13,16 @@ import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from styleforge.errors import ImageError
 from styleforge.fileio import atomic_write
+
+if TYPE_CHECKING:  # torch is imported lazily: the ONNX apply path runs without it
+    import torch
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -198,12 +199,16 @@ def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     """PIL image (any mode) -> float32 tensor (1, 3, H, W) in [0, 1]."""
+    import torch
+
     arr = np.array(_to_rgb(img), dtype=np.uint8)  # (H, W, 3), a fresh copy
     return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div(255.0).contiguous()
 
 
 def tensor_to_pil(t: torch.Tensor) -> Image.Image:
     """Tensor (3, H, W) or (1, 3, H, W) -> 'RGB' PIL image; clamped to [0, 1], rounded."""
+    import torch
+
     if t.dim() == 4 and t.shape[0] == 1:
         t = t[0]
     if t.dim() != 3 or t.shape[0] != 3:
@@ -213,7 +218,8 @@ def tensor_to_pil(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(x.permute(1, 2, 0).contiguous().numpy())
 
 
-def _check_nchw(t: torch.Tensor, name: str = "image") -> None:
+def check_nchw(t: torch.Tensor, name: str = "image") -> None:
+    """Raise ValueError unless ``t`` is an (N, 3, H, W) tensor."""
     if t.dim() != 4 or t.shape[1] != 3:
         raise ValueError(f"{name}: expected an (N, 3, H, W) tensor, got {tuple(t.shape)}")
 
@@ -239,9 +245,11 @@ def load_image(
 
 
 def _resize_hw(t: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    import torch
+
     if (t.shape[-2], t.shape[-1]) == (height, width):
         return t.clamp(0.0, 1.0)
-    out = F.interpolate(
+    out = torch.nn.functional.interpolate(
         t, size=(height, width), mode="bicubic", antialias=True, align_corners=False
     )
     return out.clamp(0.0, 1.0)
@@ -252,7 +260,8 @@ def resize_to(t: torch.Tensor, size: int, side: Literal["long", "short"] = "long
 
     Bicubic with antialiasing, result clamped to [0, 1]; returns a new (N, 3, H', W') tensor.
     """
-    _check_nchw(t)
+
+    check_nchw(t)
     if size < 1:
         raise ValueError(f"size must be positive, got {size}")
     if side not in ("long", "short"):
@@ -287,7 +296,7 @@ def save_image(image: torch.Tensor | Image.Image, path: str | Path) -> Path:
         shown = f"'{suffix}'" if suffix else "(none)"
         raise ImageError(f"{path}: unknown image format {shown}; use one of {known}")
     fmt, options = SAVE_FORMATS[suffix]
-    img = tensor_to_pil(image) if isinstance(image, torch.Tensor) else _to_rgb(image)
+    img = _to_rgb(image) if isinstance(image, Image.Image) else tensor_to_pil(image)
 
     try:
         with atomic_write(target, suffix) as tmp:
@@ -300,19 +309,22 @@ def save_image(image: torch.Tensor | Image.Image, path: str | Path) -> Path:
 # --------------------------------------------------------------------------- colour
 
 # NTSC (FCC 1953) RGB -> YIQ
-_RGB_TO_YIQ = torch.tensor(
+RGB_TO_YIQ = np.array(
     [
         [0.299, 0.587, 0.114],
         [0.595716, -0.274453, -0.321263],
         [0.211456, -0.522591, 0.311135],
     ],
-    dtype=torch.float64,
+    dtype=np.float64,
 )
-_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
 
 
-def _apply_matrix(matrix: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    _check_nchw(t)
+def _apply_matrix(matrix_np: np.ndarray, t: torch.Tensor) -> torch.Tensor:
+    import torch
+
+    check_nchw(t)
+    matrix = torch.from_numpy(matrix_np)
     dtype = t.dtype if t.is_floating_point() else torch.float32
     m = matrix.to(device=t.device, dtype=dtype)
     return torch.einsum("ij,njhw->nihw", m, t.to(dtype))
@@ -320,12 +332,12 @@ def _apply_matrix(matrix: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def rgb_to_yiq(t: torch.Tensor) -> torch.Tensor:
     """RGB (N, 3, H, W) -> YIQ (N, 3, H, W); Y in [0, 1], I and Q signed. Inverse: yiq_to_rgb."""
-    return _apply_matrix(_RGB_TO_YIQ, t)
+    return _apply_matrix(RGB_TO_YIQ, t)
 
 
 def yiq_to_rgb(t: torch.Tensor) -> torch.Tensor:
     """YIQ (N, 3, H, W) -> RGB (N, 3, H, W); exact inverse of rgb_to_yiq (not clamped)."""
-    return _apply_matrix(_YIQ_TO_RGB, t)
+    return _apply_matrix(YIQ_TO_RGB, t)
 
 
 # --------------------------------------------------------------------------- contact sheet
@@ -342,8 +354,12 @@ def _fit_label(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int) -> s
 
 def stack_rows(rows: Sequence[torch.Tensor]) -> torch.Tensor:
     """Stack (1,3,H_i,W_i) rows vertically, padding narrower ones on the right with white."""
+    import torch
+
     width = max(r.shape[-1] for r in rows)
-    return torch.cat([F.pad(r, (0, width - r.shape[-1]), value=1.0) for r in rows], dim=2)
+    return torch.cat(
+        [torch.nn.functional.pad(r, (0, width - r.shape[-1]), value=1.0) for r in rows], dim=2
+    )
 
 
 def make_sheet(
@@ -357,6 +373,8 @@ def make_sheet(
     Each image is resized to ``height`` pixels high, with ``pad`` white pixels around and
     between them; with ``labels``, each label is drawn in black under its image.
     """
+    import torch
+
     if not images:
         raise ValueError("make_sheet needs at least one image")
     if labels is not None and len(labels) != len(images):
@@ -366,7 +384,7 @@ def make_sheet(
 
     tiles: list[Image.Image] = []
     for i, t in enumerate(images):
-        _check_nchw(t, f"image {i}")
+        check_nchw(t, f"image {i}")
         if t.shape[0] != 1:
             raise ValueError(f"image {i}: expected a batch of one, got {tuple(t.shape)}")
         h, w = int(t.shape[-2]), int(t.shape[-1])

@@ -9,15 +9,15 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Iterator
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import torch
 
+from styleforge.configs import DEVICE_CHOICES
 from styleforge.errors import UserError
 
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
-DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -56,3 +56,14 @@ def autocast(device: torch.device, enabled: bool = True) -> Iterator[None]:
             yield
     else:
         yield
+
+
+M = TypeVar("M", bound=torch.nn.Module)
+
+
+def place(module: M, device: torch.device) -> M:
+    """Move ``module`` to ``device``, in channels_last layout on CUDA."""
+    module = module.to(device)
+    if device.type == "cuda":
+        module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return module

@@ -1,52 +1,85 @@
-"""Training a feed-forward stylizer on a style collection: adversarial (PatchGAN + DiffAugment)
-plus Gram style loss toward one style image per sample, content loss and TV, after a content-only
-warm-up. Work in progress toward issue 4: the loop, checkpoints and exact resume are here; the
-CLI, model file, previews and loss-balance tuning are not yet.
+"""Training a feed-forward stylizer on a style collection.
+
+The generator objective is adversarial (spectral-norm PatchGAN on DiffAugmented crops of the
+user's images) + Gram style loss toward *one style image per sample* (not a collection average,
+which oversmooths) + content loss toward the input photo + total variation, after a content-only
+warm-up that teaches the network to reproduce photos. :func:`train_stylizer_loop` is the loop;
+:func:`train_stylizer` is the whole job (folders in, model file out) used by the CLI.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
+from styleforge import configs
 from styleforge.augment import AugmentPolicy, diff_augment
+from styleforge.errors import UserError
 from styleforge.features import load_encoder
 from styleforge.losses import content_loss, gram_matrix, style_loss, total_variation
 from styleforge.losses.functional import GanKind, GanLoss
 from styleforge.nets import DiscriminatorConfig, PatchDiscriminator, StylizerConfig, StylizerNet
+from styleforge.runtime import autocast, memory_format, place
 from styleforge.train.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
+
+Preset = Literal["quick", "standard", "max"]
+PRESETS: tuple[str, ...] = ("quick", "standard", "max")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one stylizer training run (paths and devices are passed apart)."""
+    """Hyper-parameters of one stylizer training run (paths and devices are passed apart).
+
+    Sizes: photos and style images are resized so their short side is ``pool_scale × size``,
+    then random ``size``×``size`` crops are drawn, so a crop shows a part of a picture at about
+    the scale the model is later applied to.
+    """
 
     steps: int = 1500
     size: int = 128
     batch: int = 4
+    pool_scale: float = 2.0
     lr_g: float = 1e-3
     lr_d: float = 1e-4
     content_weight: float = 1.0
-    style_weight: float = 1e-4
-    adv_weight: float = 1e3
+    style_weight: float = 1e-5
+    adv_weight: float = 3e3
     tv_weight: float = 10.0
     gan_loss: GanKind = "hinge"
     warmup: int = 100
     ema_decay: float = 0.995
     checkpoint_every: int = 100
+    preview_every: int = 100
     seed: int = 0
-    content_layer: str = "relu2_2"
+    content_layer: str = "relu3_3"
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     net: StylizerConfig = field(default_factory=StylizerConfig.quick)
     disc: DiscriminatorConfig = field(default_factory=lambda: DiscriminatorConfig(width=32))
     augment: AugmentPolicy = field(default_factory=AugmentPolicy)
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "size", "batch", "checkpoint_every", "preview_every"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name.replace('_', ' ')} must be at least 1")
+        if self.size < 32:
+            raise UserError(f"training size must be at least 32 px, got {self.size}")
+        for name in ("content_weight", "style_weight", "adv_weight", "tv_weight"):
+            if not getattr(self, name) >= 0:
+                raise UserError(f"{name.replace('_', ' ')} must be ≥ 0")
+        if not (self.lr_g > 0 and self.lr_d > 0):
+            raise UserError("learning rates must be positive")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (for checkpoints and model metadata)."""
@@ -55,6 +88,34 @@ class TrainConfig:
         d["augment"] = self.augment.to_dict()
         d["style_layers"] = list(self.style_layers)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["net"] = StylizerConfig.from_dict(d.get("net", {}))
+        d["disc"] = DiscriminatorConfig.from_dict(d.get("disc", {}))
+        d["augment"] = AugmentPolicy.from_dict(d.get("augment", {}))
+        d["style_layers"] = tuple(d.get("style_layers", cls.style_layers))
+        return configs.from_dict(cls, d)
+
+    @classmethod
+    def preset(cls, name: str) -> TrainConfig:
+        """``quick``: minutes on a 2-core CPU; ``standard`` and ``max``: for a GPU."""
+        if name == "quick":
+            return cls()
+        if name == "standard":
+            return cls(
+                steps=20_000, size=256, batch=8, warmup=1000, net=StylizerConfig.standard(),
+                disc=DiscriminatorConfig(width=64), checkpoint_every=1000, preview_every=500,
+            )  # fmt: skip
+        if name == "max":
+            return cls(
+                steps=60_000, size=384, batch=8, warmup=2000, net=StylizerConfig.max(),
+                disc=DiscriminatorConfig(width=64, n_layers=4), checkpoint_every=2000,
+                preview_every=1000,
+            )  # fmt: skip
+        raise UserError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
 
 
 def random_crops(pool: Sequence[Tensor], n: int, size: int, gen: torch.Generator) -> Tensor:
@@ -84,12 +145,17 @@ class TrainState:
     opt_d: torch.optim.Adam
     data_gen: torch.Generator
     step: int = 0
+    lr_scale: float = 1.0
+    rollbacks: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
 
     def to_checkpoint(self, config: TrainConfig) -> dict[str, Any]:
         """A dict of tensors and plain values (see :mod:`styleforge.train.checkpoint`)."""
         return {
+            "kind": "stylizer",
             "step": self.step,
+            "lr_scale": self.lr_scale,
+            "rollbacks": self.rollbacks,
             "config": config.to_dict(),
             "generator": self.generator.state_dict(),
             "ema": self.ema.state_dict(),
@@ -102,6 +168,8 @@ class TrainState:
 
     def load(self, ckpt: dict[str, Any]) -> None:
         """Restore from :meth:`to_checkpoint` output."""
+        if ckpt.get("kind", "stylizer") != "stylizer":
+            raise UserError(f"checkpoint is of a {ckpt.get('kind')} run, not a stylizer run")
         self.generator.load_state_dict(ckpt["generator"])
         self.ema.load_state_dict(ckpt["ema"])
         self.disc.load_state_dict(ckpt["disc"])
@@ -109,14 +177,16 @@ class TrainState:
         self.opt_d.load_state_dict(ckpt["opt_d"])
         restore_rng(self.data_gen, ckpt["rng"])
         self.step = int(ckpt["step"])
+        self.lr_scale = float(ckpt.get("lr_scale", 1.0))
+        self.rollbacks = int(ckpt.get("rollbacks", 0))
         self.history = list(ckpt["history"])
 
 
 def new_state(config: TrainConfig, device: torch.device) -> TrainState:
     """Fresh networks and optimisers, seeded by ``config.seed``."""
     torch.manual_seed(config.seed)
-    gen = StylizerNet(config.net).to(device)
-    disc = PatchDiscriminator(config.disc).to(device)
+    gen = place(StylizerNet(config.net), device)
+    disc = place(PatchDiscriminator(config.disc), device)
     ema = copy.deepcopy(gen).requires_grad_(False)
     return TrainState(
         generator=gen,
@@ -128,6 +198,46 @@ def new_state(config: TrainConfig, device: torch.device) -> TrainState:
     )
 
 
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite again after a rollback."""
+
+
+class StopRequest:
+    """Turns Ctrl-C / SIGTERM into a request to stop at the end of the current step (so the
+    checkpoint is a clean step boundary); a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step (Ctrl-C again to abort at once)...", file=sys.stderr)
+
+    @contextmanager
+    def installed(self) -> Iterator[StopRequest]:
+        """Install the handlers (main thread only; elsewhere a no-op)."""
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+def _set_lr(state: TrainState, config: TrainConfig) -> None:
+    for group in state.opt_g.param_groups:
+        group["lr"] = config.lr_g * state.lr_scale
+    for group in state.opt_d.param_groups:
+        group["lr"] = config.lr_d * state.lr_scale
+
+
 def train_stylizer_loop(
     config: TrainConfig,
     photos: Sequence[Tensor],
@@ -137,52 +247,75 @@ def train_stylizer_loop(
     resume: bool = False,
     stop_at: int | None = None,
     on_step: Callable[[TrainState], None] | None = None,
+    stop: StopRequest | None = None,
 ) -> TrainState:
-    """Train until ``config.steps`` (or ``stop_at``); returns the final state.
+    """Train until ``config.steps`` (or ``stop_at``, or a stop request); returns the state.
 
     ``photos`` and ``styles`` are (1,3,H,W) images in [0,1] with both sides ≥ ``config.size``.
     With ``checkpoint``, state is saved there every ``checkpoint_every`` steps and at the end;
-    ``resume`` continues exactly from it.
+    ``resume`` continues exactly from it. A NaN or infinite loss rolls back to the last good
+    state with half the learning rate; a second one raises :class:`TrainingDiverged`.
     """
     state = new_state(config, device)
-    if resume and checkpoint is not None:
+    if resume:
+        if checkpoint is None:
+            raise UserError("nothing to resume from: no checkpoint path")
         state.load(load_checkpoint(checkpoint))
+        _set_lr(state, config)
+    last_good = copy.deepcopy(state.to_checkpoint(config))
     encoder = load_encoder([*config.style_layers, config.content_layer], device=device)
+    generator: Callable[[Tensor], Tensor] = state.generator
+    if config.compile and device.type == "cuda":
+        generator = torch.compile(state.generator)  # the GPU path only; CPU stays eager
     gan = GanLoss(config.gan_loss)
+    fmt = memory_format(device)
     aug_gen = state.data_gen
     end = min(config.steps, stop_at) if stop_at is not None else config.steps
-    while state.step < end:
-        photo = random_crops(photos, config.batch, config.size, state.data_gen).to(device)
-        real = random_crops(styles, config.batch, config.size, state.data_gen).to(device)
-        fake = state.generator(photo)
+    while state.step < end and not (stop is not None and stop.requested):
+        photo = random_crops(photos, config.batch, config.size, state.data_gen)
+        real = random_crops(styles, config.batch, config.size, state.data_gen)
+        photo = photo.to(device, memory_format=fmt)
+        real = real.to(device, memory_format=fmt)
         logs: dict[str, float] = {"step": float(state.step)}
         adversarial = state.step >= config.warmup
+        with autocast(device):
+            fake = generator(photo).float()
         if adversarial:
-            d_real = state.disc(diff_augment(real, config.augment, aug_gen))
-            d_fake = state.disc(diff_augment(fake.detach(), config.augment, aug_gen))
+            with autocast(device):
+                d_real = state.disc(diff_augment(real, config.augment, aug_gen)).float()
+                d_fake = state.disc(diff_augment(fake.detach(), config.augment, aug_gen)).float()
             d_loss = gan.d(d_real, d_fake)
+            logs["d_loss"] = d_loss.item()
+            if not math.isfinite(logs["d_loss"]):
+                last_good = _roll_back(state, config, last_good)
+                continue
             state.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             state.opt_d.step()
-            logs["d_loss"] = d_loss.item()
-        with torch.no_grad():
+        with torch.no_grad(), autocast(device):
             photo_feats = encoder(photo)
-            real_feats = encoder(real)
-            targets = [gram_matrix(real_feats[name]) for name in config.style_layers]
-        feats = encoder(fake)
+            real_feats = encoder(real) if adversarial else {}
+        with autocast(device):
+            feats = encoder(fake)
         c = config.content_weight * content_loss(
-            feats[config.content_layer], photo_feats[config.content_layer]
+            feats[config.content_layer].float(), photo_feats[config.content_layer].float()
         )
         loss = c
         logs["content"] = c.item()
         if adversarial:
-            s = config.style_weight * style_loss([feats[n] for n in config.style_layers], targets)
-            a = config.adv_weight * gan.g(state.disc(diff_augment(fake, config.augment, aug_gen)))
+            targets = [gram_matrix(real_feats[n].float()) for n in config.style_layers]
+            s = config.style_weight * style_loss(
+                [feats[n].float() for n in config.style_layers], targets
+            )
+            with autocast(device):
+                g_logits = state.disc(diff_augment(fake, config.augment, aug_gen)).float()
+            a = config.adv_weight * gan.g(g_logits)
             t = config.tv_weight * total_variation(fake)
             loss = loss + s + a + t
             logs |= {"style": s.item(), "adv": a.item(), "tv": t.item()}
         if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"non-finite loss at step {state.step}")
+            last_good = _roll_back(state, config, last_good)
+            continue
         state.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         state.opt_g.step()
@@ -191,11 +324,34 @@ def train_stylizer_loop(
         state.step += 1
         if on_step is not None:
             on_step(state)
-        if checkpoint is not None and state.step % config.checkpoint_every == 0:
-            save_checkpoint(state.to_checkpoint(config), checkpoint)
+        if state.step % config.checkpoint_every == 0:
+            last_good = copy.deepcopy(state.to_checkpoint(config))
+            if checkpoint is not None:
+                save_checkpoint(last_good, checkpoint)
     if checkpoint is not None:
         save_checkpoint(state.to_checkpoint(config), checkpoint)
     return state
+
+
+def _roll_back(state: TrainState, config: TrainConfig, last_good: dict[str, Any]) -> dict[str, Any]:
+    """After a non-finite loss: restore ``last_good`` with half the learning rate (the first
+    time) or raise :class:`TrainingDiverged` (the second time). Returns the new last-good."""
+    step = state.step
+    if state.rollbacks >= 1:
+        raise TrainingDiverged(
+            f"the loss became NaN or infinite at step {step}, again after a rollback with a "
+            "lower learning rate; try a smaller --lr or --adv-weight"
+        )
+    state.load(copy.deepcopy(last_good))
+    state.rollbacks += 1
+    state.lr_scale *= 0.5
+    _set_lr(state, config)
+    print(
+        f"\nthe loss became NaN or infinite at step {step}: rolled back to step {state.step} "
+        f"with the learning rate × {state.lr_scale:g}",
+        file=sys.stderr,
+    )
+    return copy.deepcopy(state.to_checkpoint(config))
 
 
 @torch.no_grad()
@@ -206,3 +362,8 @@ def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
             e.lerp_(m, 1.0 - decay)
         else:
             e.copy_(m)
+
+
+def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
+    """``config`` with the non-``None`` overrides applied."""
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,236 @@
+"""Applying a stylizer network to photos, independent of the backend (torch or onnxruntime).
+
+Torch-free on purpose: the ONNX path (``styleforge apply model.onnx ...``) runs with numpy, PIL
+and onnxruntime only. A backend is any ``run_batch(x) -> y`` on float32 (N,3,H,W) arrays in
+[0,1]; this module decides tiling, blends the result with the photo and walks files.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from styleforge import images
+from styleforge.errors import UserError
+from styleforge.infer.tiling import apply_tiled
+
+__all__ = [
+    "AUTO_TILE_PIXELS",
+    "ApplyOptions",
+    "ApplySummary",
+    "RunBatch",
+    "apply_files",
+    "array_to_pil",
+    "blend",
+    "pil_to_array",
+    "plan_outputs",
+    "stylize_array",
+    "stylize_pil",
+]
+
+RunBatch = Callable[[np.ndarray], np.ndarray]
+
+#: Images with more pixels than this are processed in tiles unless told otherwise.
+AUTO_TILE_PIXELS = 1600 * 1600
+#: Default tile side and overlap (px) for automatic tiling.
+DEFAULT_TILE = 1024
+DEFAULT_OVERLAP = 64
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """How to apply a stylizer to one image.
+
+    Args:
+        strength: 1 = the full style, 0 = the photo unchanged; in between blends linearly.
+        preserve_colors: keep the photo's colours (YIQ chrominance), take the stylized luminance.
+        max_size: first downscale so the long side is at most this (``None``: full size).
+        tile: tile side in px; ``None`` tiles automatically above :data:`AUTO_TILE_PIXELS`
+            (tiles of :data:`DEFAULT_TILE`), 0 never tiles.
+        overlap: px shared by neighbouring tiles, blended smoothly.
+        batch: tiles per forward pass.
+    """
+
+    strength: float = 1.0
+    preserve_colors: bool = False
+    max_size: int | None = None
+    tile: int | None = None
+    overlap: int = DEFAULT_OVERLAP
+    batch: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength <= 1.0:
+            raise UserError(f"strength must be between 0 and 1, got {self.strength}")
+        if self.max_size is not None and self.max_size < 16:
+            raise UserError(f"max size must be at least 16 px, got {self.max_size}")
+        if self.overlap < 0:
+            raise UserError(f"overlap must be ≥ 0, got {self.overlap}")
+        if self.tile is not None and self.tile != 0 and self.tile <= 2 * self.overlap:
+            raise UserError(
+                f"tile ({self.tile} px) must be larger than twice the overlap ({self.overlap} px)"
+            )
+        if self.batch < 1:
+            raise UserError(f"batch must be at least 1, got {self.batch}")
+
+    def tile_for(self, height: int, width: int) -> int | None:
+        """The tile side to use for an H×W image, or ``None`` for a single pass."""
+        if self.tile == 0:
+            return None
+        if self.tile is None:
+            return DEFAULT_TILE if height * width > AUTO_TILE_PIXELS else None
+        return self.tile if max(height, width) > self.tile else None
+
+
+def pil_to_array(img: Image.Image) -> np.ndarray:
+    """PIL image -> float32 (1,3,H,W) in [0,1]."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return np.ascontiguousarray(arr.transpose(2, 0, 1)[None])
+
+
+def array_to_pil(arr: np.ndarray) -> Image.Image:
+    """float (1,3,H,W) or (3,H,W) in [0,1] -> RGB PIL image (clamped, rounded)."""
+    a = arr[0] if arr.ndim == 4 else arr
+    a = np.nan_to_num(a, nan=0.0).clip(0.0, 1.0) * 255.0
+    return Image.fromarray(np.round(a).astype(np.uint8).transpose(1, 2, 0))
+
+
+def blend(photo: np.ndarray, stylized: np.ndarray, strength: float, colors: bool) -> np.ndarray:
+    """Mix a stylized image into its photo: (N,3,H,W) × 2 -> (N,3,H,W) float32 in [0,1].
+
+    ``colors``: keep the photo's YIQ chrominance under the stylized luminance.
+    """
+    out = stylized
+    if colors:
+        to_yiq = images.RGB_TO_YIQ.astype(np.float32)
+        from_yiq = images.YIQ_TO_RGB.astype(np.float32)
+        yiq = np.einsum("ij,njhw->nihw", to_yiq, photo)
+        yiq[:, 0] = np.einsum("j,njhw->nhw", to_yiq[0], stylized)
+        out = np.einsum("ij,njhw->nihw", from_yiq, yiq)
+    if strength < 1.0:
+        out = photo + np.float32(strength) * (out - photo)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions) -> np.ndarray:
+    """Restyle a float32 (1,3,H,W) photo in [0,1] at its size (tiled if large) and blend."""
+    if photo.ndim != 4 or photo.shape[:2] != (1, 3):
+        raise ValueError(f"expected a (1,3,H,W) array, got {photo.shape}")
+    tile = options.tile_for(photo.shape[2], photo.shape[3])
+    if tile is None:
+        out = run_batch(photo)
+    else:
+        out = apply_tiled(run_batch, photo, tile, options.overlap, batch=options.batch)
+    return blend(photo, out, options.strength, options.preserve_colors)
+
+
+def fit_max_size(img: Image.Image, max_size: int | None) -> Image.Image:
+    """Downscale (Lanczos) so the long side is at most ``max_size``; never upscales."""
+    if max_size is None or max(img.size) <= max_size:
+        return img
+    scale = max_size / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS)
+
+
+def stylize_pil(run_batch: RunBatch, img: Image.Image, options: ApplyOptions) -> Image.Image:
+    """Restyle a PIL image (honouring ``max_size``); returns an RGB PIL image."""
+    photo = pil_to_array(fit_max_size(img, options.max_size))
+    return array_to_pil(stylize_array(run_batch, photo, options))
+
+
+def plan_outputs(inputs: Sequence[Path], output: Path, max_pixels: int) -> list[tuple[Path, Path]]:
+    """(source, destination) pairs. A single file with ``-o name.ext`` writes there; otherwise
+    ``output`` is a folder: files named directly go to ``output/<name>``, folders are mirrored
+    (``output/<sub/dirs>/<name>``). Unknown output formats become ``.png``."""
+    from styleforge import collection
+
+    pairs: list[tuple[Path, Path]] = []
+    single = len(inputs) == 1 and inputs[0].is_file()
+    if single and output.suffix.lower() in images.SAVE_FORMATS:
+        return [(inputs[0], output)]
+    if output.exists() and not output.is_dir():
+        raise UserError(f"-o {output}: exists and is not a folder")
+    if output.suffix.lower() in images.SAVE_FORMATS and not single:
+        raise UserError(f"-o {output}: several photos need an output folder, not a file name")
+    for src in inputs:
+        if src.is_dir():
+            coll = collection.scan(src, max_pixels=max_pixels, min_side=1)
+            if coll.skipped:
+                print(coll.report(), file=sys.stderr)
+            pairs += [(p, _out_name(output / p.relative_to(src))) for p in coll.images]
+        elif src.exists():
+            pairs.append((src, _out_name(output / src.name)))
+        else:
+            raise UserError(f"{src}: no such file or folder")
+    if not pairs:
+        raise UserError("no images to restyle")
+    dests = [d for _, d in pairs]
+    if len(set(dests)) != len(dests):
+        raise UserError("two inputs would write the same output name; restyle them separately")
+    return pairs
+
+
+def _out_name(path: Path) -> Path:
+    return path if path.suffix.lower() in images.SAVE_FORMATS else path.with_suffix(".png")
+
+
+@dataclass
+class ApplySummary:
+    """What a batch of files came to."""
+
+    done: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+    def line(self) -> str:
+        """``restyled 10, skipped 2 (output exists), failed 1``."""
+        text = f"restyled {len(self.done)}"
+        if self.skipped:
+            text += f", skipped {len(self.skipped)} (output exists)"
+        if self.failed:
+            text += f", failed {len(self.failed)}"
+        return text
+
+
+def apply_files(
+    run_batch: RunBatch,
+    pairs: Sequence[tuple[Path, Path]],
+    options: ApplyOptions,
+    *,
+    overwrite: bool = False,
+    skip_existing: bool = False,
+    max_pixels: int = images.DEFAULT_MAX_PIXELS,
+    progress: bool = True,
+) -> ApplySummary:
+    """Restyle each (source, destination); a bad image is recorded as failed and the rest go on.
+
+    Existing destinations are an error (before any work) unless ``overwrite`` or
+    ``skip_existing``. Each output is written atomically, upright (EXIF orientation applied).
+    """
+    existing = [d for _, d in pairs if d.exists()]
+    if existing and not (overwrite or skip_existing):
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise UserError(
+            f"{existing[0]}{more} already exist(s); pass --overwrite to replace or "
+            "--skip-existing to keep them"
+        )
+    from tqdm import tqdm
+
+    summary = ApplySummary()
+    for src, dst in tqdm(pairs, disable=not progress or len(pairs) < 2, unit="img"):
+        if dst.exists() and skip_existing and not overwrite:
+            summary.skipped.append(dst)
+            continue
+        try:
+            img = images.open_image(src, max_pixels=max_pixels)
+        except UserError as err:
+            summary.failed.append((src, str(err)))
+            continue
+        images.save_image(stylize_pil(run_batch, img, options), dst)
+        summary.done.append(dst)
+    return summary

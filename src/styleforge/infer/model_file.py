@@ -1,0 +1,134 @@
+"""The stylizer model file: one safetensors file, self-describing, never pickled.
+
+Tensors: the generator's ``state_dict`` (the EMA weights when training kept an EMA). Metadata
+(safetensors allows ``str -> str`` only, so structured values are JSON):
+
+- ``format``: :data:`MODEL_FORMAT`; ``styleforge_version``;
+- ``net``: :class:`~styleforge.nets.StylizerConfig` as JSON, enough to rebuild the network;
+- ``preprocessing``: how pixels enter and leave the network (float RGB NCHW in [0,1], sRGB);
+- ``training``: the training config as JSON; ``style``: the style set (fingerprint, image count,
+  names); ``metrics``: final figures (JSON); ``created``: ISO time.
+
+Reading uses ``safetensors.safe_open`` only: a truncated file, a file of another kind or a
+safetensors file that is not a styleforge model gives a one-line :class:`UserError`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+from styleforge import __version__
+from styleforge.errors import UserError
+from styleforge.fileio import atomic_write
+from styleforge.nets import StylizerConfig
+
+__all__ = [
+    "MODEL_FORMAT",
+    "PREPROCESSING",
+    "ModelInfo",
+    "read_model",
+    "style_fingerprint",
+    "write_model",
+]
+
+MODEL_FORMAT = "styleforge-stylizer-v1"
+PREPROCESSING: dict[str, Any] = {
+    "layout": "NCHW",
+    "channels": "RGB",
+    "range": [0.0, 1.0],
+    "color": "sRGB",
+}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model file says about itself (its metadata, decoded)."""
+
+    net: StylizerConfig
+    version: str = __version__
+    preprocessing: dict[str, Any] = field(default_factory=lambda: dict(PREPROCESSING))
+    training: dict[str, Any] = field(default_factory=dict)
+    style: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+
+    def to_metadata(self) -> dict[str, str]:
+        """safetensors metadata: every value a string (JSON for structured ones)."""
+        return {
+            "format": MODEL_FORMAT,
+            "styleforge_version": self.version,
+            "net": json.dumps(self.net.to_dict()),
+            "preprocessing": json.dumps(self.preprocessing),
+            "training": json.dumps(self.training),
+            "style": json.dumps(self.style),
+            "metrics": json.dumps(self.metrics),
+            "created": self.created
+            or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, str], path: Path) -> ModelInfo:
+        """Inverse of :meth:`to_metadata`; a bad or foreign header is a :class:`UserError`."""
+        if meta.get("format") != MODEL_FORMAT:
+            raise UserError(f"{path}: a safetensors file, but not a styleforge stylizer model")
+        try:
+            return cls(
+                net=StylizerConfig.from_dict(json.loads(meta["net"])),
+                version=meta.get("styleforge_version", "?"),
+                preprocessing=json.loads(meta.get("preprocessing", "{}")),
+                training=json.loads(meta.get("training", "{}")),
+                style=json.loads(meta.get("style", "{}")),
+                metrics=json.loads(meta.get("metrics", "{}")),
+                created=meta.get("created", ""),
+            )
+        except (KeyError, ValueError, TypeError) as err:
+            raise UserError(f"{path}: damaged styleforge model header ({err})") from err
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def style_fingerprint(files: Iterable[Path]) -> str:
+    """sha256 over the sorted sha256 digests of the style images' bytes (order-independent)."""
+    digests = sorted(hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files)
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+def write_model(path: Path, state_dict: Mapping[str, Tensor], info: ModelInfo) -> Path:
+    """Write weights + metadata to ``path`` atomically (float32, contiguous, on the CPU)."""
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state_dict.items()}
+    with atomic_write(path, ".safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata=info.to_metadata())
+    return path
+
+
+def read_model(path: Path) -> tuple[dict[str, Tensor], ModelInfo]:
+    """Weights and metadata of a model file; clear :class:`UserError` for anything unusable."""
+    if not path.exists():
+        raise UserError(f"{path}: no such model file")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a model file")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            meta = fh.metadata() or {}
+            info = ModelInfo.from_metadata(meta, path)
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
+    except UserError:
+        raise
+    except Exception as err:  # safetensors raises its own error types for bad headers
+        raise UserError(
+            f"{path}: not a readable styleforge model (truncated or not safetensors)"
+        ) from err
+    return tensors, info

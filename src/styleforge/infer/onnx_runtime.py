@@ -1,0 +1,102 @@
+"""Torch-free inference: run a stylizer exported by :mod:`styleforge.infer.onnx_export`.
+
+This module must not import torch (directly or through other styleforge modules), so that a
+stylizer can be applied with only numpy and onnxruntime installed. onnxruntime itself is
+imported when a model is opened.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from styleforge.errors import UserError
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+__all__ = ["INPUT_NAME", "MIN_SIDE", "OUTPUT_NAME", "OnnxStylizerNet"]
+
+#: Name of the graph input: float32 (N,3,H,W) in [0,1].
+INPUT_NAME = "image"
+#: Name of the graph output: float32 (N,3,H,W) in [0,1].
+OUTPUT_NAME = "stylized"
+#: Smallest image side; equals ``styleforge.nets.stylizer.MIN_SIDE`` (not imported: torch).
+MIN_SIDE = 5
+
+# "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from X failed:" before the reason.
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .* failed:)?")
+
+
+def _cpu_count() -> int:
+    """CPU cores this process may run on (respects affinity masks where the OS has them)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+class OnnxStylizerNet:
+    """A stylizer loaded from an ONNX file: (N,3,H,W) float32 in [0,1] -> same shape, in [0,1].
+
+    Args:
+        path: an ``.onnx`` file written by :func:`styleforge.infer.onnx_export.export_onnx`.
+        threads: intra-op threads of onnxruntime; default: the number of usable CPU cores.
+
+    Raises:
+        UserError: onnxruntime is missing, or ``path`` is missing or not a stylizer model.
+    """
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise UserError(
+                "running an ONNX stylizer needs onnxruntime: pip install onnxruntime"
+            ) from e
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+        self.path = path
+        self.threads = threads if threads is not None else _cpu_count()
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = self.threads
+        try:
+            session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as e:  # onnxruntime raises its own Exception subclasses
+            reason = _ORT_PREFIX.sub("", str(e)).strip().rstrip(".") or type(e).__name__
+            raise UserError(f"{path}: not a styleforge ONNX model ({reason})") from e
+        inputs = [i.name for i in session.get_inputs()]
+        outputs = [o.name for o in session.get_outputs()]
+        if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
+            raise UserError(
+                f"{path}: not a styleforge ONNX model (inputs {inputs} and outputs {outputs}, "
+                f"expected [{INPUT_NAME!r}] and [{OUTPUT_NAME!r}])"
+            )
+        self._session: onnxruntime.InferenceSession = session
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """The model's ``metadata_props`` as a new dict."""
+        return dict(self._session.get_modelmeta().custom_metadata_map)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Stylize ``batch`` (N,3,H,W) float in [0,1], H, W ≥ :data:`MIN_SIDE` -> float32
+        (N,3,H,W) in [0,1]."""
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise ValueError(f"expected an (N,3,H,W) batch, got shape {batch.shape}")
+        if not np.issubdtype(batch.dtype, np.floating):
+            raise ValueError(f"expected a float batch in [0,1], got dtype {batch.dtype}")
+        h, w = batch.shape[-2:]
+        if min(h, w) < MIN_SIDE:
+            raise ValueError(f"image sides must be at least {MIN_SIDE} px, got {h}×{w}")
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        (y,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: x})
+        return np.asarray(y)

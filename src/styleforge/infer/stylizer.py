@@ -1,0 +1,93 @@
+"""The trained stylizer as an inference object: ``Stylizer.load(path)(image, strength=0.8)``.
+
+Separate from training code: it needs only the model file. Images of any size go through the
+network at full resolution; large ones in overlapping tiles blended with smooth weights (see
+:mod:`styleforge.infer.apply`), so memory stays bounded.
+On CUDA the network runs in bf16 autocast with channels_last; on the CPU in float32.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from styleforge import images
+from styleforge.errors import UserError
+from styleforge.infer.apply import ApplyOptions, stylize_array, stylize_pil
+from styleforge.infer.model_file import ModelInfo, read_model
+from styleforge.nets import StylizerNet
+from styleforge.runtime import autocast, memory_format, pick_device, place
+
+__all__ = ["ApplyOptions", "Stylizer"]
+
+
+class Stylizer:
+    """A trained feed-forward stylizer, ready to restyle photos.
+
+    Args:
+        net: the network (moved to ``device`` and put in eval mode).
+        info: what the model file says about itself.
+        device: where to run.
+    """
+
+    def __init__(self, net: StylizerNet, info: ModelInfo, device: torch.device) -> None:
+        self.device = device
+        self.info = info
+        self.net = place(net, device).eval().requires_grad_(False)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "auto") -> Stylizer:
+        """Load a model file written by ``styleforge train`` (never unpickles)."""
+        state, info = read_model(Path(path))
+        net = StylizerNet(info.net)
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as err:
+            raise UserError(f"{path}: weights do not match the architecture in its header") from err
+        dev = device if isinstance(device, torch.device) else pick_device(device)
+        return cls(net, info, dev)
+
+    @torch.inference_mode()
+    def run_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Raw network pass: float32 (N,3,H,W) in [0,1] -> float32 (N,3,H,W) in [0,1]."""
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+        x = x.contiguous(memory_format=memory_format(self.device))
+        with autocast(self.device):
+            y = self.net(x)
+        return y.float().cpu().numpy()
+
+    def stylize(self, photo: Tensor, options: ApplyOptions | None = None) -> Tensor:
+        """Restyle ``photo`` (1,3,H,W) in [0,1] -> (1,3,H',W') on the CPU (H',W' = H,W unless
+        ``options.max_size`` is smaller than the long side)."""
+        opts = options if options is not None else ApplyOptions()
+        images.check_nchw(photo)
+        photo = photo.detach().float().cpu()
+        if opts.max_size is not None and max(photo.shape[-2:]) > opts.max_size:
+            photo = images.resize_to(photo, opts.max_size)
+        return torch.from_numpy(stylize_array(self.run_batch, photo.numpy(), opts))
+
+    @overload
+    def __call__(self, image: Image.Image, strength: float = ..., **kw: Any) -> Image.Image: ...
+    @overload
+    def __call__(self, image: Tensor, strength: float = ..., **kw: Any) -> Tensor: ...
+
+    def __call__(
+        self, image: Image.Image | Tensor, strength: float = 1.0, **kw: Any
+    ) -> Image.Image | Tensor:
+        """Restyle a PIL image (returns a PIL image) or a (3,H,W) / (N,3,H,W) tensor in [0,1]
+        (returns the same layout, on the input's device). Other keyword arguments are those of
+        :class:`~styleforge.infer.apply.ApplyOptions` (``preserve_colors``, ``max_size``,
+        ``tile``, ``overlap``, ``batch``)."""
+        opts = ApplyOptions(strength=strength, **kw)
+        if isinstance(image, Image.Image):
+            return stylize_pil(self.run_batch, image, opts)
+        if not isinstance(image, Tensor):
+            raise TypeError(f"expected a PIL image or a tensor, got {type(image).__name__}")
+        if image.ndim == 3:
+            return self.stylize(image.unsqueeze(0), opts)[0].to(image.device)
+        return torch.cat([self.stylize(x.unsqueeze(0), opts) for x in image]).to(image.device)

@@ -1,0 +1,268 @@
+"""Tests for styleforge.infer.onnx_export and onnx_runtime: torch/onnxruntime parity, metadata,
+bad model files, and the torch-free import path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+
+import onnx
+
+from styleforge.errors import UserError
+from styleforge.infer import onnx_runtime
+from styleforge.infer.onnx_export import export_onnx
+from styleforge.infer.onnx_runtime import OnnxStylizerNet
+from styleforge.nets import MIN_SIDE, StylizerConfig, StylizerNet
+
+TOL = 1e-3
+
+
+def randomised(net: StylizerNet, seed: int) -> StylizerNet:
+    """``net`` in eval mode with every parameter nudged: norm scales/shifts and biases get
+    N(0, 0.1²) added, conv weights are scaled by 1 + N(0, 0.1²) per element."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            noise = 0.1 * torch.randn(p.shape, generator=g)
+            if p.ndim == 1:
+                p.add_(noise)
+            else:
+                p.mul_(1 + noise)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def tiny() -> StylizerNet:
+    torch.manual_seed(0)
+    return randomised(StylizerNet(StylizerConfig(width=8, n_res=1)), seed=1)
+
+
+@pytest.fixture(scope="module")
+def quick() -> StylizerNet:
+    torch.manual_seed(2)
+    return randomised(StylizerNet(StylizerConfig.quick()), seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tiny: StylizerNet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_onnx(tiny, tmp_path_factory.mktemp("onnx") / "tiny.onnx", {"style": "tiny"})
+
+
+@pytest.fixture(scope="module")
+def quick_model(quick: StylizerNet, tmp_path_factory: pytest.TempPathFactory) -> OnnxStylizerNet:
+    return OnnxStylizerNet(export_onnx(quick, tmp_path_factory.mktemp("onnx") / "quick.onnx"))
+
+
+def max_diff(net: StylizerNet, model: OnnxStylizerNet, shape: tuple[int, ...], seed: int) -> float:
+    """Max |torch - onnxruntime| on a seeded random batch of ``shape`` (N,3,H,W)."""
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(seed))
+    with torch.inference_mode():
+        expected = net(x).numpy()
+    got = model(x.numpy())
+    assert got.shape == expected.shape and got.dtype == np.float32
+    return float(np.abs(got - expected).max())
+
+
+# --- parity with torch -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (1, 3, 37, 53),
+        (1, 3, 64, 64),
+        (2, 3, 300, 200),
+        (1, 3, 200, 300),
+        (3, 3, 8, 8),
+        (1, 3, 9, 14),
+        (1, 3, MIN_SIDE, 11),
+    ],
+)
+def test_tiny_matches_torch(tiny: StylizerNet, tiny_onnx: Path, shape: tuple[int, ...]) -> None:
+    model = OnnxStylizerNet(tiny_onnx, threads=1)
+    assert max_diff(tiny, model, shape, seed=sum(shape)) < TOL
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 37, 53), (1, 3, 64, 64), (1, 3, 300, 200)])
+def test_quick_matches_torch(
+    quick: StylizerNet, quick_model: OnnxStylizerNet, shape: tuple[int, ...]
+) -> None:
+    assert max_diff(quick, quick_model, shape, seed=sum(shape)) < TOL
+
+
+def test_quick_output_is_not_trivial(quick: StylizerNet) -> None:
+    # Guards the parity test against a net whose sigmoid output is nearly constant.
+    x = torch.rand(2, 3, 37, 53, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        y = quick(x)
+    assert y.std() > 0.02 and (y[0] - y[1]).abs().mean() > 0.02
+
+
+def test_batch_items_are_independent(tiny_onnx: Path) -> None:
+    model = OnnxStylizerNet(tiny_onnx, threads=1)
+    x = np.random.default_rng(0).random((3, 3, 37, 53), dtype=np.float32)
+    np.testing.assert_allclose(model(x[1:2]), model(x)[1:2], atol=1e-5)
+
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def test_export_writes_a_valid_graph(tiny_onnx: Path) -> None:
+    proto = onnx.load(tiny_onnx)
+    onnx.checker.check_model(proto, full_check=True)
+    assert [i.name for i in proto.graph.input] == ["image"]
+    assert [o.name for o in proto.graph.output] == ["stylized"]
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, "height", "width"]
+    assert [e.name for e in tiny_onnx.parent.iterdir()] == [tiny_onnx.name]  # no temp files
+
+
+def test_export_leaves_the_net_alone(tmp_path: Path) -> None:
+    net = StylizerNet(StylizerConfig(width=4, n_res=0)).train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    export_onnx(net, tmp_path / "m.onnx")
+    assert net.training
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_export_overwrites_and_makes_folders(tiny: StylizerNet, tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "m.onnx"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"old")
+    assert export_onnx(tiny, path, {"v": "2"}) == path
+    assert OnnxStylizerNet(path).metadata == {"v": "2"}
+    assert sorted(e.name for e in path.parent.iterdir()) == ["m.onnx"]
+
+
+def test_export_rejects_bad_arguments(tiny: StylizerNet, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="opset"):
+        export_onnx(tiny, tmp_path / "m.onnx", opset=9)
+    with pytest.raises(TypeError, match="metadata"):
+        export_onnx(tiny, tmp_path / "m.onnx", {"epochs": 3})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="StylizerNet"):
+        export_onnx(torch.nn.Identity(), tmp_path / "m.onnx")  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_opset_18(tiny: StylizerNet, tmp_path: Path) -> None:
+    path = export_onnx(tiny, tmp_path / "m.onnx", opset=18)
+    assert max_diff(tiny, OnnxStylizerNet(path, threads=1), (1, 3, 37, 53), seed=0) < TOL
+
+
+# --- metadata ----------------------------------------------------------------------------------
+
+
+def test_metadata_round_trip(tiny: StylizerNet, tmp_path: Path) -> None:
+    meta = {"config": '{"width": 8, "n_res": 1}', "style": "Étoilée ✨", "empty": ""}
+    path = export_onnx(tiny, tmp_path / "m.onnx", meta)
+    model = OnnxStylizerNet(path)
+    assert model.metadata == meta
+    model.metadata["style"] = "changed"
+    assert model.metadata == meta
+    assert OnnxStylizerNet(export_onnx(tiny, tmp_path / "none.onnx")).metadata == {}
+
+
+# --- bad files and bad input -------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no such file"):
+        OnnxStylizerNet(tmp_path / "nope.onnx")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not an onnx model\n" * 20, np.arange(256, dtype=np.float32).tobytes()],
+    ids=["empty", "text", "floats"],
+)
+def test_not_onnx(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(content)
+    with pytest.raises(UserError, match=r"bad\.onnx: not a styleforge ONNX model \(.+\)"):
+        OnnxStylizerNet(path)
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.3, 0.5, 0.9, 0.999])
+def test_truncated(tiny_onnx: Path, tmp_path: Path, fraction: float) -> None:
+    data = tiny_onnx.read_bytes()
+    path = tmp_path / "cut.onnx"
+    path.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(UserError, match="not a styleforge ONNX model"):
+        OnnxStylizerNet(path)
+
+
+def test_other_onnx_model(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "other",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    path = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph), path)
+    with pytest.raises(UserError, match=r"not a styleforge ONNX model \(inputs \['x'\]"):
+        OnnxStylizerNet(path)
+
+
+def test_missing_onnxruntime(tiny_onnx: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    with pytest.raises(UserError, match="pip install onnxruntime"):
+        OnnxStylizerNet(tiny_onnx)
+
+
+def test_rejects_bad_batches_and_threads(tiny_onnx: Path) -> None:
+    model = OnnxStylizerNet(tiny_onnx, threads=1)
+    with pytest.raises(ValueError, match=r"\(N,3,H,W\)"):
+        model(np.zeros((3, 32, 32), np.float32))
+    with pytest.raises(ValueError, match=r"\(N,3,H,W\)"):
+        model(np.zeros((1, 4, 32, 32), np.float32))
+    with pytest.raises(ValueError, match="float"):
+        model(np.zeros((1, 3, 32, 32), np.uint8))
+    with pytest.raises(ValueError, match="at least"):
+        model(np.zeros((1, 3, MIN_SIDE - 1, 32), np.float32))
+    with pytest.raises(ValueError, match="threads"):
+        OnnxStylizerNet(tiny_onnx, threads=0)
+
+
+def test_float64_input_is_accepted(tiny_onnx: Path) -> None:
+    model = OnnxStylizerNet(tiny_onnx, threads=1)
+    x = np.random.default_rng(0).random((1, 3, 16, 20))
+    np.testing.assert_array_equal(model(x), model(x.astype(np.float32)))
+
+
+# --- torch-free path ---------------------------------------------------------------------------
+
+
+def test_min_side_matches_the_net() -> None:
+    assert onnx_runtime.MIN_SIDE == MIN_SIDE
+
+
+def test_runtime_does_not_import_torch(tiny_onnx: Path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        import numpy as np
+        from styleforge.infer.onnx_runtime import OnnxStylizerNet
+        model = OnnxStylizerNet(Path({str(tiny_onnx)!r}), threads=1)
+        y = model(np.full((1, 3, 37, 53), 0.5, np.float32))
+        assert y.shape == (1, 3, 37, 53), y.shape
+        loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
+        assert not loaded, loaded
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
