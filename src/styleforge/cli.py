@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import NoReturn
 
 from styleforge import __version__
+from styleforge.configs import DEVICE_CHOICES
 from styleforge.errors import UserError
-from styleforge.runtime import DEVICE_CHOICES
+
+#: Training steps of ``styleforge demo`` (a few minutes on a 2-core CPU).
+DEMO_STEPS = 300
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +55,90 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--max-pixels", type=_positive_int, default=None,
         help="refuse input images larger than this many pixels (default: 50 million)",
     )  # fmt: skip
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {value}")
+    return value
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("style_dir", type=Path, help="folder of pictures whose style to learn")
+    p.add_argument("-o", "--output", type=Path, required=True, help="model file (.safetensors)")
+    p.add_argument(
+        "--content", type=Path,
+        help="folder of your own photos to train on (default: a few built-in sample photos)",
+    )  # fmt: skip
+    p.add_argument(
+        "--preset", choices=("quick", "standard", "max"), default="quick",
+        help="quick: ~15 min on a laptop CPU; standard, max: bigger models for a GPU",
+    )  # fmt: skip
+    p.add_argument("--steps", type=_positive_int, help="training steps (default: by preset)")
+    p.add_argument("--size", type=_positive_int, help="training crop size in px (by preset)")
+    p.add_argument("--batch", type=_positive_int, help="images per step (by preset)")
+    p.add_argument("--lr", type=_non_negative, help="generator learning rate (D gets lr/10)")
+    p.add_argument("--style-weight", type=_non_negative, help="Gram style loss weight")
+    p.add_argument("--content-weight", type=_non_negative, help="content loss weight")
+    p.add_argument("--adv-weight", type=_non_negative, help="adversarial loss weight")
+    p.add_argument(
+        "--gan-loss", choices=("hinge", "bce", "minimax", "lsgan"),
+        help="adversarial loss (default: hinge; bce is the non-saturating form)",
+    )  # fmt: skip
+    p.add_argument("--run-dir", type=Path, help="previews, logs, checkpoints (default MODEL.run/)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument("--preview-every", type=_positive_int, help="steps between preview grids")
+    p.add_argument("--checkpoint-every", type=_positive_int, help="steps between checkpoints")
+    p.add_argument("--compile", action="store_true", help="torch.compile the generator (CUDA)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_common(p)
+
+
+def _add_apply_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", type=Path, help="model file (.safetensors, or .onnx from export)")
+    p.add_argument("inputs", nargs="+", type=Path, help="photo(s) or folder(s) of photos")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output image or folder")
+    p.add_argument("--strength", type=_fraction, default=1.0, help="0..1 (default 1: full)")
+    p.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours")
+    p.add_argument("--max-size", type=_positive_int, help="downscale the long side to this first")
+    p.add_argument(
+        "--tile", type=int, default=None,
+        help="tile side in px for large images (default: automatic; 0 = never tile)",
+    )  # fmt: skip
+    p.add_argument("--overlap", type=int, default=64, help="tile overlap in px (default 64)")
+    p.add_argument("--batch", type=_positive_int, default=1, help="tiles per pass (default 1)")
+    p.add_argument(
+        "--backend", choices=("torch", "onnx"),
+        help="default: onnx for a .onnx model, else torch",
+    )  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--skip-existing", action="store_true", help="keep existing outputs, do the rest"
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_common(p)
+
+
+def build_apply_parser() -> argparse.ArgumentParser:
+    """Just ``styleforge apply`` (keeps its start-up free of torch for ONNX models)."""
+    p = _Parser(prog="styleforge apply", description="Restyle photos with a trained model.")
+    _add_apply_args(p)
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,13 +198,33 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--size", type=_positive_int, default=256, help="evaluation size (long side)")
     _add_common(ev)
 
-    demo = sub.add_parser("demo", help="run the main job on the embedded sample data")
-    demo.add_argument("-o", "--output", type=Path, default=Path("demo-output"))
-    demo.add_argument(
-        "--style", type=Path, help="use this style image instead of the embedded ones"
+    tr = sub.add_parser(
+        "train",
+        help="learn the style of a folder of pictures (GAN + Gram style loss) into a model file",
+        description="Train a fast feed-forward stylizer on a style collection.",
     )
-    demo.add_argument("--size", type=_positive_int, default=256)
-    demo.add_argument("--steps", type=_positive_int, default=100)
+    _add_train_args(tr)
+    ap = sub.add_parser(
+        "apply",
+        help="restyle photos with a trained model (fast, any size)",
+        description="Restyle photos with a model from `styleforge train` (or its ONNX export).",
+    )
+    _add_apply_args(ap)
+    ex = sub.add_parser(
+        "export",
+        help="export a trained model to ONNX (dynamic height and width)",
+        description="Export a .safetensors stylizer to ONNX for onnxruntime and other runtimes.",
+    )
+    ex.add_argument("model", type=Path, help="model file from `styleforge train`")
+    ex.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    ex.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
+    demo = sub.add_parser(
+        "demo", help="learn the bundled Hokusai prints and restyle sample photos (a few minutes)"
+    )
+    demo.add_argument("-o", "--output", type=Path, default=Path("demo-output"))
+    demo.add_argument("--style", type=Path, help="a folder of pictures instead of the bundled")
+    demo.add_argument("--steps", type=_positive_int, default=DEMO_STEPS, help="training steps")
     demo.add_argument("--quiet", "-q", action="store_true")
     _add_common(demo)
     return parser
@@ -125,9 +232,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``styleforge`` command; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["apply"]:
+        parser = build_apply_parser()
+        args = parser.parse_args(argv[1:])
+        args.command = "apply"
+    else:
+        parser = build_parser()
+        args = parser.parse_args(argv)
     try:
+        if args.command in ("train", "apply", "export"):
+            from styleforge import stylizer_commands
+
+            return int(getattr(stylizer_commands, f"run_{args.command}")(args))
         if args.command == "transfer":
             from styleforge.commands import run_transfer
 

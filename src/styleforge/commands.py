@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image
 from torch import Tensor
 
 from styleforge import collection, images
@@ -16,6 +15,8 @@ from styleforge.errors import UserError
 from styleforge.features import EncoderSpec, load_encoder
 from styleforge.infer.transfer import TransferConfig, transfer
 from styleforge.runtime import pick_device
+
+ASSETS = Path(__file__).parent / "assets"
 
 
 def _note(message: str) -> None:
@@ -110,46 +111,40 @@ def run_transfer(args: argparse.Namespace) -> int:
     return 0
 
 
-def sample_photos() -> dict[str, Tensor]:
-    """scikit-image's bundled CC0 sample photos, (1,3,H,W) in [0,1]."""
-    from skimage import data as skdata
-
-    return {
-        name: images.pil_to_tensor(Image.fromarray(getattr(skdata, name)()))
-        for name in ("astronaut", "chelsea")
-    }
-
-
-def embedded_styles() -> dict[str, Path]:
-    """The public-domain style pictures shipped inside the package."""
-    root = Path(__file__).parent / "assets" / "style_images"
-    return {p.stem: p for p in sorted(root.glob("*.jpg"))}
-
-
 def run_demo(args: argparse.Namespace) -> int:
-    """``styleforge demo``: transfer embedded styles onto sample photos; write a sheet."""
-    device = pick_device(args.device)
-    max_pixels = _max_pixels(args)
-    style_files = {args.style.stem: args.style} if args.style else embedded_styles()
-    styles = {name: images.load_image(p, max_pixels=max_pixels) for name, p in style_files.items()}
-    config = TransferConfig(size=args.size, steps=args.steps, seed=args.seed)
-    encoder = load_encoder([*config.style_layers, config.content_layer], config.encoder, device)
+    """``styleforge demo``: learn the embedded Hokusai prints with a small training budget,
+    restyle the sample photos, write the model, the results and a contact sheet."""
+    import shutil
+
+    from styleforge.infer.stylizer import Stylizer
+    from styleforge.train.run import describe, sample_photos, train_stylizer
+    from styleforge.train.stylizer import TrainConfig, with_overrides
+
     out_dir: Path = args.output
+    style_dir: Path = args.style or ASSETS / "hokusai_fuji"
+    config = with_overrides(TrainConfig.preset("quick"), steps=args.steps, seed=args.seed)
+    model = out_dir / "model.safetensors"
+    run_dir = out_dir / "run"
+    if run_dir.exists():  # the demo's own earlier run: start afresh
+        shutil.rmtree(run_dir)
+    _note(f"learning the style of {style_dir} ({config.steps} steps; the full quick preset "
+          f"is {TrainConfig.preset('quick').steps})")  # fmt: skip
+    result = train_stylizer(
+        config, style_dir, model, run_dir=run_dir, device=args.device,
+        progress=not args.quiet, max_pixels=_max_pixels(args),
+    )  # fmt: skip
+    if result.stopped_early:
+        return 130
+    _note(describe(result))
+    stylizer = Stylizer.load(model, args.device)
     rows: list[Tensor] = []
-    for photo_name, photo in sample_photos().items():
-        for style_name, style in styles.items():
-            result = transfer(
-                photo, [style], config, device=device, encoder=encoder, progress=not args.quiet
-            )
-            path = images.save_image(result, out_dir / f"transfer_{photo_name}_{style_name}.png")
-            _note(f"wrote {path}")
-            rows.append(
-                images.make_sheet(
-                    [photo, style, result], [photo_name, style_name, "styleforge transfer"]
-                )
-            )
+    for name, photo in sample_photos().items():
+        styled = stylizer(photo)
+        path = images.save_image(styled, out_dir / f"{name}.png")
+        _note(f"wrote {path}")
+        rows.append(images.make_sheet([photo, styled], [name, "styleforge apply"]))
     sheet = images.save_image(images.stack_rows(rows), out_dir / "sheet.png")
-    _note(f"wrote {sheet} (content | style | result)")
+    _note(f"wrote {sheet} (photo | restyled)")
     return 0
 
 

@@ -149,6 +149,9 @@ def plan_outputs(inputs: Sequence[Path], output: Path, max_pixels: int) -> list[
     (``output/<sub/dirs>/<name>``). Unknown output formats become ``.png``."""
     from styleforge import collection
 
+    for src in inputs:
+        if not src.exists():
+            raise UserError(f"{src}: no such file or folder")
     pairs: list[tuple[Path, Path]] = []
     single = len(inputs) == 1 and inputs[0].is_file()
     if single and output.suffix.lower() in images.SAVE_FORMATS:
@@ -163,10 +166,8 @@ def plan_outputs(inputs: Sequence[Path], output: Path, max_pixels: int) -> list[
             if coll.skipped:
                 print(coll.report(), file=sys.stderr)
             pairs += [(p, _out_name(output / p.relative_to(src))) for p in coll.images]
-        elif src.exists():
-            pairs.append((src, _out_name(output / src.name)))
         else:
-            raise UserError(f"{src}: no such file or folder")
+            pairs.append((src, _out_name(output / src.name)))
     if not pairs:
         raise UserError("no images to restyle")
     dests = [d for _, d in pairs]

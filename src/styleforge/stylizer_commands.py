@@ -1,0 +1,131 @@
+"""``styleforge train``, ``apply`` and ``export``: parsed arguments -> library calls.
+
+``apply`` with an ``.onnx`` model never imports torch: it runs on onnxruntime, numpy and PIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from styleforge import images
+from styleforge.errors import UserError
+from styleforge.infer.apply import ApplyOptions, RunBatch, apply_files, plan_outputs
+
+ONNX_FORMAT = "styleforge-stylizer-onnx-v1"
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``styleforge train STYLE_DIR -o MODEL``."""
+    from styleforge.train.run import describe, train_stylizer
+    from styleforge.train.stylizer import TrainConfig, with_overrides
+
+    if args.output.suffix.lower() != ".safetensors":
+        raise UserError(f"-o {args.output}: the model file name must end in .safetensors")
+    if args.output.exists() and not args.overwrite and not args.resume:
+        raise UserError(f"{args.output} already exists; pass --overwrite to replace it")
+    base = TrainConfig.preset(args.preset)
+    lr_d = None if args.lr is None else args.lr / 10
+    config = with_overrides(
+        base, steps=args.steps, size=args.size, batch=args.batch, lr_g=args.lr, lr_d=lr_d,
+        style_weight=args.style_weight, content_weight=args.content_weight,
+        adv_weight=args.adv_weight, gan_loss=args.gan_loss, seed=args.seed,
+        preview_every=args.preview_every, checkpoint_every=args.checkpoint_every,
+    )  # fmt: skip
+    if args.compile:
+        config = with_overrides(config, compile=True)
+    result = train_stylizer(
+        config, args.style_dir, args.output, content_dir=args.content, run_dir=args.run_dir,
+        resume=args.resume, device=args.device, progress=not args.quiet,
+        max_pixels=int(args.max_pixels or images.DEFAULT_MAX_PIXELS),
+    )  # fmt: skip
+    if result.stopped_early:
+        return 130
+    _note(describe(result))
+    return 0
+
+
+def _torch_backend(model: Path, device: str) -> RunBatch:
+    from styleforge.infer.stylizer import Stylizer
+
+    return Stylizer.load(model, device).run_batch
+
+
+def _onnx_backend(model: Path, device: str) -> RunBatch:
+    from styleforge.infer.onnx_runtime import OnnxStylizerNet
+
+    if device not in ("auto", "cpu"):
+        raise UserError("--backend onnx runs on the CPU; leave out --device or use --device cpu")
+    net = OnnxStylizerNet(model)
+    if net.metadata.get("format") != ONNX_FORMAT:
+        raise UserError(f"{model}: an ONNX model, but not one exported by styleforge")
+    return net
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    """``styleforge apply MODEL INPUT... -o OUT``."""
+    model: Path = args.model
+    if not model.is_file():
+        raise UserError(f"{model}: no such model file")
+    is_onnx = model.suffix.lower() == ".onnx"
+    backend = args.backend or ("onnx" if is_onnx else "torch")
+    if backend == "torch" and is_onnx:
+        raise UserError(f"{model}: an ONNX model runs with --backend onnx")
+    options = ApplyOptions(
+        strength=args.strength, preserve_colors=args.preserve_colors, max_size=args.max_size,
+        tile=args.tile, overlap=args.overlap, batch=args.batch,
+    )  # fmt: skip
+    max_pixels = int(args.max_pixels or images.DEFAULT_MAX_PIXELS)
+    pairs = plan_outputs(args.inputs, args.output, max_pixels)
+    with tempfile.TemporaryDirectory(prefix="styleforge-") as tmp:
+        if backend == "torch":
+            run_batch = _torch_backend(model, args.device)
+        elif is_onnx:
+            run_batch = _onnx_backend(model, args.device)
+        else:  # a .safetensors model on onnxruntime: export it for this run
+            run_batch = _onnx_backend(export_model(model, Path(tmp) / "model.onnx"), args.device)
+        summary = apply_files(
+            run_batch, pairs, options, overwrite=args.overwrite,
+            skip_existing=args.skip_existing, max_pixels=max_pixels, progress=not args.quiet,
+        )  # fmt: skip
+    for src, reason in summary.failed:
+        _note(f"failed {src}: {reason}")
+    if len(pairs) == 1 and summary.done:
+        _note(f"{pairs[0][0]} -> {summary.done[0]}")
+    else:
+        _note(summary.line())
+    return 2 if summary.failed and not summary.done else 0
+
+
+def export_model(model: Path, output: Path) -> Path:
+    """Export a ``.safetensors`` stylizer to ONNX (dynamic batch, height and width)."""
+    from styleforge.infer.model_file import read_model
+    from styleforge.infer.onnx_export import export_onnx
+    from styleforge.nets import StylizerNet
+
+    state, info = read_model(model)
+    net = StylizerNet(info.net)
+    net.load_state_dict(state)
+    meta = {k: v for k, v in info.to_metadata().items() if k != "format"}
+    meta |= {
+        "format": ONNX_FORMAT,
+        "source_model": model.name,
+    }
+    return export_onnx(net, output, metadata=meta)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``styleforge export MODEL -o model.onnx``."""
+    if args.output.suffix.lower() != ".onnx":
+        raise UserError(f"-o {args.output}: the exported file name must end in .onnx")
+    if args.output.exists() and not args.overwrite:
+        raise UserError(f"{args.output} already exists; pass --overwrite to replace it")
+    out = export_model(args.model, args.output)
+    _note(f"wrote {out} (input 'image', output 'stylized': float32 N×3×H×W in [0,1])")
+    return 0

@@ -1,0 +1,321 @@
+"""A whole stylizer training job: folders in, model file out, with the comforts a long run needs.
+
+The run folder (default: ``<model>.run/`` beside the model) holds ``checkpoint.pt`` (atomic,
+every ``checkpoint_every`` steps and on Ctrl-C / SIGTERM), ``log.csv`` and TensorBoard event
+files with the losses, ``preview.png`` (the same photos restyled by the current EMA generator,
+refreshed every ``preview_every`` steps; older ones kept in ``previews/``) and ``config.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from torch import Tensor
+from tqdm import tqdm
+
+from styleforge import collection, images
+from styleforge.errors import UserError
+from styleforge.infer.model_file import ModelInfo, style_fingerprint, write_model
+from styleforge.report import write_json
+from styleforge.runtime import pick_device
+from styleforge.tblog import EventWriter
+from styleforge.train.checkpoint import load_checkpoint
+from styleforge.train.stylizer import StopRequest, TrainConfig, TrainState, train_stylizer_loop
+
+__all__ = ["SAMPLE_PHOTOS", "RunResult", "default_run_dir", "sample_photos", "train_stylizer"]
+
+#: scikit-image's bundled CC0 colour photos, the default training photos.
+SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left")
+#: Photos restyled in every preview (the first ones of the content set, in name order).
+PREVIEW_PHOTOS = 4
+#: Fewer style images than this get a note that augmentation carries the small set.
+FEW_IMAGES = 10
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished (or stopped) training job produced."""
+
+    model: Path | None
+    run_dir: Path
+    steps: int
+    stopped_early: bool
+    metrics: dict[str, Any]
+
+
+def default_run_dir(model: Path) -> Path:
+    """``hokusai.safetensors`` -> ``hokusai.run`` beside it."""
+    return model.with_name(model.stem + ".run")
+
+
+def sample_photos() -> dict[str, Tensor]:
+    """scikit-image's bundled photos (:data:`SAMPLE_PHOTOS`) as (1,3,H,W) in [0,1]."""
+    from skimage import data as skdata
+
+    return {n: images.pil_to_tensor(Image.fromarray(getattr(skdata, n)())) for n in SAMPLE_PHOTOS}
+
+
+def _pool(tensors: Sequence[Tensor], short_side: int) -> list[Tensor]:
+    """Resize each image so its short side is ``short_side`` px (up or down)."""
+    return [images.resize_to(t, short_side, "short") for t in tensors]
+
+
+def _center_square(t: Tensor, side: int) -> Tensor:
+    t = images.resize_to(t, side, "short")
+    h, w = t.shape[-2:]
+    top, left = (h - side) // 2, (w - side) // 2
+    return t[..., top : top + side, left : left + side]
+
+
+class RunLog:
+    """Losses to ``log.csv`` (one row per step) and to TensorBoard event files."""
+
+    def __init__(self, run_dir: Path, resume_step: int | None) -> None:
+        self.path = run_dir / "log.csv"
+        self.columns = ["step", "d_loss", "content", "style", "adv", "tv", "lr_scale"]
+        rows: list[dict[str, str]] = []
+        if resume_step is not None and self.path.exists():
+            # Steps logged after the checkpoint will be trained again: drop them.
+            with open(self.path, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(float(r["step"])) <= resume_step]
+        with open(self.path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, self.columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        self._fh = open(self.path, "a", newline="")  # noqa: SIM115 (closed in close())
+        self._csv = csv.DictWriter(self._fh, self.columns, extrasaction="ignore")
+        self._tb = EventWriter(run_dir)
+
+    def add(self, step: int, values: dict[str, float]) -> None:
+        """Log one step's values (missing columns stay empty)."""
+        self._csv.writerow({**values, "step": step})
+        self._tb.add_scalars(step, {f"loss/{k}": v for k, v in values.items() if k != "step"})
+
+    def flush(self) -> None:
+        """Push everything to disk (called at previews and at the end)."""
+        self._fh.flush()
+        self._tb.flush()
+
+    def close(self) -> None:
+        """Flush and close both files."""
+        self.flush()
+        self._fh.close()
+        self._tb.close()
+
+
+def _save_preview(state: TrainState, photos: Tensor, run_dir: Path) -> Path:
+    """Restyle the fixed preview photos with the EMA generator; photo row over result row."""
+    state.ema.eval()
+    with torch.no_grad():
+        out = state.ema(photos.to(next(state.ema.parameters()).device)).float().cpu()
+    grid = images.stack_rows([torch.cat(list(photos), -1)[None], torch.cat(list(out), -1)[None]])
+    images.save_image(grid, run_dir / "previews" / f"step_{state.step:06d}.png")
+    return images.save_image(grid, run_dir / "preview.png")
+
+
+def _check_resumable(saved: dict[str, Any], config: TrainConfig, run_dir: Path) -> TrainConfig:
+    """The checkpoint's config, with only ``steps`` (and the check/preview cadence) taken from
+    this invocation; other differences are reported, as changing them mid-run is not a resume."""
+    old = TrainConfig.from_dict(saved["config"])
+    free = ("steps", "checkpoint_every", "preview_every")
+    mismatched = [
+        k
+        for k, v in config.to_dict().items()
+        if k not in free and old.to_dict().get(k) != v and k != "compile"
+    ]
+    if mismatched:
+        print(
+            f"note: resuming {run_dir} with its saved settings; ignoring changed "
+            f"{', '.join(mismatched)}",
+            file=sys.stderr,
+        )
+    return replace(
+        old,
+        steps=config.steps,
+        checkpoint_every=config.checkpoint_every,
+        preview_every=config.preview_every,
+    )
+
+
+def train_stylizer(
+    config: TrainConfig,
+    style_dir: Path,
+    output: Path,
+    *,
+    content_dir: Path | None = None,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    max_pixels: int = images.DEFAULT_MAX_PIXELS,
+    evaluate_result: bool = True,
+) -> RunResult:
+    """Learn the style of the images in ``style_dir``; write the model to ``output``.
+
+    ``content_dir``: the user's own photos (default: scikit-image's sample photos). ``run_dir``:
+    previews, logs and checkpoints (default :func:`default_run_dir`). ``resume`` continues the
+    run in ``run_dir`` from its checkpoint. Stopping with Ctrl-C or SIGTERM saves a checkpoint
+    and returns with ``stopped_early`` (and no model file).
+    """
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    run = run_dir if run_dir is not None else default_run_dir(output)
+    ckpt = run / "checkpoint.pt"
+    if output.exists() and output.is_dir():
+        raise UserError(f"-o {output}: is a folder; give a model file name like style.safetensors")
+    saved_step: int | None = None
+    if resume:
+        saved = load_checkpoint(ckpt)
+        config = _check_resumable(saved, config, run)
+        saved_step = int(saved["step"])
+        if saved_step >= config.steps:
+            raise UserError(
+                f"{ckpt}: already trained {saved_step} steps; pass a larger --steps to go on"
+            )
+    elif ckpt.exists():
+        raise UserError(
+            f"{run} holds a checkpoint from an earlier run: add --resume to continue it, "
+            "or pick another --run-dir"
+        )
+
+    styles_coll = collection.scan(style_dir, max_pixels=max_pixels)
+    if styles_coll.skipped or styles_coll.duplicates:
+        print(styles_coll.report(), file=sys.stderr)
+    styles_coll.require(1, "training")
+    if len(styles_coll.images) < FEW_IMAGES:
+        print(
+            f"note: {len(styles_coll.images)} style images is a small set; augmentation keeps "
+            "the discriminator from memorising it, and more images give a richer style",
+            file=sys.stderr,
+        )
+    short = max(config.size, round(config.size * config.pool_scale))
+    style_pool = _pool([images.load_image(p, max_pixels) for p in styles_coll.images], short)
+    if content_dir is not None:
+        photo_coll = collection.scan(content_dir, max_pixels=max_pixels)
+        if photo_coll.skipped or photo_coll.duplicates:
+            print(photo_coll.report(), file=sys.stderr)
+        photo_coll.require(1, "training (--content)")
+        raw = [images.load_image(p, max_pixels) for p in photo_coll.images]
+    else:
+        print(
+            "note: training on styleforge's few sample photos; pass --content with a folder of "
+            "your own photos (20 or more) for a model that suits them better",
+            file=sys.stderr,
+        )
+        raw = list(sample_photos().values())
+    photo_pool = _pool(raw, short)
+    preview_side = min(256, short)
+    preview = torch.cat([_center_square(t, preview_side) for t in raw[:PREVIEW_PHOTOS]])
+
+    run.mkdir(parents=True, exist_ok=True)
+    write_json(
+        run / "config.json",
+        {"config": config.to_dict(), "style_dir": str(style_dir), "output": str(output)},
+    )
+    log = RunLog(run, saved_step)
+    bar = tqdm(
+        total=config.steps, initial=saved_step or 0, disable=not progress, unit="step",
+        dynamic_ncols=True, file=sys.stderr,
+    )  # fmt: skip
+    start = time.monotonic()
+
+    def on_step(state: TrainState) -> None:
+        h = state.history[-1]
+        log.add(state.step - 1, {**h, "lr_scale": state.lr_scale})
+        bar.update(1)
+        if state.step % 10 == 0 or state.step == config.steps:
+            bar.set_postfix({k: f"{v:.3g}" for k, v in h.items() if k != "step"}, refresh=False)
+        if state.step % config.preview_every == 0 or state.step == config.steps:
+            _save_preview(state, preview, run)
+            log.flush()
+
+    stop = StopRequest()
+    try:
+        with stop.installed():
+            state = train_stylizer_loop(
+                config, photo_pool, style_pool, dev, checkpoint=ckpt, resume=resume,
+                on_step=on_step, stop=stop,
+            )  # fmt: skip
+    finally:
+        bar.close()
+        log.close()
+    elapsed = time.monotonic() - start
+    if state.step < config.steps:
+        print(
+            f"stopped at step {state.step}/{config.steps}; checkpoint saved in {ckpt} "
+            f"(continue with --resume)",
+            file=sys.stderr,
+        )
+        return RunResult(None, run, state.step, True, {})
+    _save_preview(state, preview, run)
+    metrics: dict[str, Any] = {"steps": state.step, "train_seconds_this_session": round(elapsed, 1)}
+    metrics |= _final_losses(state.history)
+    if evaluate_result:
+        metrics |= _evaluate(state, style_dir, raw[:PREVIEW_PHOTOS], run, dev)
+    info = ModelInfo(
+        net=config.net,
+        training=config.to_dict(),
+        style={
+            "fingerprint": style_fingerprint(styles_coll.images),
+            "images": len(styles_coll.images),
+            "folder_name": style_dir.resolve().name,
+        },
+        metrics=metrics,
+    )
+    write_model(output, state.ema.state_dict(), info)
+    return RunResult(output, run, state.step, False, metrics)
+
+
+def _final_losses(history: Sequence[dict[str, float]], last: int = 50) -> dict[str, float]:
+    """Mean of each logged loss over the last ``last`` steps."""
+    tail = history[-last:]
+    keys = sorted({k for h in tail for k in h} - {"step"})
+    return {
+        f"final_{k}": round(
+            sum(h[k] for h in tail if k in h) / max(1, sum(k in h for h in tail)), 4
+        )
+        for k in keys
+    }
+
+
+def _evaluate(
+    state: TrainState, style_dir: Path, photos: Sequence[Tensor], run: Path, dev: torch.device
+) -> dict[str, Any]:
+    """Style gain and content error of the EMA generator on the preview photos (at 256 px)."""
+    from styleforge.metrics.evaluate import evaluate
+
+    folder = run / "final"
+    srcs, outs = [], []
+    state.ema.eval()
+    for i, photo in enumerate(photos):
+        small = images.resize_to(photo, 256)
+        with torch.no_grad():
+            result = state.ema(small.to(dev)).float().cpu()
+        srcs.append(images.save_image(small, folder / "photos" / f"photo_{i}.png"))
+        outs.append(images.save_image(result, folder / f"photo_{i}.png"))
+    ev = evaluate(style_dir, outs, srcs, device=dev)
+    keys = ("mean_style_gain", "mean_content_error", "mean_ssim", "kid")
+    return {k: round(float(ev.summary[k]), 4) for k in keys if ev.summary.get(k) is not None}
+
+
+def describe(result: RunResult) -> str:
+    """One line for the terminal about a finished run."""
+    m = result.metrics
+    parts = [f"wrote {result.model}"]
+    if "mean_style_gain" in m:
+        parts.append(f"style gain {m['mean_style_gain']:.2f}, SSIM {m.get('mean_ssim', 0):.2f}")
+    parts.append(f"previews and logs in {result.run_dir}")
+    return "; ".join(parts)
+
+
+def config_json(config: TrainConfig) -> str:
+    """The config as pretty JSON (for ``--dry-run``-style printing)."""
+    return json.dumps(config.to_dict(), indent=2)
