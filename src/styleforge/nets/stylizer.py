@@ -26,8 +26,6 @@ __all__ = ["MIN_SIDE", "StylizerConfig", "StylizerNet"]
 DOWNSAMPLE = 4
 #: Smallest supported image side: the padded bottleneck must be ≥ 2 px for reflection padding.
 MIN_SIDE = 5
-#: Inputs are clamped to [eps, 1 − eps] before the logit of a residual stylizer.
-_LOGIT_EPS = 1e-3
 
 
 @dataclass(frozen=True)
@@ -38,23 +36,17 @@ class StylizerConfig:
         width: channels after the input conv; the encoder then has width, 2·width, 4·width.
         n_res: number of residual blocks at 4·width channels and 1/4 resolution.
         norm: ``"instance"`` (affine InstanceNorm) or ``"none"``.
-        residual: predict a change to the photo: output = sigmoid(logit(photo) + net(photo)),
-            with the output conv zero-initialised, so a new network starts as the identity
-            and training spends its steps on the style rather than on relearning the photo.
     """
 
     width: int = 32
     n_res: int = 5
     norm: Norm = "instance"
-    residual: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.width, int) or isinstance(self.width, bool) or self.width < 1:
             raise ValueError(f"width must be a positive int, got {self.width!r}")
         if not isinstance(self.n_res, int) or isinstance(self.n_res, bool) or self.n_res < 0:
             raise ValueError(f"n_res must be a non-negative int, got {self.n_res!r}")
-        if not isinstance(self.residual, bool):
-            raise ValueError(f"residual must be a bool, got {self.residual!r}")
         if self.norm not in ("instance", "none"):
             raise ValueError(f"norm must be 'instance' or 'none', got {self.norm!r}")
 
@@ -104,12 +96,10 @@ class StylizerNet(nn.Module):
             ConvLayer(2 * w, 4 * w, 3, stride=2, norm=n),
         )
         self.residuals = nn.Sequential(*(ResidualBlock(4 * w, norm=n) for _ in range(cfg.n_res)))
-        out_layer = ConvLayer(w, 3, 9, norm=None, relu=False)
-        if cfg.residual:
-            nn.init.zeros_(out_layer.conv.weight)
-            nn.init.zeros_(out_layer.conv.bias)  # type: ignore[arg-type]  # has a bias
         self.decoder = nn.Sequential(
-            UpsampleConv(4 * w, 2 * w, norm=n), UpsampleConv(2 * w, w, norm=n), out_layer
+            UpsampleConv(4 * w, 2 * w, norm=n),
+            UpsampleConv(2 * w, w, norm=n),
+            ConvLayer(w, 3, 9, norm=None, relu=False),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -124,7 +114,5 @@ class StylizerNet(nn.Module):
         # size instead of being left out for an example that needs none; a zero pad is a no-op.
         if torch.jit.is_tracing() or pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-        y = self.decoder(self.residuals(self.encoder(x)))[..., :h, :w]
-        if self.config.residual:
-            y = y + torch.logit(x[..., :h, :w], eps=_LOGIT_EPS)
-        return torch.sigmoid(y)
+        y = self.decoder(self.residuals(self.encoder(x)))
+        return torch.sigmoid(y[..., :h, :w])
