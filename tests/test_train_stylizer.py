@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,11 @@ def test_random_crops_are_seeded_and_sized() -> None:
     assert a.shape == (4, 3, 32, 32) and torch.equal(a, b)
 
 
-def test_training_moves_losses_and_writes_checkpoint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["image", "crop"])
+def test_training_moves_losses_and_writes_checkpoint(tmp_path: Path, target: str) -> None:
     ckpt = tmp_path / "run" / "checkpoint.pt"
-    state = train_stylizer_loop(TINY, _images(1), _images(2), torch.device("cpu"), ckpt)
+    config = replace(TINY, style_target=target)
+    state = train_stylizer_loop(config, _images(1), _images(2), torch.device("cpu"), ckpt)
     assert state.step == 6
     assert "d_loss" not in state.history[0] and "d_loss" in state.history[-1]
     assert all(torch.isfinite(torch.tensor(list(h.values()))).all() for h in state.history)

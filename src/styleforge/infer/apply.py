@@ -93,10 +93,11 @@ def pil_to_array(img: Image.Image) -> np.ndarray:
 
 
 def array_to_pil(arr: np.ndarray) -> Image.Image:
-    """float (1,3,H,W) or (3,H,W) in [0,1] -> RGB PIL image (clamped, rounded)."""
+    """float (1,3,H,W) or (3,H,W) in [0,1] -> RGB PIL image (clamped, rounded; NaN -> 0)."""
     a = arr[0] if arr.ndim == 4 else arr
-    a = np.nan_to_num(a, nan=0.0).clip(0.0, 1.0) * 255.0
-    return Image.fromarray(np.round(a).astype(np.uint8).transpose(1, 2, 0))
+    a = np.nan_to_num(a.transpose(1, 2, 0), nan=0.0) * np.float32(255.0)
+    np.clip(a + np.float32(0.5), 0.0, 255.0, out=a)
+    return Image.fromarray(a.astype(np.uint8))
 
 
 def blend(photo: np.ndarray, stylized: np.ndarray, strength: float, colors: bool) -> np.ndarray:
@@ -104,6 +105,8 @@ def blend(photo: np.ndarray, stylized: np.ndarray, strength: float, colors: bool
 
     ``colors``: keep the photo's YIQ chrominance under the stylized luminance.
     """
+    if not colors and strength >= 1.0:
+        return stylized  # networks end in a sigmoid: already in [0,1]; array_to_pil clamps
     out = stylized
     if colors:
         to_yiq = images.RGB_TO_YIQ.astype(np.float32)

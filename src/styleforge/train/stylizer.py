@@ -45,6 +45,9 @@ class TrainConfig:
     then random ``size``×``size`` crops are drawn, so a crop shows a part of a picture at about
     the scale the model is later applied to.
 
+    ``style_target``: each sample's Gram target is that of a whole style image drawn at random
+    (``image``, precomputed once) or of the random crop the discriminator also sees (``crop``).
+
     The defaults are the ``quick`` preset, balanced by looking at previews on Hokusai's prints:
     content at relu4_2 with style weight 1e-4 lost the photo (paper and outlines only); relu3_3
     with 1e-5 or 6e-5 gave only a paper tone; relu3_3 with 1.5e-4 gives the print look.
@@ -67,6 +70,7 @@ class TrainConfig:
     preview_every: int = 100
     seed: int = 0
     content_layer: str = "relu3_3"
+    style_target: Literal["image", "crop"] = "image"
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
     net: StylizerConfig = field(default_factory=StylizerConfig.quick)
     disc: DiscriminatorConfig = field(default_factory=lambda: DiscriminatorConfig(width=32))
@@ -274,10 +278,14 @@ def train_stylizer_loop(
     gan = GanLoss(config.gan_loss)
     fmt = memory_format(device)
     aug_gen = state.data_gen
+    image_grams = (
+        _image_grams(encoder, styles, config, device) if config.style_target == "image" else []
+    )
     end = min(config.steps, stop_at) if stop_at is not None else config.steps
     while state.step < end and not (stop is not None and stop.requested):
         photo = random_crops(photos, config.batch, config.size, state.data_gen)
         real = random_crops(styles, config.batch, config.size, state.data_gen)
+        picks = torch.randint(len(styles), (config.batch,), generator=state.data_gen)
         photo = photo.to(device, memory_format=fmt)
         real = real.to(device, memory_format=fmt)
         logs: dict[str, float] = {"step": float(state.step)}
@@ -298,7 +306,7 @@ def train_stylizer_loop(
             state.opt_d.step()
         with torch.no_grad(), autocast(device):
             photo_feats = encoder(photo)
-            real_feats = encoder(real) if adversarial else {}
+            real_feats = encoder(real) if adversarial and not image_grams else {}
         with autocast(device):
             feats = encoder(fake)
         c = config.content_weight * content_loss(
@@ -307,7 +315,10 @@ def train_stylizer_loop(
         loss = c
         logs["content"] = c.item()
         if adversarial:
-            targets = [gram_matrix(real_feats[n].float()) for n in config.style_layers]
+            if image_grams:
+                targets = [layer[picks.to(device)] for layer in image_grams]
+            else:
+                targets = [gram_matrix(real_feats[n].float()) for n in config.style_layers]
             s = config.style_weight * style_loss(
                 [feats[n].float() for n in config.style_layers], targets
             )
@@ -335,6 +346,19 @@ def train_stylizer_loop(
     if checkpoint is not None:
         save_checkpoint(state.to_checkpoint(config), checkpoint)
     return state
+
+
+@torch.no_grad()
+def _image_grams(
+    encoder: nn.Module, styles: Sequence[Tensor], config: TrainConfig, device: torch.device
+) -> list[Tensor]:
+    """Per style layer, the Gram matrices of every whole style image: (S, C_l, C_l) float32."""
+    per_image = []
+    for image in styles:
+        with autocast(device):
+            feats = encoder(image.to(device))
+        per_image.append([gram_matrix(feats[n].float())[0] for n in config.style_layers])
+    return [torch.stack(layer) for layer in zip(*per_image, strict=True)]
 
 
 def _roll_back(state: TrainState, config: TrainConfig, last_good: dict[str, Any]) -> dict[str, Any]:
