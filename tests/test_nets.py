@@ -61,16 +61,16 @@ def test_stylizer_padding_does_not_leak_across_batch(quick: StylizerNet) -> None
 
 def test_presets() -> None:
     q, s, m = StylizerConfig.quick(), StylizerConfig.standard(), StylizerConfig.max()
-    assert (q.width, q.n_res) == (16, 3)
+    assert (q.width, q.n_res) == (12, 3)
     assert s == StylizerConfig() and (s.width, s.n_res) == (32, 5)
     assert (m.width, m.n_res) == (48, 9)
-    assert 200_000 <= n_params(StylizerNet(q)) <= 400_000
+    assert 100_000 <= n_params(StylizerNet(q)) <= 200_000
     assert n_params(StylizerNet(q)) < n_params(StylizerNet(s)) < n_params(StylizerNet(m))
 
 
 def test_quick_channels() -> None:
     convs = [m for m in StylizerNet(StylizerConfig.quick()).modules() if isinstance(m, nn.Conv2d)]
-    assert [c.out_channels for c in convs[:3]] == [16, 32, 64]
+    assert [c.out_channels for c in convs[:3]] == [12, 24, 48]
     assert convs[0].kernel_size == (9, 9) and convs[-1].kernel_size == (9, 9)
     assert [c.stride for c in convs[1:3]] == [(2, 2), (2, 2)]
     assert convs[-1].out_channels == 3

@@ -52,8 +52,9 @@ class StylizerConfig:
 
     @classmethod
     def quick(cls) -> StylizerConfig:
-        """Small and fast: channels 16/32/64, 3 residual blocks (≈ 280k parameters)."""
-        return cls(width=16, n_res=3)
+        """Small and fast (the CPU preset): channels 12/24/48, 3 residual blocks (≈ 160k
+        parameters; as good as 16/32/64 on the quick preset's budget, and faster to apply)."""
+        return cls(width=12, n_res=3)
 
     @classmethod
     def standard(cls) -> StylizerConfig:
