@@ -144,8 +144,9 @@ def test_tiled_and_untiled_outputs_of_a_real_network_differ_little() -> None:
     photo = torch.nn.functional.interpolate(small, size=(192, 256), mode="bicubic").clamp(0, 1)
     whole = sty(photo, tile=0)
     tiled = sty(photo, tile=128, overlap=32)
-    diff = (whole - tiled).abs()
-    assert diff.mean() < 0.03, diff.mean()
+    # Per-tile InstanceNorm statistics move the result a little; the style change is far larger.
+    diff = (whole - tiled).abs().mean()
+    assert diff < 0.2 * (whole - photo).abs().mean(), diff
     assert not torch.equal(whole, tiled)  # tiles really were used
     with pytest.raises(UserError, match="twice the overlap"):
         sty(photo, tile=60, overlap=32)
