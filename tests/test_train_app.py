@@ -21,7 +21,7 @@ from styleforge.errors import UserError
 from styleforge.infer.model_file import read_model
 from styleforge.nets import DiscriminatorConfig, StylizerConfig
 from styleforge.tblog import read_scalars
-from styleforge.train.run import train_stylizer
+from styleforge.train.run import SAMPLE_PHOTOS, sample_photos, train_stylizer
 from styleforge.train.stylizer import (
     StopRequest,
     TrainConfig,
@@ -302,6 +302,13 @@ def test_bad_photo_in_a_folder_fails_alone(
                      "-q"], capsys)  # fmt: skip
     assert code == 0 and "failed" in err and "broken.jpg" in err
     assert (out / "p1.jpg").is_file() and not (out / "broken.png").exists()
+
+
+def test_sample_photos_are_bundled_colour_photos() -> None:
+    photos = sample_photos()
+    assert list(photos) == list(SAMPLE_PHOTOS)
+    for photo in photos.values():
+        assert photo.shape[:2] == (1, 3) and min(photo.shape[-2:]) >= 256
 
 
 def test_train_refuses_model_path_that_is_a_folder(folders: tuple[Path, Path]) -> None:

@@ -34,7 +34,7 @@ from styleforge.train.stylizer import StopRequest, TrainConfig, TrainState, trai
 __all__ = ["SAMPLE_PHOTOS", "RunResult", "default_run_dir", "sample_photos", "train_stylizer"]
 
 #: scikit-image's bundled CC0 colour photos, the default training photos.
-SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left")
+SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle")
 #: Photos restyled in every preview (the first ones of the content set, in name order).
 PREVIEW_PHOTOS = 4
 #: Fewer style images than this get a note that augmentation carries the small set.
@@ -61,7 +61,11 @@ def sample_photos() -> dict[str, Tensor]:
     """scikit-image's bundled photos (:data:`SAMPLE_PHOTOS`) as (1,3,H,W) in [0,1]."""
     from skimage import data as skdata
 
-    return {n: images.pil_to_tensor(Image.fromarray(getattr(skdata, n)())) for n in SAMPLE_PHOTOS}
+    def load(name: str) -> Tensor:
+        array = skdata.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skdata, name)()
+        return images.pil_to_tensor(Image.fromarray(array))
+
+    return {name: load(name) for name in SAMPLE_PHOTOS}
 
 
 def _pool(tensors: Sequence[Tensor], short_side: int) -> list[Tensor]:
