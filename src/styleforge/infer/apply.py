@@ -8,7 +8,7 @@ and onnxruntime only. A backend is any ``run_batch(x) -> y`` on float32 (N,3,H,W
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -223,10 +223,13 @@ def apply_files(
             f"{existing[0]}{more} already exist(s); pass --overwrite to replace or "
             "--skip-existing to keep them"
         )
-    from tqdm import tqdm
-
     summary = ApplySummary()
-    for src, dst in tqdm(pairs, disable=not progress or len(pairs) < 2, unit="img"):
+    todo: Iterable[tuple[Path, Path]] = pairs
+    if progress and len(pairs) > 1:  # tqdm is not imported for one photo: start-up time counts
+        from tqdm import tqdm
+
+        todo = tqdm(pairs, unit="img")
+    for src, dst in todo:
         if dst.exists() and skip_existing and not overwrite:
             summary.skipped.append(dst)
             continue
