@@ -9,7 +9,6 @@ refreshed every ``preview_every`` steps; older ones kept in ``previews/``) and `
 from __future__ import annotations
 
 import csv
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -318,8 +317,3 @@ def describe(result: RunResult) -> str:
         parts.append(f"style gain {m['mean_style_gain']:.2f}, SSIM {m.get('mean_ssim', 0):.2f}")
     parts.append(f"previews and logs in {result.run_dir}")
     return "; ".join(parts)
-
-
-def config_json(config: TrainConfig) -> str:
-    """The config as pretty JSON (for ``--dry-run``-style printing)."""
-    return json.dumps(config.to_dict(), indent=2)
