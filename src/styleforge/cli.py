@@ -219,6 +219,64 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     ex.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
+    ts = sub.add_parser(
+        "train-sampler",
+        help="learn to draw brand-new images like those in a folder (a GAN from noise)",
+        description="Train an unconditional generator (DCGAN family) on a style collection.",
+    )
+    ts.add_argument("style_dir", type=Path, help="folder of pictures (at least 4; 20+ is better)")
+    ts.add_argument("-o", "--output", type=Path, required=True, help="sampler file (.safetensors)")
+    ts.add_argument(
+        "--preset", choices=("quick", "standard", "max"), default="quick",
+        help="quick: 64 px, minutes on a laptop CPU; standard (128 px), max (256 px): for a GPU",
+    )  # fmt: skip
+    ts.add_argument(
+        "--resolution", type=int, choices=(64, 128, 256), help="image side (default: by preset)"
+    )
+    ts.add_argument("--latent-dim", type=_positive_int, help="latent size (default 100)")
+    ts.add_argument("--steps", type=_positive_int, help="training steps (default: by preset)")
+    ts.add_argument("--batch", type=_positive_int, help="images per step (by preset)")
+    ts.add_argument("--lr", type=_non_negative, help="Adam learning rate of G and D (2e-4)")
+    ts.add_argument(
+        "--gan-loss", choices=("bce", "minimax", "hinge", "lsgan"),
+        help="adversarial loss (default: bce, the non-saturating form)",
+    )  # fmt: skip
+    ts.add_argument(
+        "--style-weight", type=_non_negative,
+        help="extra Gram style loss toward the collection (default 0: off)",
+    )  # fmt: skip
+    ts.add_argument("--run-dir", type=Path, help="grids, logs, checkpoints (default SAMPLER.run/)")
+    ts.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    ts.add_argument("--preview-every", type=_positive_int, help="steps between sample grids")
+    ts.add_argument("--checkpoint-every", type=_positive_int, help="steps between checkpoints")
+    ts.add_argument("--kid-every", type=_positive_int, help="steps between KID measurements")
+    ts.add_argument("--overwrite", action="store_true", help="replace an existing sampler file")
+    ts.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_common(ts)
+
+    ge = sub.add_parser(
+        "generate",
+        help="draw new images from a trained sampler (reproducible by seed)",
+        description="Generate images, a grid or a latent walk with a sampler from train-sampler.",
+    )
+    ge.add_argument("sampler", type=Path, help="sampler file from `styleforge train-sampler`")
+    ge.add_argument("-n", type=_positive_int, default=16, help="images, seeds 0..n-1 (16)")
+    ge.add_argument("--seeds", help="which seeds, e.g. 0-15 or 3,7,42 (overrides -n)")
+    ge.add_argument(
+        "-o", "--output", type=Path, required=True,
+        help="folder for the images (a .gif or a folder of frames with --interpolate)",
+    )  # fmt: skip
+    ge.add_argument("--grid", type=Path, help="also write all images as one grid image")
+    ge.add_argument(
+        "--truncation", type=_fraction, default=1.0,
+        help="0..1: scale latents toward the mean; lower = more typical, less varied (1)",
+    )  # fmt: skip
+    ge.add_argument("--interpolate", metavar="A,B", help="a latent walk from seed A to seed B")
+    ge.add_argument("--frames", type=_positive_int, default=24, help="frames of a walk (24)")
+    ge.add_argument("--fps", type=_positive_int, default=12, help="GIF frames per second (12)")
+    ge.add_argument("--overwrite", action="store_true", help="replace existing files")
+    ge.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
+
     demo = sub.add_parser(
         "demo", help="learn the bundled Hokusai prints and restyle sample photos (a few minutes)"
     )
@@ -245,6 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from styleforge import stylizer_commands
 
             return int(getattr(stylizer_commands, f"run_{args.command}")(args))
+        if args.command in ("train-sampler", "generate"):
+            from styleforge import sampler_commands
+
+            name = args.command.replace("-", "_")
+            return int(getattr(sampler_commands, f"run_{name}")(args))
         if args.command == "transfer":
             from styleforge.commands import run_transfer
 

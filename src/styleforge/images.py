@@ -362,6 +362,20 @@ def stack_rows(rows: Sequence[torch.Tensor]) -> torch.Tensor:
     )
 
 
+def grid(batch: torch.Tensor, cols: int, pad: int = 2) -> torch.Tensor:
+    """Tile a batch (N,3,H,W) into a (1,3,H',W') grid of ``cols`` columns on white."""
+    import torch
+
+    check_nchw(batch, "batch")
+    n, c, h, w = batch.shape
+    rows = math.ceil(n / cols)
+    out = torch.ones(1, c, rows * (h + pad) + pad, cols * (w + pad) + pad, dtype=batch.dtype)
+    for i, img in enumerate(batch.detach().cpu()):
+        top, left = pad + (i // cols) * (h + pad), pad + (i % cols) * (w + pad)
+        out[0, :, top : top + h, left : left + w] = img
+    return out
+
+
 def make_sheet(
     images: Sequence[torch.Tensor],
     labels: Sequence[str] | None = None,

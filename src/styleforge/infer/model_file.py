@@ -37,7 +37,9 @@ __all__ = [
     "MODEL_FORMAT",
     "PREPROCESSING",
     "ModelInfo",
+    "now_iso",
     "read_model",
+    "read_safetensors",
     "style_fingerprint",
     "write_model",
 ]
@@ -73,8 +75,7 @@ class ModelInfo:
             "training": json.dumps(self.training),
             "style": json.dumps(self.style),
             "metrics": json.dumps(self.metrics),
-            "created": self.created
-            or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": self.created or now_iso(),
         }
 
     @classmethod
@@ -96,7 +97,8 @@ class ModelInfo:
             raise UserError(f"{path}: damaged styleforge model header ({err})") from err
 
 
-def _now() -> str:
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the second."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -114,21 +116,27 @@ def write_model(path: Path, state_dict: Mapping[str, Tensor], info: ModelInfo) -
     return path
 
 
-def read_model(path: Path) -> tuple[dict[str, Tensor], ModelInfo]:
-    """Weights and metadata of a model file; clear :class:`UserError` for anything unusable."""
+def read_safetensors(path: Path, what: str = "model") -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Tensors and raw metadata of a safetensors file; a missing, truncated or foreign file is a
+    one-line :class:`UserError`."""
     if not path.exists():
-        raise UserError(f"{path}: no such model file")
+        raise UserError(f"{path}: no such {what} file")
     if path.is_dir():
-        raise UserError(f"{path}: is a folder, not a model file")
+        raise UserError(f"{path}: is a folder, not a {what} file")
     try:
         with safe_open(str(path), framework="pt", device="cpu") as fh:
             meta = fh.metadata() or {}
-            info = ModelInfo.from_metadata(meta, path)
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
-    except UserError:
-        raise
     except Exception as err:  # safetensors raises its own error types for bad headers
         raise UserError(
-            f"{path}: not a readable styleforge model (truncated or not safetensors)"
+            f"{path}: not a readable styleforge {what} (truncated or not safetensors)"
         ) from err
-    return tensors, info
+    return tensors, meta
+
+
+def read_model(path: Path) -> tuple[dict[str, Tensor], ModelInfo]:
+    """Weights and metadata of a model file; clear :class:`UserError` for anything unusable."""
+    tensors, meta = read_safetensors(path)
+    if meta.get("format", "").startswith("styleforge-sampler"):
+        raise UserError(f"{path}: a styleforge sampler (use `styleforge generate`), not a stylizer")
+    return tensors, ModelInfo.from_metadata(meta, path)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from PIL import Image
@@ -29,6 +29,9 @@ from styleforge.runtime import pick_device
 from styleforge.tblog import EventWriter
 from styleforge.train.checkpoint import load_checkpoint
 from styleforge.train.stylizer import StopRequest, TrainConfig, TrainState, train_stylizer_loop
+
+if TYPE_CHECKING:
+    from styleforge.train.sampler import SamplerTrainConfig
 
 __all__ = ["SAMPLE_PHOTOS", "RunResult", "default_run_dir", "sample_photos", "train_stylizer"]
 
@@ -79,12 +82,17 @@ def _center_square(t: Tensor, side: int) -> Tensor:
     return t[..., top : top + side, left : left + side]
 
 
+STYLIZER_COLUMNS = ("step", "d_loss", "content", "style", "adv", "tv", "lr_scale")
+
+
 class RunLog:
     """Losses to ``log.csv`` (one row per step) and to TensorBoard event files."""
 
-    def __init__(self, run_dir: Path, resume_step: int | None) -> None:
+    def __init__(
+        self, run_dir: Path, resume_step: int | None, columns: Sequence[str] = STYLIZER_COLUMNS
+    ) -> None:
         self.path = run_dir / "log.csv"
-        self.columns = ["step", "d_loss", "content", "style", "adv", "tv", "lr_scale"]
+        self.columns = list(columns)
         rows: list[dict[str, str]] = []
         if resume_step is not None and self.path.exists():
             # Steps logged after the checkpoint will be trained again: drop them.
@@ -125,15 +133,17 @@ def _save_preview(state: TrainState, photos: Tensor, run_dir: Path) -> Path:
     return images.save_image(grid, run_dir / "preview.png")
 
 
-def _check_resumable(saved: dict[str, Any], config: TrainConfig, run_dir: Path) -> TrainConfig:
-    """The checkpoint's config, with only ``steps`` (and the check/preview cadence) taken from
-    this invocation; other differences are reported, as changing them mid-run is not a resume."""
-    old = TrainConfig.from_dict(saved["config"])
-    free = ("steps", "checkpoint_every", "preview_every")
+C = TypeVar("C", TrainConfig, "SamplerTrainConfig")
+
+
+def check_resumable(saved: dict[str, Any], config: C, run_dir: Path) -> C:
+    """The checkpoint's config, with only ``steps`` (and the checkpoint, preview and KID
+    cadence) taken from this invocation; other differences are reported, as changing them
+    mid-run is not a resume."""
+    old = type(config).from_dict(saved["config"])
+    free = ("steps", "checkpoint_every", "preview_every", "kid_every", "compile")
     mismatched = [
-        k
-        for k, v in config.to_dict().items()
-        if k not in free and old.to_dict().get(k) != v and k != "compile"
+        k for k, v in config.to_dict().items() if k not in free and old.to_dict().get(k) != v
     ]
     if mismatched:
         print(
@@ -141,12 +151,32 @@ def _check_resumable(saved: dict[str, Any], config: TrainConfig, run_dir: Path) 
             f"{', '.join(mismatched)}",
             file=sys.stderr,
         )
-    return replace(
-        old,
-        steps=config.steps,
-        checkpoint_every=config.checkpoint_every,
-        preview_every=config.preview_every,
-    )
+    cadence = {k: getattr(config, k) for k in free if hasattr(config, k) and k != "compile"}
+    return replace(old, **cadence)
+
+
+def prepare_run(config: C, output: Path, run: Path, resume: bool) -> tuple[C, int | None]:
+    """Check the output path and the run folder before a run: with ``resume``, the config to
+    go on with and the step its checkpoint reached; without, refuse a run folder that holds a
+    checkpoint (so an earlier run is never overwritten by accident)."""
+    ckpt = run / "checkpoint.pt"
+    if output.exists() and output.is_dir():
+        raise UserError(f"-o {output}: is a folder; give a file name like style.safetensors")
+    if not resume:
+        if ckpt.exists():
+            raise UserError(
+                f"{run} holds a checkpoint from an earlier run: add --resume to continue it, "
+                "or pick another --run-dir"
+            )
+        return config, None
+    saved = load_checkpoint(ckpt)
+    config = check_resumable(saved, config, run)
+    saved_step = int(saved["step"])
+    if saved_step >= config.steps:
+        raise UserError(
+            f"{ckpt}: already trained {saved_step} steps; pass a larger --steps to go on"
+        )
+    return config, saved_step
 
 
 def train_stylizer(
@@ -172,22 +202,7 @@ def train_stylizer(
     dev = device if isinstance(device, torch.device) else pick_device(device)
     run = run_dir if run_dir is not None else default_run_dir(output)
     ckpt = run / "checkpoint.pt"
-    if output.exists() and output.is_dir():
-        raise UserError(f"-o {output}: is a folder; give a model file name like style.safetensors")
-    saved_step: int | None = None
-    if resume:
-        saved = load_checkpoint(ckpt)
-        config = _check_resumable(saved, config, run)
-        saved_step = int(saved["step"])
-        if saved_step >= config.steps:
-            raise UserError(
-                f"{ckpt}: already trained {saved_step} steps; pass a larger --steps to go on"
-            )
-    elif ckpt.exists():
-        raise UserError(
-            f"{run} holds a checkpoint from an earlier run: add --resume to continue it, "
-            "or pick another --run-dir"
-        )
+    config, saved_step = prepare_run(config, output, run, resume)
 
     styles_coll = collection.scan(style_dir, max_pixels=max_pixels)
     if styles_coll.skipped or styles_coll.duplicates:

@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import copy
 import math
-import signal
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from types import FrameType
 from typing import Any, Literal
 
 import torch
@@ -32,6 +28,7 @@ from styleforge.losses.functional import GanKind, GanLoss
 from styleforge.nets import DiscriminatorConfig, PatchDiscriminator, StylizerConfig, StylizerNet
 from styleforge.runtime import autocast, memory_format, place
 from styleforge.train.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
+from styleforge.train.common import StopRequest, roll_back, set_lr, update_ema
 
 Preset = Literal["quick", "standard", "max"]
 PRESETS: tuple[str, ...] = ("quick", "standard", "max")
@@ -206,46 +203,6 @@ def new_state(config: TrainConfig, device: torch.device) -> TrainState:
     )
 
 
-class TrainingDiverged(UserError):
-    """The loss became NaN or infinite again after a rollback."""
-
-
-class StopRequest:
-    """Turns Ctrl-C / SIGTERM into a request to stop at the end of the current step (so the
-    checkpoint is a clean step boundary); a second Ctrl-C interrupts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-        print("\nstopping after this step (Ctrl-C again to abort at once)...", file=sys.stderr)
-
-    @contextmanager
-    def installed(self) -> Iterator[StopRequest]:
-        """Install the handlers (main thread only; elsewhere a no-op)."""
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield self
-        finally:
-            for s, h in old.items():
-                signal.signal(s, h)
-
-
-def _set_lr(state: TrainState, config: TrainConfig) -> None:
-    for group in state.opt_g.param_groups:
-        group["lr"] = config.lr_g * state.lr_scale
-    for group in state.opt_d.param_groups:
-        group["lr"] = config.lr_d * state.lr_scale
-
-
 def train_stylizer_loop(
     config: TrainConfig,
     photos: Sequence[Tensor],
@@ -269,7 +226,7 @@ def train_stylizer_loop(
         if checkpoint is None:
             raise UserError("nothing to resume from: no checkpoint path")
         state.load(load_checkpoint(checkpoint))
-        _set_lr(state, config)
+        set_lr(state, config)
     last_good = copy.deepcopy(state.to_checkpoint(config))
     encoder = load_encoder([*config.style_layers, config.content_layer], device=device)
     generator: Callable[[Tensor], Tensor] = state.generator
@@ -299,7 +256,7 @@ def train_stylizer_loop(
             d_loss = gan.d(d_real, d_fake)
             logs["d_loss"] = d_loss.item()
             if not math.isfinite(logs["d_loss"]):
-                last_good = _roll_back(state, config, last_good)
+                last_good = roll_back(state, config, last_good)
                 continue
             state.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
@@ -329,12 +286,12 @@ def train_stylizer_loop(
             loss = loss + s + a + t
             logs |= {"style": s.item(), "adv": a.item(), "tv": t.item()}
         if not math.isfinite(loss.item()):
-            last_good = _roll_back(state, config, last_good)
+            last_good = roll_back(state, config, last_good)
             continue
         state.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         state.opt_g.step()
-        _update_ema(state.ema, state.generator, config.ema_decay if adversarial else 0.0)
+        update_ema(state.ema, state.generator, config.ema_decay if adversarial else 0.0)
         state.history.append(logs)
         state.step += 1
         if on_step is not None:
@@ -359,37 +316,6 @@ def _image_grams(
             feats = encoder(image.to(device))
         per_image.append([gram_matrix(feats[n].float())[0] for n in config.style_layers])
     return [torch.stack(layer) for layer in zip(*per_image, strict=True)]
-
-
-def _roll_back(state: TrainState, config: TrainConfig, last_good: dict[str, Any]) -> dict[str, Any]:
-    """After a non-finite loss: restore ``last_good`` with half the learning rate (the first
-    time) or raise :class:`TrainingDiverged` (the second time). Returns the new last-good."""
-    step = state.step
-    if state.rollbacks >= 1:
-        raise TrainingDiverged(
-            f"the loss became NaN or infinite at step {step}, again after a rollback with a "
-            "lower learning rate; try a smaller --lr or --adv-weight"
-        )
-    state.load(copy.deepcopy(last_good))
-    state.rollbacks += 1
-    state.lr_scale *= 0.5
-    _set_lr(state, config)
-    print(
-        f"\nthe loss became NaN or infinite at step {step}: rolled back to step {state.step} "
-        f"with the learning rate × {state.lr_scale:g}",
-        file=sys.stderr,
-    )
-    return copy.deepcopy(state.to_checkpoint(config))
-
-
-@torch.no_grad()
-def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema ← decay·ema + (1−decay)·model, parameters and buffers alike."""
-    for e, m in zip(ema.state_dict().values(), model.state_dict().values(), strict=True):
-        if e.dtype.is_floating_point:
-            e.lerp_(m, 1.0 - decay)
-        else:
-            e.copy_(m)
 
 
 def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:

@@ -1,0 +1,163 @@
+"""The trained sampler as an inference object: ``Sampler.load(path).sample(seeds=range(16))``.
+
+A sampler file is one safetensors file like the stylizer's (see :mod:`.model_file`): the EMA
+generator's weights and, in the metadata, ``format`` = :data:`SAMPLER_FORMAT`, the network
+config (``net``), the training config, the style set and final metrics.
+
+Seeds: the latent of seed ``s`` is ``latent_dim`` standard-normal numbers drawn from a CPU
+generator seeded with ``s``, so an image depends only on its seed, not on the batch it was
+drawn in nor on the device. Truncation ``ψ`` scales latents toward the mean (0): 1 keeps
+them, smaller values trade variety for typical-looking images.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from styleforge import __version__
+from styleforge.errors import UserError
+from styleforge.fileio import atomic_write
+from styleforge.infer.model_file import PREPROCESSING, now_iso, read_safetensors
+from styleforge.nets.sampler import SamplerConfig, SamplerGenerator
+from styleforge.runtime import autocast, pick_device, place
+
+__all__ = ["SAMPLER_FORMAT", "Sampler", "SamplerInfo", "latents", "slerp", "write_sampler"]
+
+SAMPLER_FORMAT = "styleforge-sampler-v1"
+
+
+@dataclass(frozen=True)
+class SamplerInfo:
+    """What a sampler file says about itself (its metadata, decoded)."""
+
+    net: SamplerConfig
+    version: str = __version__
+    training: dict[str, Any] = field(default_factory=dict)
+    style: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+
+    def to_metadata(self) -> dict[str, str]:
+        """safetensors metadata: every value a string (JSON for structured ones)."""
+        return {
+            "format": SAMPLER_FORMAT,
+            "styleforge_version": self.version,
+            "net": json.dumps(self.net.to_dict()),
+            "preprocessing": json.dumps(PREPROCESSING),
+            "training": json.dumps(self.training),
+            "style": json.dumps(self.style),
+            "metrics": json.dumps(self.metrics),
+            "created": self.created or now_iso(),
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, str], path: Path) -> SamplerInfo:
+        """Inverse of :meth:`to_metadata`; a bad or foreign header is a :class:`UserError`."""
+        if meta.get("format") != SAMPLER_FORMAT:
+            hint = (
+                " (a stylizer: use `styleforge apply`)"
+                if "stylizer" in meta.get("format", "")
+                else ""
+            )
+            raise UserError(f"{path}: not a styleforge sampler file{hint}")
+        try:
+            return cls(
+                net=SamplerConfig.from_dict(json.loads(meta["net"])),
+                version=meta.get("styleforge_version", "?"),
+                training=json.loads(meta.get("training", "{}")),
+                style=json.loads(meta.get("style", "{}")),
+                metrics=json.loads(meta.get("metrics", "{}")),
+                created=meta.get("created", ""),
+            )
+        except (KeyError, ValueError, TypeError) as err:
+            raise UserError(f"{path}: damaged styleforge sampler header ({err})") from err
+
+
+def write_sampler(path: Path, state_dict: Mapping[str, Tensor], info: SamplerInfo) -> Path:
+    """Write generator weights + metadata to ``path`` atomically (float32, on the CPU)."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state_dict.items()}
+    with atomic_write(path, ".safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata=info.to_metadata())
+    return path
+
+
+def latents(seeds: Iterable[int], latent_dim: int) -> Tensor:
+    """(len(seeds), latent_dim) standard-normal latents, row i from seed i alone."""
+    rows = [torch.randn(latent_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+    if not rows:
+        raise UserError("no seeds given")
+    return torch.stack(rows)
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between latents a and b (latent_dim,) at fractions t (K,):
+    (K, latent_dim). Keeps the norm typical of Gaussian latents, unlike a straight line."""
+    a_n, b_n = a / a.norm(), b / b.norm()
+    omega = torch.arccos((a_n * b_n).sum().clamp(-1 + 1e-7, 1 - 1e-7))
+    so = torch.sin(omega)
+    t = t[:, None]
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+class Sampler:
+    """A trained unconditional generator, ready to draw new images.
+
+    Args:
+        net: the generator (moved to ``device``, eval mode).
+        info: what the sampler file says about itself.
+        device: where to run.
+    """
+
+    def __init__(self, net: SamplerGenerator, info: SamplerInfo, device: torch.device) -> None:
+        self.device = device
+        self.info = info
+        self.net = place(net, device).eval().requires_grad_(False)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "auto") -> Sampler:
+        """Load a file written by ``styleforge train-sampler`` (never unpickles)."""
+        tensors, meta = read_safetensors(Path(path), "sampler")
+        info = SamplerInfo.from_metadata(meta, Path(path))
+        net = SamplerGenerator(info.net)
+        try:
+            net.load_state_dict(tensors)
+        except RuntimeError as err:
+            raise UserError(f"{path}: weights do not match the architecture in its header") from err
+        dev = device if isinstance(device, torch.device) else pick_device(device)
+        return cls(net, info, dev)
+
+    @property
+    def latent_dim(self) -> int:
+        """Size of a latent vector."""
+        return self.info.net.latent_dim
+
+    @torch.inference_mode()
+    def decode(self, z: Tensor, truncation: float = 1.0, batch: int = 16) -> Tensor:
+        """Latents (N, latent_dim) -> images (N,3,R,R) in [0,1] on the CPU (float32)."""
+        if not 0.0 <= truncation <= 1.0:
+            raise UserError(f"truncation must be between 0 and 1, got {truncation}")
+        out = []
+        for chunk in (z * truncation).split(batch):
+            with autocast(self.device):
+                out.append(self.net(chunk.to(self.device)).float().cpu())
+        return torch.cat(out).clamp(0, 1)
+
+    def sample(self, seeds: Sequence[int], truncation: float = 1.0) -> Tensor:
+        """One image per seed: (len(seeds),3,R,R) in [0,1], reproducible by seed."""
+        return self.decode(latents(seeds, self.latent_dim), truncation)
+
+    def walk(self, seed_a: int, seed_b: int, frames: int, truncation: float = 1.0) -> Tensor:
+        """``frames`` images along the spherical path from seed_a's latent to seed_b's."""
+        if frames < 2:
+            raise UserError(f"a walk needs at least 2 frames, got {frames}")
+        z = latents([seed_a, seed_b], self.latent_dim)
+        return self.decode(slerp(z[0], z[1], torch.linspace(0, 1, frames)), truncation)

@@ -1,0 +1,181 @@
+"""The sampler's networks: a DCGAN-shaped generator (latent -> image) and its discriminator.
+
+Generator: latent (N, latent_dim) -> dense -> (N, C, 4, 4) -> ``log2(resolution / 4)`` stages of
+nearest ×2 upsampling + 3×3 conv + normalisation + LeakyReLU -> 3×3 conv -> tanh, returned as
+float RGB NCHW in [0,1] like every image in styleforge. Upsample + conv instead of DCGAN's
+transposed convs avoids checkerboard artefacts. Normalisation is per-pixel feature normalisation
+(``pixel``, as in ProGAN: no batch statistics, so train and eval behave alike, the EMA copy needs
+no re-estimated statistics and a batch split across processes computes the same thing) or
+DCGAN's BatchNorm (``batch``).
+
+Discriminator: strided 4×4 convs with LeakyReLU(0.2) from the resolution down to 4×4 (spectral
+norm on every conv, optional dropout), a minibatch standard-deviation channel (it lets the
+discriminator see a collapsed batch) and a dense head to one logit per image.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from styleforge import configs
+
+__all__ = ["RESOLUTIONS", "SamplerConfig", "SamplerDiscriminator", "SamplerGenerator"]
+
+RESOLUTIONS: tuple[int, ...] = (64, 128, 256)
+_BASE = 4  # side of the first feature map
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Constructor config of :class:`SamplerGenerator` and :class:`SamplerDiscriminator`.
+
+    Args:
+        resolution: output side in px, one of :data:`RESOLUTIONS`.
+        latent_dim: size of the standard-normal latent vector.
+        width: channels of the last generator stage (and first discriminator conv); each stage
+            towards 4×4 doubles it, capped at ``max_width``.
+        max_width: the channel cap.
+        norm: generator normalisation, ``pixel`` or ``batch``.
+        dropout: dropout probability in the discriminator (0 disables).
+        mbstd_group: group size of the discriminator's minibatch standard-deviation channel
+            (1 disables it, making the discriminator batch-independent).
+    """
+
+    resolution: int = 64
+    latent_dim: int = 100
+    width: int = 32
+    max_width: int = 256
+    norm: Literal["pixel", "batch"] = "pixel"
+    dropout: float = 0.0
+    mbstd_group: int = 4
+
+    def __post_init__(self) -> None:
+        if self.resolution not in RESOLUTIONS:
+            raise ValueError(
+                f"resolution must be one of {', '.join(map(str, RESOLUTIONS))}, "
+                f"got {self.resolution!r}"
+            )
+        for name in ("latent_dim", "width", "max_width", "mbstd_group"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.norm not in ("pixel", "batch"):
+            raise ValueError(f"norm must be 'pixel' or 'batch', got {self.norm!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    @property
+    def stages(self) -> int:
+        """Number of ×2 stages between 4×4 and the resolution."""
+        return int(math.log2(self.resolution // _BASE))
+
+    def channels(self) -> list[int]:
+        """Channels from the 4×4 map to the full resolution (``stages + 1`` entries)."""
+        return [min(self.width * 2**i, self.max_width) for i in range(self.stages, -1, -1)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of the fields."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SamplerConfig:
+        """Inverse of :meth:`to_dict`; missing keys take defaults, unknown keys are an error."""
+        return configs.from_dict(cls, d)
+
+
+class PixelNorm(nn.Module):
+    """Scale each pixel's feature vector to unit RMS: (N,C,H,W) -> (N,C,H,W)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N,C,H,W) -> (N,C,H,W)."""
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    return PixelNorm() if kind == "pixel" else nn.BatchNorm2d(channels)
+
+
+class SamplerGenerator(nn.Module):
+    """Latents (N, latent_dim) -> images (N, 3, R, R) in [0,1] (R = ``config.resolution``)."""
+
+    def __init__(self, config: SamplerConfig | None = None) -> None:
+        super().__init__()
+        cfg = config if config is not None else SamplerConfig()
+        self.config = cfg
+        chans = cfg.channels()
+        self.dense = nn.Linear(cfg.latent_dim, chans[0] * _BASE * _BASE)
+        self.stem = nn.Sequential(_norm(cfg.norm, chans[0]), nn.LeakyReLU(0.2))
+        stages: list[nn.Module] = []
+        for c_in, c_out in itertools.pairwise(chans):
+            stages += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=cfg.norm != "batch"),
+                _norm(cfg.norm, c_out),
+                nn.LeakyReLU(0.2),
+            ]
+        self.stages = nn.Sequential(*stages)
+        self.to_rgb = nn.Conv2d(chans[-1], 3, 3, padding=1)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """(N, latent_dim) -> (N, 3, R, R) in [0,1]."""
+        if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
+            raise ValueError(
+                f"expected latents of shape (N, {self.config.latent_dim}), got {tuple(z.shape)}"
+            )
+        x = self.dense(z).view(z.shape[0], -1, _BASE, _BASE)
+        x = self.stages(self.stem(x))
+        return (torch.tanh(self.to_rgb(x)) + 1.0) * 0.5
+
+
+class SamplerDiscriminator(nn.Module):
+    """Images (N, 3, R, R) in [0,1] -> logits (N,)."""
+
+    def __init__(self, config: SamplerConfig | None = None) -> None:
+        super().__init__()
+        cfg = config if config is not None else SamplerConfig()
+        self.config = cfg
+        chans = cfg.channels()[::-1]  # full resolution -> 4×4
+        layers: list[nn.Module] = [spectral_norm(nn.Conv2d(3, chans[0], 3, padding=1))]
+        layers.append(nn.LeakyReLU(0.2))
+        for c_in, c_out in itertools.pairwise(chans):
+            layers += [spectral_norm(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1))]
+            layers.append(nn.LeakyReLU(0.2))
+            if cfg.dropout > 0:
+                layers.append(nn.Dropout(cfg.dropout))
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Sequential(
+            spectral_norm(nn.Conv2d(chans[-1] + 1, chans[-1], 3, padding=1)),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            spectral_norm(nn.Linear(chans[-1] * _BASE * _BASE, 1)),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, 3, R, R) in [0,1] -> (N,) raw logits."""
+        r = self.config.resolution
+        if x.ndim != 4 or x.shape[1:] != (3, r, r):
+            raise ValueError(f"expected an (N,3,{r},{r}) batch, got {tuple(x.shape)}")
+        h = self.body(x * 2.0 - 1.0)
+        std = _minibatch_std(h, self.config.mbstd_group)
+        return self.head(torch.cat([h, std], dim=1)).squeeze(1)
+
+
+def _minibatch_std(h: Tensor, group: int) -> Tensor:
+    """One channel holding the mean feature standard deviation within groups of the batch."""
+    n, c, hh, ww = h.shape
+    g = min(group, n)
+    if n % g:
+        g = 1
+    if g < 2:
+        return h.new_zeros(n, 1, hh, ww)
+    y = h.float().view(g, n // g, c, hh, ww)
+    std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n // g,)
+    return std.repeat(g).view(n, 1, 1, 1).expand(n, 1, hh, ww).to(h.dtype)

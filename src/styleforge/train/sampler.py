@@ -1,0 +1,338 @@
+"""Training the unconditional sampler (latent -> image) on a style collection.
+
+What makes a GAN work on 10–200 images, on top of the DCGAN shape: DiffAugment (colour,
+translation, cutout) on every image the discriminator sees, real and fake, so it cannot
+memorise the few real ones; spectral norm and a lazy R1 penalty on real images to keep the
+discriminator smooth; a minibatch-stddev channel against collapse; an EMA generator for
+sampling; and, optionally, the product's Gram style loss between generated images and
+collection images as an extra generator objective. :func:`train_sampler_loop` is the loop.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from styleforge import configs
+from styleforge.augment import AugmentPolicy, diff_augment
+from styleforge.errors import UserError
+from styleforge.losses import gram_matrix, style_loss
+from styleforge.losses.functional import GanKind, GanLoss
+from styleforge.nets.sampler import (
+    RESOLUTIONS,
+    SamplerConfig,
+    SamplerDiscriminator,
+    SamplerGenerator,
+)
+from styleforge.runtime import autocast, memory_format, place
+from styleforge.train.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
+from styleforge.train.common import StopRequest, roll_back, set_lr, update_ema
+from styleforge.train.stylizer import random_crops
+
+__all__ = [
+    "PREVIEW_SEEDS",
+    "SamplerState",
+    "SamplerTrainConfig",
+    "new_sampler_state",
+    "train_sampler_loop",
+]
+
+#: Seeds of the fixed preview grid (the same images at every preview).
+PREVIEW_SEEDS = tuple(range(16))
+
+
+@dataclass(frozen=True)
+class SamplerTrainConfig:
+    """Hyper-parameters of one sampler training run (paths and devices are passed apart).
+
+    Real images are the collection's pictures resized so their short side is
+    ``pool_scale × resolution``, cut into random ``resolution``² crops with random flips.
+    ``r1_gamma``: weight of the R1 penalty ``γ/2 · E‖∇D(x)‖²`` on (augmented) real images,
+    applied every ``r1_every`` steps with its weight scaled by that interval (lazy R1).
+    ``style_weight``: weight of the Gram style loss between each generated image and a random
+    collection image (0 disables; it costs a VGG pass per step).
+    The defaults are the ``quick`` preset (64 px, minutes on a 2-core CPU).
+    """
+
+    steps: int = 3000
+    batch: int = 16
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    gan_loss: GanKind = "bce"
+    r1_gamma: float = 0.1
+    r1_every: int = 4
+    style_weight: float = 0.0
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1")
+    pool_scale: float = 1.15
+    ema_decay: float = 0.998
+    checkpoint_every: int = 250
+    preview_every: int = 250
+    kid_every: int = 500
+    kid_samples: int = 64
+    seed: int = 0
+    net: SamplerConfig = field(default_factory=SamplerConfig)
+    augment: AugmentPolicy = field(default_factory=AugmentPolicy)
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch", "checkpoint_every", "preview_every", "kid_every",
+                     "r1_every"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise UserError(f"{name.replace('_', ' ')} must be at least 1")
+        if self.kid_samples < 2:
+            raise UserError("kid samples must be at least 2")
+        for name in ("style_weight", "r1_gamma"):
+            if not getattr(self, name) >= 0:
+                raise UserError(f"{name.replace('_', ' ')} must be ≥ 0")
+        if not (self.lr_g > 0 and self.lr_d > 0):
+            raise UserError("learning rates must be positive")
+
+    @property
+    def resolution(self) -> int:
+        """Side of the generated images in px."""
+        return self.net.resolution
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (for checkpoints and model metadata)."""
+        d = asdict(self)
+        d["net"], d["augment"] = self.net.to_dict(), self.augment.to_dict()
+        d["style_layers"] = list(self.style_layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SamplerTrainConfig:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["net"] = SamplerConfig.from_dict(d.get("net", {}))
+        d["augment"] = AugmentPolicy.from_dict(d.get("augment", {}))
+        d["style_layers"] = tuple(d.get("style_layers", cls.style_layers))
+        return configs.from_dict(cls, d)
+
+    @classmethod
+    def preset(cls, name: str, resolution: int | None = None) -> SamplerTrainConfig:
+        """``quick``: 64 px in minutes on a 2-core CPU; ``standard`` and ``max``: for a GPU.
+        ``resolution`` overrides the preset's (the network grows a stage per doubling)."""
+        if resolution is not None and resolution not in RESOLUTIONS:
+            raise UserError(
+                f"--resolution {resolution} is not supported; choose "
+                f"{', '.join(map(str, RESOLUTIONS))}"
+            )
+        if name == "quick":
+            cfg = cls()
+        elif name == "standard":
+            cfg = cls(
+                steps=30_000, batch=32, style_weight=0.0, net=SamplerConfig(resolution=128,
+                width=64, max_width=512), checkpoint_every=2000, preview_every=1000,
+                kid_every=2000, kid_samples=256,
+            )  # fmt: skip
+        elif name == "max":
+            cfg = cls(
+                steps=80_000, batch=32, net=SamplerConfig(resolution=256, width=32,
+                max_width=512), checkpoint_every=4000, preview_every=2000, kid_every=4000,
+                kid_samples=256,
+            )  # fmt: skip
+        else:
+            raise UserError(f"unknown preset {name!r}; choose from quick, standard, max")
+        if resolution is not None:
+            cfg = replace(cfg, net=replace(cfg.net, resolution=resolution))
+        return cfg
+
+
+@dataclass
+class SamplerState:
+    """Everything that changes during sampler training; what a checkpoint saves."""
+
+    generator: SamplerGenerator
+    ema: SamplerGenerator
+    disc: SamplerDiscriminator
+    opt_g: torch.optim.Adam
+    opt_d: torch.optim.Adam
+    data_gen: torch.Generator
+    step: int = 0
+    lr_scale: float = 1.0
+    rollbacks: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def to_checkpoint(self, config: SamplerTrainConfig) -> dict[str, Any]:
+        """A dict of tensors and plain values (see :mod:`styleforge.train.checkpoint`)."""
+        return {
+            "kind": "sampler",
+            "step": self.step,
+            "lr_scale": self.lr_scale,
+            "rollbacks": self.rollbacks,
+            "config": config.to_dict(),
+            "generator": self.generator.state_dict(),
+            "ema": self.ema.state_dict(),
+            "disc": self.disc.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": rng_state(self.data_gen),
+            "history": self.history,
+        }
+
+    def load(self, ckpt: dict[str, Any]) -> None:
+        """Restore from :meth:`to_checkpoint` output."""
+        if ckpt.get("kind") != "sampler":
+            raise UserError(f"checkpoint is of a {ckpt.get('kind')} run, not a sampler run")
+        self.generator.load_state_dict(ckpt["generator"])
+        self.ema.load_state_dict(ckpt["ema"])
+        self.disc.load_state_dict(ckpt["disc"])
+        self.opt_g.load_state_dict(ckpt["opt_g"])
+        self.opt_d.load_state_dict(ckpt["opt_d"])
+        restore_rng(self.data_gen, ckpt["rng"])
+        self.step = int(ckpt["step"])
+        self.lr_scale = float(ckpt.get("lr_scale", 1.0))
+        self.rollbacks = int(ckpt.get("rollbacks", 0))
+        self.history = list(ckpt["history"])
+
+
+def new_sampler_state(config: SamplerTrainConfig, device: torch.device) -> SamplerState:
+    """Fresh networks and optimisers, seeded by ``config.seed``."""
+    torch.manual_seed(config.seed)
+    gen = place(SamplerGenerator(config.net), device)
+    disc = place(SamplerDiscriminator(config.net), device)
+    ema = copy.deepcopy(gen).eval().requires_grad_(False)
+    betas = (config.beta1, 0.99)
+    return SamplerState(
+        generator=gen,
+        ema=ema,
+        disc=disc,
+        opt_g=torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=betas),
+        opt_d=torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=betas),
+        data_gen=torch.Generator().manual_seed(config.seed),
+    )
+
+
+def _r1_penalty(disc: SamplerDiscriminator, real: Tensor) -> Tensor:
+    """E‖∇ₓD(x)‖² over the batch, for (N,3,R,R) real images (float32)."""
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(disc(x).float().sum(), x, create_graph=True)
+    return grad.float().square().sum(dim=(1, 2, 3)).mean()
+
+
+def train_sampler_loop(
+    config: SamplerTrainConfig,
+    images: Sequence[Tensor],
+    device: torch.device,
+    checkpoint: Path | None = None,
+    resume: bool = False,
+    stop_at: int | None = None,
+    on_step: Callable[[SamplerState], None] | None = None,
+    stop: StopRequest | None = None,
+) -> SamplerState:
+    """Train until ``config.steps`` (or ``stop_at``, or a stop request); returns the state.
+
+    ``images``: the collection as (1,3,H,W) tensors in [0,1] with both sides ≥ the resolution.
+    Checkpoints, resume and NaN rollback work as in the stylizer's loop.
+    """
+    state = new_sampler_state(config, device)
+    if resume:
+        if checkpoint is None:
+            raise UserError("nothing to resume from: no checkpoint path")
+        state.load(load_checkpoint(checkpoint))
+        set_lr(state, config)
+    last_good = copy.deepcopy(state.to_checkpoint(config))
+    gan = GanLoss(config.gan_loss)
+    fmt = memory_format(device)
+    rng = state.data_gen
+    res, zdim = config.resolution, config.net.latent_dim
+    encoder = None
+    style_grams: list[Tensor] = []
+    if config.style_weight > 0:
+        from styleforge.features import load_encoder
+
+        encoder = load_encoder(config.style_layers, device=device)
+        style_grams = _collection_grams(encoder, images, config, device)
+    end = min(config.steps, stop_at) if stop_at is not None else config.steps
+    while state.step < end and not (stop is not None and stop.requested):
+        real = random_crops(images, config.batch, res, rng).to(device, memory_format=fmt)
+        z_d = torch.randn(config.batch, zdim, generator=rng).to(device)
+        z_g = torch.randn(config.batch, zdim, generator=rng).to(device)
+        picks = torch.randint(max(1, len(images)), (config.batch,), generator=rng)
+        logs: dict[str, float] = {"step": float(state.step)}
+
+        # Discriminator: real vs generated, both augmented; lazy R1 on augmented reals.
+        with torch.no_grad(), autocast(device):
+            fake = state.generator(z_d).float()
+        real_aug = diff_augment(real, config.augment, rng)
+        with autocast(device):
+            d_real = state.disc(real_aug).float()
+            d_fake = state.disc(diff_augment(fake, config.augment, rng)).float()
+        d_loss = gan.d(d_real, d_fake)
+        if config.r1_gamma > 0 and state.step % config.r1_every == 0:
+            r1 = _r1_penalty(state.disc, real_aug)
+            logs["r1"] = r1.item()
+            d_loss = d_loss + 0.5 * config.r1_gamma * config.r1_every * r1
+        logs["d_loss"] = d_loss.item()
+        logs["d_real"] = d_real.mean().item()
+        logs["d_fake"] = d_fake.mean().item()
+        if not math.isfinite(logs["d_loss"]):
+            last_good = roll_back(state, config, last_good)
+            continue
+        state.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        state.opt_d.step()
+
+        # Generator: fool the discriminator (+ optional Gram style loss toward a random image).
+        with autocast(device):
+            fake = state.generator(z_g).float()
+            g_logits = state.disc(diff_augment(fake, config.augment, rng)).float()
+        g_loss = gan.g(g_logits)
+        logs["g_adv"] = g_loss.item()
+        if encoder is not None:
+            with autocast(device):
+                feats = encoder(fake)
+            targets = [layer[picks.to(device)] for layer in style_grams]
+            s = config.style_weight * style_loss(
+                [feats[n].float() for n in config.style_layers], targets
+            )
+            logs["style"] = s.item()
+            g_loss = g_loss + s
+        logs["g_loss"] = g_loss.item()
+        if not math.isfinite(logs["g_loss"]):
+            last_good = roll_back(state, config, last_good)
+            continue
+        state.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        state.opt_g.step()
+        # EMA with a ramp-up: early on the average follows the generator closely.
+        decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
+        update_ema(state.ema, state.generator, decay)
+        state.history.append(logs)
+        state.step += 1
+        if on_step is not None:
+            on_step(state)
+        if state.step % config.checkpoint_every == 0:
+            last_good = copy.deepcopy(state.to_checkpoint(config))
+            if checkpoint is not None:
+                save_checkpoint(last_good, checkpoint)
+    if checkpoint is not None:
+        save_checkpoint(state.to_checkpoint(config), checkpoint)
+    return state
+
+
+@torch.no_grad()
+def _collection_grams(
+    encoder: torch.nn.Module,
+    images: Sequence[Tensor],
+    config: SamplerTrainConfig,
+    device: torch.device,
+) -> list[Tensor]:
+    """Per style layer, the Gram matrices of every collection image at about the sampler's
+    scale (short side = resolution): (S, C_l, C_l) float32."""
+    from styleforge.images import resize_to
+
+    per_image = []
+    for image in images:
+        small = resize_to(image, config.resolution, "short").to(device)
+        with autocast(device):
+            feats = encoder(small)
+        per_image.append([gram_matrix(feats[n].float())[0] for n in config.style_layers])
+    return [torch.stack(layer) for layer in zip(*per_image, strict=True)]

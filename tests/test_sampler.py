@@ -1,0 +1,307 @@
+"""The sampler: networks at every resolution, the training loop (losses move, exact resume,
+NaN rollback), the sampler file, `train-sampler` / `generate` end to end and bad inputs."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from styleforge.cli import main
+from styleforge.errors import UserError
+from styleforge.infer.sampler import Sampler, latents, slerp
+from styleforge.nets.sampler import (
+    RESOLUTIONS,
+    SamplerConfig,
+    SamplerDiscriminator,
+    SamplerGenerator,
+)
+from styleforge.sampler_commands import parse_seeds
+from styleforge.tblog import read_scalars
+from styleforge.train.common import StopRequest, TrainingDiverged
+from styleforge.train.sampler import SamplerState, SamplerTrainConfig, train_sampler_loop
+from styleforge.train.sampler_run import train_sampler
+
+from .conftest import write_image
+
+NET = SamplerConfig(resolution=64, latent_dim=8, width=4, max_width=16)
+TINY = SamplerTrainConfig(
+    steps=6, batch=4, r1_every=2, checkpoint_every=3, preview_every=3, kid_every=3,
+    kid_samples=4, seed=5, net=NET,
+)  # fmt: skip
+TINY_FLAGS = ["--steps", "4", "--batch", "4", "--latent-dim", "8", "--kid-every", "2",
+              "--quiet", "--device", "cpu"]  # fmt: skip
+
+
+def _images(seed: int, n: int = 4) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.rand(1, 3, 72, 80, generator=gen) for _ in range(n)]
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture
+def styles(tmp_path: Path) -> Path:
+    folder = tmp_path / "styles"
+    for i in range(5):
+        write_image(folder / f"s{i}.png", size=(80, 72), seed=30 + i)
+    return folder
+
+
+@pytest.mark.parametrize("resolution", RESOLUTIONS)
+def test_networks_have_the_right_shapes_at_every_resolution(resolution: int) -> None:
+    cfg = SamplerConfig(resolution=resolution, latent_dim=16, width=4, max_width=16)
+    torch.manual_seed(0)
+    gen, disc = SamplerGenerator(cfg), SamplerDiscriminator(cfg)
+    with torch.no_grad():
+        images = gen(torch.randn(4, 16))
+    assert images.shape == (4, 3, resolution, resolution)
+    assert float(images.min()) >= 0 and float(images.max()) <= 1
+    assert disc(images).shape == (4,)
+    assert len(cfg.channels()) == cfg.stages + 1 == {64: 5, 128: 6, 256: 7}[resolution]
+    with pytest.raises(ValueError, match="expected latents"):
+        gen(torch.randn(4, 15))
+    with pytest.raises(ValueError, match="expected an"):
+        disc(torch.rand(2, 3, resolution // 2, resolution // 2))
+
+
+def test_minibatch_std_lets_the_discriminator_see_a_collapsed_batch() -> None:
+    torch.manual_seed(0)
+    disc = SamplerDiscriminator(NET).eval()
+    same = torch.rand(1, 3, 64, 64).expand(4, 3, 64, 64).contiguous()
+    varied = torch.rand(4, 3, 64, 64)
+    varied[0] = same[0]
+    # The first image is identical in both batches; only its batch-mates differ.
+    assert not torch.allclose(disc(same)[0], disc(varied)[0])
+    solo = SamplerDiscriminator(replace(NET, mbstd_group=1)).eval()
+    solo.load_state_dict(disc.state_dict())
+    assert torch.allclose(solo(same)[0], solo(varied)[0])
+
+
+def test_config_rejects_unsupported_resolutions() -> None:
+    with pytest.raises(ValueError, match="resolution must be one of"):
+        SamplerConfig(resolution=100)
+    with pytest.raises(UserError, match="not supported"):
+        SamplerTrainConfig.preset("quick", 96)
+    assert SamplerTrainConfig.preset("quick", 128).resolution == 128
+    assert SamplerTrainConfig.from_dict(TINY.to_dict()) == TINY
+
+
+def test_latents_depend_on_the_seed_alone() -> None:
+    both = latents([3, 5], 10)
+    assert torch.equal(both[1], latents([5], 10)[0])
+    assert not torch.equal(both[0], both[1])
+    a, b = both
+    path = slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))
+    assert torch.allclose(path[0], a, atol=1e-5) and torch.allclose(path[2], b, atol=1e-5)
+    assert path[1].norm() > 0.5 * min(a.norm(), b.norm())  # not through the origin
+
+
+@pytest.mark.slow
+def test_training_moves_both_losses_and_resumes_exactly(tmp_path: Path) -> None:
+    device = torch.device("cpu")
+    imgs = _images(1)
+    straight = train_sampler_loop(TINY, imgs, device)
+    assert straight.step == 6 and len(straight.history) == 6
+    d = [h["d_loss"] for h in straight.history]
+    g = [h["g_adv"] for h in straight.history]
+    assert len(set(d)) == 6 and len(set(g)) == 6
+    assert "r1" in straight.history[0] and "r1" not in straight.history[1]
+    torch.manual_seed(TINY.seed)
+    fresh = SamplerGenerator(NET)
+    after = straight.generator.state_dict()
+    moved = [not torch.equal(p, after[k]) for k, p in fresh.state_dict().items()]
+    assert all(moved)
+
+    stop = StopRequest()
+
+    def press_ctrl_c(state: SamplerState) -> None:
+        if state.step == 3:
+            stop.requested = True
+
+    ckpt = tmp_path / "c.pt"
+    half = train_sampler_loop(TINY, imgs, device, ckpt, on_step=press_ctrl_c, stop=stop)
+    assert half.step == 3
+    resumed = train_sampler_loop(TINY, imgs, device, ckpt, resume=True)
+    assert resumed.step == 6 and resumed.history == straight.history
+    for part in ("generator", "ema", "disc"):
+        want = getattr(straight, part).state_dict()
+        for name, value in getattr(resumed, part).state_dict().items():
+            assert torch.equal(value, want[name]), f"{part}.{name}"
+
+
+@pytest.mark.slow
+def test_style_loss_option_and_nan_rollback(capsys: pytest.CaptureFixture[str]) -> None:
+    device = torch.device("cpu")
+    config = replace(TINY, style_weight=1.0, steps=6, checkpoint_every=2)
+    poisoned: list[int] = []
+
+    def poison_at(*steps: int):  # type: ignore[no-untyped-def]
+        def hook(state: SamplerState) -> None:
+            if state.step in steps and state.step not in poisoned:
+                poisoned.append(state.step)
+                with torch.no_grad():
+                    next(state.generator.parameters()).fill_(float("nan"))
+
+        return hook
+
+    state = train_sampler_loop(config, _images(2), device, on_step=poison_at(3))
+    assert state.step == 6 and state.rollbacks == 1 and state.lr_scale == 0.5
+    assert "rolled back to step 2" in capsys.readouterr().err
+    assert all(h["style"] > 0 for h in state.history)
+    poisoned.clear()
+    with pytest.raises(TrainingDiverged):
+        train_sampler_loop(config, _images(2), device, on_step=poison_at(3, 5))
+
+
+@pytest.mark.slow
+def test_train_sampler_writes_file_grids_logs_and_kid(styles: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s.safetensors"
+    result = train_sampler(TINY, styles, out, device="cpu", progress=False)
+    assert result.model == out and result.steps == 6 and not result.stopped_early
+    sampler = Sampler.load(out, "cpu")
+    assert sampler.info.net == NET and sampler.info.style["images"] == 5
+    assert {"kid", "memorization_median", "memorization_copies"} <= set(sampler.info.metrics)
+    run_dir = tmp_path / "s.run"
+    assert sorted(p.name for p in (run_dir / "previews").iterdir()) == [
+        "step_000003.png", "step_000006.png",
+    ]  # fmt: skip
+    assert Image.open(run_dir / "preview.png").size == (4 * 66 + 2, 4 * 66 + 2)
+    with open(run_dir / "log.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["kid"] != "" for r in rows] == [False, False, True, False, False, True]
+    events = list(run_dir.glob("events.out.tfevents.*"))
+    tags = {tag for _, tag, _ in read_scalars(events[0])}
+    assert {"loss/d_loss", "loss/g_adv", "loss/kid"} <= tags
+    # The EMA generator in the file is the one the run previewed.
+    first = sampler.sample([0])
+    assert first.shape == (1, 3, 64, 64)
+    assert torch.allclose(sampler.sample([0, 1])[0], first[0], atol=1e-5)  # batch-independent
+
+
+@pytest.mark.slow
+def test_train_sampler_and_generate_cli(
+    styles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "s.safetensors"
+    code, err = run(["train-sampler", str(styles), "-o", str(model), *TINY_FLAGS], capsys)
+    assert code == 0, err
+    assert "KID" in err and model.is_file()
+    # --resume with more steps continues the run.
+    code, err = run(["train-sampler", str(styles), "-o", str(model), *TINY_FLAGS[2:],
+                     "--steps", "6", "--resume"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert Sampler.load(model, "cpu").info.metrics["steps"] == 6
+
+    out = tmp_path / "gen"
+    code, err = run(["generate", str(model), "-n", "3", "-o", str(out), "--grid",
+                     str(tmp_path / "grid.png")], capsys)  # fmt: skip
+    assert code == 0, err
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["seed_0000.png", "seed_0001.png", "seed_0002.png"]
+    assert Image.open(tmp_path / "grid.png").size == (2 * 66 + 2, 2 * 66 + 2)
+    again = tmp_path / "again"
+    code, err = run(["generate", str(model), "--seeds", "1-2", "-o", str(again)], capsys)
+    assert code == 0, err
+    assert (again / "seed_0001.png").read_bytes() == (out / "seed_0001.png").read_bytes()
+    code, err = run(["generate", str(model), "-n", "3", "-o", str(out)], capsys)
+    assert code == 2 and "--overwrite" in err
+
+    gif = tmp_path / "walk.gif"
+    code, err = run(["generate", str(model), "--interpolate", "0,2", "--frames", "5", "-o",
+                     str(gif)], capsys)  # fmt: skip
+    assert code == 0, err
+    with Image.open(gif) as walk:
+        assert walk.n_frames == 8  # there and back: 5 + 3
+    frames = tmp_path / "frames"
+    code, err = run(["generate", str(model), "--interpolate", "0,2", "--frames", "3", "-o",
+                     str(frames)], capsys)  # fmt: skip
+    assert code == 0, err
+    first = np.asarray(Image.open(frames / "frame_000.png"), dtype=int)
+    assert np.abs(first - np.asarray(Image.open(out / "seed_0000.png"), dtype=int)).max() <= 1
+
+    # `evaluate` on a generated set: KID against the collection and memorization.
+    from styleforge.metrics.evaluate import evaluate
+
+    ev = evaluate(styles, sorted(out.iterdir()))
+    assert ev.summary["kid"] is not None and "memorization_median" in ev.summary
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train-sampler", "{styles}", "-o", "{tmp}/s.safetensors", "--resolution", "100"],
+         "invalid choice"),
+        (["train-sampler", "{empty}", "-o", "{tmp}/s.safetensors"], "usable image"),
+        (["train-sampler", "{one}", "-o", "{tmp}/s.safetensors"], "at least 4"),
+        (["train-sampler", "{missing}", "-o", "{tmp}/s.safetensors"], "no such file or folder"),
+        (["train-sampler", "{styles}", "-o", "{tmp}/s.pt"], "must end in .safetensors"),
+        (["train-sampler", "{styles}", "-o", "{tmp}/s.safetensors", "--resume"], "no checkpoint"),
+        (["generate", "{tmp}/none.safetensors", "-o", "{tmp}/g"], "no such sampler"),
+        (["generate", "{bad}", "-o", "{tmp}/g"], "not a readable"),
+        (["generate", "{bad}", "-o", "{tmp}/g", "--seeds", "x-y"], "expected seeds"),
+        (["generate", "{bad}", "-o", "{tmp}/g.png"], "give a folder"),
+        (["generate", "{bad}", "-o", "{tmp}/g", "--truncation", "2"], "0 to 1"),
+        (["generate", "{bad}", "-o", "{tmp}/w.gif", "--interpolate", "1,2,3"], "two seeds"),
+    ],
+)  # fmt: skip
+def test_bad_inputs_get_one_clear_line(
+    argv: list[str], message: str, styles: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    (tmp_path / "empty").mkdir()
+    write_image(tmp_path / "one" / "a.png", size=(80, 72))
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 40)
+    subs = {
+        "{styles}": str(styles), "{tmp}": str(tmp_path), "{empty}": str(tmp_path / "empty"),
+        "{one}": str(tmp_path / "one"), "{missing}": str(tmp_path / "missing"),
+        "{bad}": str(tmp_path / "bad.safetensors"),
+    }  # fmt: skip
+    args = []
+    for a in argv:
+        for k, v in subs.items():
+            a = a.replace(k, v)
+        args.append(a)
+    code, err = run(args, capsys)
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert message in lines[-1], err
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_stylizer_file_is_not_a_sampler(tmp_path: Path) -> None:
+    from styleforge.infer.model_file import ModelInfo, read_model, write_model
+    from styleforge.infer.sampler import SamplerInfo, write_sampler
+    from styleforge.nets import StylizerConfig, StylizerNet
+
+    net = StylizerConfig(width=4, n_res=1)
+    stylizer = write_model(
+        tmp_path / "m.safetensors", StylizerNet(net).state_dict(), ModelInfo(net)
+    )
+    with pytest.raises(UserError, match="use `styleforge apply`"):
+        Sampler.load(stylizer, "cpu")
+    sampler = write_sampler(
+        tmp_path / "s.safetensors", SamplerGenerator(NET).state_dict(), SamplerInfo(NET)
+    )
+    with pytest.raises(UserError, match="use `styleforge generate`"):
+        read_model(sampler)
+
+
+def test_parse_seeds() -> None:
+    assert parse_seeds("0-3") == [0, 1, 2, 3]
+    assert parse_seeds("5, 1,5,2-3") == [5, 1, 2, 3]
+    for bad in ("", "a", "3-1", "0-99999"):
+        with pytest.raises(UserError):
+            parse_seeds(bad)
