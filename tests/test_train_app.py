@@ -21,14 +21,9 @@ from styleforge.errors import UserError
 from styleforge.infer.model_file import read_model
 from styleforge.nets import DiscriminatorConfig, StylizerConfig
 from styleforge.tblog import read_scalars
+from styleforge.train.common import StopRequest, TrainingDiverged
 from styleforge.train.run import SAMPLE_PHOTOS, sample_photos, train_stylizer
-from styleforge.train.stylizer import (
-    StopRequest,
-    TrainConfig,
-    TrainingDiverged,
-    TrainState,
-    train_stylizer_loop,
-)
+from styleforge.train.stylizer import TrainConfig, TrainState, train_stylizer_loop
 
 from .conftest import write_image
 

@@ -17,6 +17,8 @@ from styleforge.errors import UserError
 
 #: Training steps of ``styleforge demo`` (a few minutes on a 2-core CPU).
 DEMO_STEPS = 300
+#: Sampler training steps of ``styleforge demo``.
+DEMO_SAMPLER_STEPS = 600
 
 
 class _Parser(argparse.ArgumentParser):
@@ -278,11 +280,17 @@ def build_parser() -> argparse.ArgumentParser:
     ge.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
 
     demo = sub.add_parser(
-        "demo", help="learn the bundled Hokusai prints and restyle sample photos (a few minutes)"
+        "demo",
+        help="learn the bundled Hokusai prints, restyle sample photos, draw new images "
+        "(a few minutes)",
     )
     demo.add_argument("-o", "--output", type=Path, default=Path("demo-output"))
     demo.add_argument("--style", type=Path, help="a folder of pictures instead of the bundled")
     demo.add_argument("--steps", type=_positive_int, default=DEMO_STEPS, help="training steps")
+    demo.add_argument(
+        "--sampler-steps", type=int, default=DEMO_SAMPLER_STEPS,
+        help="sampler training steps (0: skip the sampler)",
+    )  # fmt: skip
     demo.add_argument("--quiet", "-q", action="store_true")
     _add_common(demo)
     return parser

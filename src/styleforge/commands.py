@@ -145,6 +145,38 @@ def run_demo(args: argparse.Namespace) -> int:
         rows.append(images.make_sheet([photo, styled], [name, "styleforge apply"]))
     sheet = images.save_image(images.stack_rows(rows), out_dir / "sheet.png")
     _note(f"wrote {sheet} (photo | restyled)")
+    if args.sampler_steps == 0:
+        return 0
+    return _demo_sampler(args, style_dir, out_dir)
+
+
+def _demo_sampler(args: argparse.Namespace, style_dir: Path, out_dir: Path) -> int:
+    """The demo's second half: a sampler with a demo budget, and a grid of new images."""
+    import shutil
+    from dataclasses import replace
+
+    from styleforge.infer.sampler import Sampler
+    from styleforge.train.sampler import SamplerTrainConfig
+    from styleforge.train.sampler_run import describe_sampler, train_sampler
+
+    quick = SamplerTrainConfig.preset("quick")
+    config = replace(quick, steps=args.sampler_steps, seed=args.seed, kid_every=args.sampler_steps)
+    run_dir = out_dir / "sampler_run"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    _note(f"learning to draw new images like {style_dir} ({config.steps} steps; the full quick "
+          f"preset is {quick.steps})")  # fmt: skip
+    path = out_dir / "sampler.safetensors"
+    result = train_sampler(
+        config, style_dir, path, run_dir=run_dir, device=args.device,
+        progress=not args.quiet, max_pixels=_max_pixels(args),
+    )  # fmt: skip
+    if result.stopped_early:
+        return 130
+    _note(describe_sampler(result))
+    batch = Sampler.load(path, args.device).sample(range(16))
+    grid = images.save_image(images.grid(batch, cols=4), out_dir / "dream_grid.png")
+    _note(f"wrote {grid} (16 new images, seeds 0-15; more with `styleforge generate {path}`)")
     return 0
 
 

@@ -51,8 +51,8 @@ class SamplerConfig:
 
     resolution: int = 64
     latent_dim: int = 100
-    width: int = 32
-    max_width: int = 256
+    width: int = 16
+    max_width: int = 128
     norm: Literal["pixel", "batch"] = "pixel"
     dropout: float = 0.0
     mbstd_group: int = 4

@@ -9,23 +9,29 @@ from __future__ import annotations
 import copy
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import torch
 from torch import nn
 
 from styleforge.errors import UserError
+from styleforge.train.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 
 __all__ = [
+    "GanState",
     "LoopConfig",
     "LoopState",
     "StopRequest",
     "TrainingDiverged",
+    "finish_step",
     "roll_back",
     "set_lr",
+    "start_from",
     "update_ema",
 ]
 
@@ -57,6 +63,62 @@ class LoopState(Protocol):
 
     def load(self, ckpt: dict[str, Any]) -> None: ...
     def to_checkpoint(self, config: Any) -> dict[str, Any]: ...
+
+
+Gen = TypeVar("Gen", bound=nn.Module)
+Disc = TypeVar("Disc", bound=nn.Module)
+
+
+@dataclass
+class GanState(Generic[Gen, Disc]):
+    """Everything that changes while a GAN trains; what a checkpoint saves. ``KIND`` tags the
+    checkpoint so a stylizer run is never resumed as a sampler run or the other way round."""
+
+    KIND: ClassVar[str] = "gan"
+    generator: Gen
+    ema: Gen
+    disc: Disc
+    opt_g: torch.optim.Adam
+    opt_d: torch.optim.Adam
+    data_gen: torch.Generator
+    step: int = 0
+    lr_scale: float = 1.0
+    rollbacks: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def to_checkpoint(self, config: Any) -> dict[str, Any]:
+        """A dict of tensors and plain values (see :mod:`styleforge.train.checkpoint`);
+        ``config`` is the run's config (anything with ``to_dict``)."""
+        return {
+            "kind": self.KIND,
+            "step": self.step,
+            "lr_scale": self.lr_scale,
+            "rollbacks": self.rollbacks,
+            "config": config.to_dict(),
+            "generator": self.generator.state_dict(),
+            "ema": self.ema.state_dict(),
+            "disc": self.disc.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": rng_state(self.data_gen),
+            "history": self.history,
+        }
+
+    def load(self, ckpt: dict[str, Any]) -> None:
+        """Restore from :meth:`to_checkpoint` output."""
+        kind = ckpt.get("kind", "stylizer")  # checkpoints before the sampler had no kind
+        if kind != self.KIND:
+            raise UserError(f"checkpoint is of a {kind} run, not a {self.KIND} run")
+        self.generator.load_state_dict(ckpt["generator"])
+        self.ema.load_state_dict(ckpt["ema"])
+        self.disc.load_state_dict(ckpt["disc"])
+        self.opt_g.load_state_dict(ckpt["opt_g"])
+        self.opt_d.load_state_dict(ckpt["opt_d"])
+        restore_rng(self.data_gen, ckpt["rng"])
+        self.step = int(ckpt["step"])
+        self.lr_scale = float(ckpt.get("lr_scale", 1.0))
+        self.rollbacks = int(ckpt.get("rollbacks", 0))
+        self.history = list(ckpt["history"])
 
 
 class StopRequest:
@@ -125,3 +187,41 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
             e.lerp_(m, 1.0 - decay)
         else:
             e.copy_(m)
+
+
+S = TypeVar("S", bound=GanState[Any, Any])
+
+
+def start_from(
+    state: S, config: LoopConfig, checkpoint: Path | None, resume: bool
+) -> dict[str, Any]:
+    """With ``resume``, load ``checkpoint`` into the fresh ``state`` (learning rates scaled as
+    they were). Returns a copy of the starting state: the first last-good for :func:`roll_back`."""
+    if resume:
+        if checkpoint is None:
+            raise UserError("nothing to resume from: no checkpoint path")
+        state.load(load_checkpoint(checkpoint))
+        set_lr(state, config)
+    return copy.deepcopy(state.to_checkpoint(config))
+
+
+def finish_step(
+    state: S,
+    config: Any,
+    logs: dict[str, float],
+    last_good: dict[str, Any],
+    checkpoint: Path | None,
+    on_step: Callable[[S], None] | None,
+) -> dict[str, Any]:
+    """Record a completed step: history, step count, the ``on_step`` hook, and every
+    ``config.checkpoint_every`` steps a new last-good state (saved to ``checkpoint``).
+    Returns the current last-good state."""
+    state.history.append(logs)
+    state.step += 1
+    if on_step is not None:
+        on_step(state)
+    if state.step % config.checkpoint_every == 0:
+        last_good = copy.deepcopy(state.to_checkpoint(config))
+        if checkpoint is not None:
+            save_checkpoint(last_good, checkpoint)
+    return last_good

@@ -28,7 +28,8 @@ from styleforge.report import write_json
 from styleforge.runtime import pick_device
 from styleforge.tblog import EventWriter
 from styleforge.train.checkpoint import load_checkpoint
-from styleforge.train.stylizer import StopRequest, TrainConfig, TrainState, train_stylizer_loop
+from styleforge.train.common import StopRequest
+from styleforge.train.stylizer import TrainConfig, TrainState, train_stylizer_loop
 
 if TYPE_CHECKING:
     from styleforge.train.sampler import SamplerTrainConfig

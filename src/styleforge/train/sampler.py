@@ -32,8 +32,15 @@ from styleforge.nets.sampler import (
     SamplerGenerator,
 )
 from styleforge.runtime import autocast, memory_format, place
-from styleforge.train.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
-from styleforge.train.common import StopRequest, roll_back, set_lr, update_ema
+from styleforge.train.checkpoint import save_checkpoint
+from styleforge.train.common import (
+    GanState,
+    StopRequest,
+    finish_step,
+    roll_back,
+    start_from,
+    update_ema,
+)
 from styleforge.train.stylizer import random_crops
 
 __all__ = [
@@ -61,7 +68,7 @@ class SamplerTrainConfig:
     The defaults are the ``quick`` preset (64 px, minutes on a 2-core CPU).
     """
 
-    steps: int = 3000
+    steps: int = 2000
     batch: int = 16
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -145,52 +152,10 @@ class SamplerTrainConfig:
         return cfg
 
 
-@dataclass
-class SamplerState:
+class SamplerState(GanState[SamplerGenerator, SamplerDiscriminator]):
     """Everything that changes during sampler training; what a checkpoint saves."""
 
-    generator: SamplerGenerator
-    ema: SamplerGenerator
-    disc: SamplerDiscriminator
-    opt_g: torch.optim.Adam
-    opt_d: torch.optim.Adam
-    data_gen: torch.Generator
-    step: int = 0
-    lr_scale: float = 1.0
-    rollbacks: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
-
-    def to_checkpoint(self, config: SamplerTrainConfig) -> dict[str, Any]:
-        """A dict of tensors and plain values (see :mod:`styleforge.train.checkpoint`)."""
-        return {
-            "kind": "sampler",
-            "step": self.step,
-            "lr_scale": self.lr_scale,
-            "rollbacks": self.rollbacks,
-            "config": config.to_dict(),
-            "generator": self.generator.state_dict(),
-            "ema": self.ema.state_dict(),
-            "disc": self.disc.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "rng": rng_state(self.data_gen),
-            "history": self.history,
-        }
-
-    def load(self, ckpt: dict[str, Any]) -> None:
-        """Restore from :meth:`to_checkpoint` output."""
-        if ckpt.get("kind") != "sampler":
-            raise UserError(f"checkpoint is of a {ckpt.get('kind')} run, not a sampler run")
-        self.generator.load_state_dict(ckpt["generator"])
-        self.ema.load_state_dict(ckpt["ema"])
-        self.disc.load_state_dict(ckpt["disc"])
-        self.opt_g.load_state_dict(ckpt["opt_g"])
-        self.opt_d.load_state_dict(ckpt["opt_d"])
-        restore_rng(self.data_gen, ckpt["rng"])
-        self.step = int(ckpt["step"])
-        self.lr_scale = float(ckpt.get("lr_scale", 1.0))
-        self.rollbacks = int(ckpt.get("rollbacks", 0))
-        self.history = list(ckpt["history"])
+    KIND = "sampler"
 
 
 def new_sampler_state(config: SamplerTrainConfig, device: torch.device) -> SamplerState:
@@ -233,12 +198,7 @@ def train_sampler_loop(
     Checkpoints, resume and NaN rollback work as in the stylizer's loop.
     """
     state = new_sampler_state(config, device)
-    if resume:
-        if checkpoint is None:
-            raise UserError("nothing to resume from: no checkpoint path")
-        state.load(load_checkpoint(checkpoint))
-        set_lr(state, config)
-    last_good = copy.deepcopy(state.to_checkpoint(config))
+    last_good = start_from(state, config, checkpoint, resume)
     gan = GanLoss(config.gan_loss)
     fmt = memory_format(device)
     rng = state.data_gen
@@ -305,14 +265,7 @@ def train_sampler_loop(
         # EMA with a ramp-up: early on the average follows the generator closely.
         decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
         update_ema(state.ema, state.generator, decay)
-        state.history.append(logs)
-        state.step += 1
-        if on_step is not None:
-            on_step(state)
-        if state.step % config.checkpoint_every == 0:
-            last_good = copy.deepcopy(state.to_checkpoint(config))
-            if checkpoint is not None:
-                save_checkpoint(last_good, checkpoint)
+        last_good = finish_step(state, config, logs, last_good, checkpoint, on_step)
     if checkpoint is not None:
         save_checkpoint(state.to_checkpoint(config), checkpoint)
     return state

@@ -27,8 +27,15 @@ from styleforge.losses import content_loss, gram_matrix, style_loss, total_varia
 from styleforge.losses.functional import GanKind, GanLoss
 from styleforge.nets import DiscriminatorConfig, PatchDiscriminator, StylizerConfig, StylizerNet
 from styleforge.runtime import autocast, memory_format, place
-from styleforge.train.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
-from styleforge.train.common import StopRequest, roll_back, set_lr, update_ema
+from styleforge.train.checkpoint import save_checkpoint
+from styleforge.train.common import (
+    GanState,
+    StopRequest,
+    finish_step,
+    roll_back,
+    start_from,
+    update_ema,
+)
 
 Preset = Literal["quick", "standard", "max"]
 PRESETS: tuple[str, ...] = ("quick", "standard", "max")
@@ -139,52 +146,10 @@ def random_crops(pool: Sequence[Tensor], n: int, size: int, gen: torch.Generator
     return torch.cat(crops)
 
 
-@dataclass
-class TrainState:
-    """Everything that changes during training; what a checkpoint saves."""
+class TrainState(GanState[StylizerNet, PatchDiscriminator]):
+    """Everything that changes during stylizer training; what a checkpoint saves."""
 
-    generator: StylizerNet
-    ema: StylizerNet
-    disc: PatchDiscriminator
-    opt_g: torch.optim.Adam
-    opt_d: torch.optim.Adam
-    data_gen: torch.Generator
-    step: int = 0
-    lr_scale: float = 1.0
-    rollbacks: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
-
-    def to_checkpoint(self, config: TrainConfig) -> dict[str, Any]:
-        """A dict of tensors and plain values (see :mod:`styleforge.train.checkpoint`)."""
-        return {
-            "kind": "stylizer",
-            "step": self.step,
-            "lr_scale": self.lr_scale,
-            "rollbacks": self.rollbacks,
-            "config": config.to_dict(),
-            "generator": self.generator.state_dict(),
-            "ema": self.ema.state_dict(),
-            "disc": self.disc.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "rng": rng_state(self.data_gen),
-            "history": self.history,
-        }
-
-    def load(self, ckpt: dict[str, Any]) -> None:
-        """Restore from :meth:`to_checkpoint` output."""
-        if ckpt.get("kind", "stylizer") != "stylizer":
-            raise UserError(f"checkpoint is of a {ckpt.get('kind')} run, not a stylizer run")
-        self.generator.load_state_dict(ckpt["generator"])
-        self.ema.load_state_dict(ckpt["ema"])
-        self.disc.load_state_dict(ckpt["disc"])
-        self.opt_g.load_state_dict(ckpt["opt_g"])
-        self.opt_d.load_state_dict(ckpt["opt_d"])
-        restore_rng(self.data_gen, ckpt["rng"])
-        self.step = int(ckpt["step"])
-        self.lr_scale = float(ckpt.get("lr_scale", 1.0))
-        self.rollbacks = int(ckpt.get("rollbacks", 0))
-        self.history = list(ckpt["history"])
+    KIND = "stylizer"
 
 
 def new_state(config: TrainConfig, device: torch.device) -> TrainState:
@@ -222,12 +187,7 @@ def train_stylizer_loop(
     state with half the learning rate; a second one raises :class:`TrainingDiverged`.
     """
     state = new_state(config, device)
-    if resume:
-        if checkpoint is None:
-            raise UserError("nothing to resume from: no checkpoint path")
-        state.load(load_checkpoint(checkpoint))
-        set_lr(state, config)
-    last_good = copy.deepcopy(state.to_checkpoint(config))
+    last_good = start_from(state, config, checkpoint, resume)
     encoder = load_encoder([*config.style_layers, config.content_layer], device=device)
     generator: Callable[[Tensor], Tensor] = state.generator
     if config.compile and device.type == "cuda":
@@ -292,14 +252,7 @@ def train_stylizer_loop(
         loss.backward()
         state.opt_g.step()
         update_ema(state.ema, state.generator, config.ema_decay if adversarial else 0.0)
-        state.history.append(logs)
-        state.step += 1
-        if on_step is not None:
-            on_step(state)
-        if state.step % config.checkpoint_every == 0:
-            last_good = copy.deepcopy(state.to_checkpoint(config))
-            if checkpoint is not None:
-                save_checkpoint(last_good, checkpoint)
+        last_good = finish_step(state, config, logs, last_good, checkpoint, on_step)
     if checkpoint is not None:
         save_checkpoint(state.to_checkpoint(config), checkpoint)
     return state
