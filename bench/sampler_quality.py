@@ -4,7 +4,8 @@
 
 For each collection in shared/data/styles/: trains the quick preset (`styleforge train-sampler`,
 timed as a whole command), generates 64 images (seeds 0-63) with `styleforge generate`, and
-scores them the way `styleforge evaluate` does (pooled VGG16 features at 256 px):
+scores them the way `styleforge evaluate` does (pooled VGG16 features at 256 px, every real
+image first shrunk to the samples' resolution, so all sets are compared at the same one):
 
 - KID of the generated set against the collection (lower is better), and the memorization
   figure (median nearest-neighbour ratio; about 1 = new images, near 0 = copies; and the count
@@ -40,19 +41,21 @@ def sh(cmd: list[str]) -> None:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
 
 
-def kid_figures(generated: list[Path], style_dir: Path) -> dict[str, Any]:
+def kid_figures(generated: list[Path], style_dir: Path, side: int) -> dict[str, Any]:
     import torch
 
     from styleforge import collection
+    from styleforge.images import load_image
+    from styleforge.metrics.evaluate import matched_collection
     from styleforge.metrics.features import FeatureBank
     from styleforge.metrics.kid import kid
     from styleforge.metrics.memorization import memorization
 
     bank = FeatureBank()
     coll = list(collection.scan(style_dir).images)
-    real = bank.pooled(coll)
-    fake = bank.pooled(generated)
-    photos = bank.pooled(sorted((DATA / "content").glob("*.jpg")))
+    real = matched_collection(bank, coll, side)
+    fake = bank.pooled([load_image(p) for p in generated])
+    photos = matched_collection(bank, sorted((DATA / "content").glob("*.jpg")), side)
     gen = torch.Generator().manual_seed(0)
     order = torch.randperm(len(coll), generator=gen)
     half_a, half_b = real[order[: len(coll) // 2]], real[order[len(coll) // 2 :]]
@@ -114,7 +117,11 @@ def main() -> None:
         sh([*sf, "generate", str(model), "--seeds", f"0-{args.samples - 1}", "-o", str(samples),
             "--grid", str(work / "grid.png"), "--overwrite"])  # fmt: skip
         generated = sorted(samples.glob("*.png"))
-        f = kid_figures(generated, style_dir)
+        from PIL import Image
+
+        with Image.open(generated[0]) as first:
+            side = max(first.size)
+        f = kid_figures(generated, style_dir, side)
         f["train_minutes"] = minutes
         figures[name] = f
         figures_path.write_text(json.dumps(figures, indent=2))

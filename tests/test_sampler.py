@@ -305,3 +305,24 @@ def test_parse_seeds() -> None:
     for bad in ("", "a", "3-1", "0-99999"):
         with pytest.raises(UserError):
             parse_seeds(bad)
+
+
+@pytest.mark.slow
+def test_small_generated_sets_are_compared_at_their_own_resolution(
+    styles: Path, tmp_path: Path
+) -> None:
+    from styleforge.images import load_image, save_image
+    from styleforge.metrics.evaluate import evaluate
+
+    # Copies of the collection at 40 px: at matched resolution they are copies (ratio ~ 0).
+    small = [
+        save_image(load_image(p, size=40), tmp_path / "small" / f"{p.stem}.png")
+        for p in sorted(styles.iterdir())
+    ]
+    ev = evaluate(styles, small)
+    assert ev.summary["kid_resolution"] == 40
+    assert ev.summary["memorization_copies"] == len(small)
+    assert any("shrunk to 40 px" in note for note in ev.notes)
+    # Results at least as large as the evaluation size are compared with the collection as is.
+    big = [write_image(tmp_path / "big" / f"b{i}.png", size=(300, 280), seed=i) for i in range(2)]
+    assert "kid_resolution" not in evaluate(styles, big).summary

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from styleforge import collection
 from styleforge.errors import UserError
+from styleforge.images import load_image
 from styleforge.metrics.content import content_error, match_size, ssim
 from styleforge.metrics.features import EvalSettings, FeatureBank
 from styleforge.metrics.kid import kid
@@ -58,6 +60,22 @@ def pair_results(results: Sequence[Path], photos: Sequence[Path]) -> list[Path]:
     return matched
 
 
+def matched_collection(
+    bank: FeatureBank, style_images: Sequence[Path], side: int | None
+) -> torch.Tensor:
+    """(m, D) pooled vectors of the collection, each image first shrunk (Lanczos) to a long
+    side of ``side`` px when that is below the evaluation size, so that small generated images
+    are compared with the collection at their own resolution rather than penalised for it."""
+    if side is None or side >= bank.settings.size:
+        return bank.pooled(list(style_images))
+    return bank.pooled([load_image(p, size=side) for p in style_images])
+
+
+def _long_side(path: Path) -> int:
+    with Image.open(path) as img:
+        return max(img.size)
+
+
 def _mean(values: Sequence[float | None]) -> float | None:
     finite = [v for v in values if v is not None and math.isfinite(v)]
     return statistics.fmean(finite) if finite else None
@@ -74,7 +92,10 @@ def evaluate(
 
     Per result: style distance to the collection's centroid Gram, and with a photo the photo's
     distance, the style gain, relu4_2 content error and luminance SSIM. For the set: KID against
-    the collection, and, for generated sets (no photos), the memorization figure.
+    the collection, and, for generated sets (no photos), the memorization figure. A generated
+    set smaller than the evaluation size (e.g. 64 px samples) is compared for KID and
+    memorization with the collection shrunk to the samples' size (``kid_resolution``), so the
+    figures measure the style, not the resolution.
     """
     if not results:
         raise UserError("no result images to evaluate")
@@ -86,10 +107,17 @@ def evaluate(
     style_feats = [bank.features(p) for p in style_images]
     target = collection_target([f.grams for f in style_feats])
 
+    generated_side = None
+    if photos is None:
+        generated_side = max(_long_side(r) for r in results)
+        if generated_side >= bank.settings.size:
+            generated_side = None
     rows: list[dict[str, Any]] = []
     result_pooled = []
     for result, photo in zip(results, matched, strict=True):
-        r_img = bank.prepare(result)  # decoded once; tensors at eval size pass through as is
+        # Decoded once; tensors at eval size pass through as is. Small generated images are
+        # enlarged exactly like the shrunk collection images they are compared with.
+        r_img = bank.prepare(load_image(result) if generated_side else result)
         feats = bank.features(r_img)
         result_pooled.append(feats.pooled)
         row: dict[str, Any] = {"name": result.name, "result": str(result)}
@@ -117,7 +145,15 @@ def evaluate(
         summary["mean_content_error"] = _mean([r["content_error"] for r in rows])
         summary["mean_ssim"] = _mean([r["ssim"] for r in rows])
     if len(style_images) >= 2 and len(results) >= 2:
-        collection_pooled = torch.stack([f.pooled for f in style_feats])
+        if generated_side is not None:
+            collection_pooled = matched_collection(bank, style_images, generated_side)
+            summary["kid_resolution"] = generated_side
+            notes.append(
+                f"KID and memorization compare the {generated_side} px results with the "
+                f"collection shrunk to {generated_side} px"
+            )
+        else:
+            collection_pooled = torch.stack([f.pooled for f in style_feats])
         value, stderr = kid(torch.stack(result_pooled), collection_pooled)
         summary["kid"], summary["kid_stderr"] = value, stderr
         if photos is None:

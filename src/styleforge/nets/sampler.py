@@ -45,6 +45,7 @@ class SamplerConfig:
         max_width: the channel cap.
         norm: generator normalisation, ``pixel`` or ``batch``.
         dropout: dropout probability in the discriminator (0 disables).
+        spectral_norm: wrap the discriminator's layers in spectral normalisation.
         mbstd_group: group size of the discriminator's minibatch standard-deviation channel
             (1 disables it, making the discriminator batch-independent).
     """
@@ -56,6 +57,7 @@ class SamplerConfig:
     norm: Literal["pixel", "batch"] = "pixel"
     dropout: float = 0.0
     mbstd_group: int = 4
+    spectral_norm: bool = True
 
     def __post_init__(self) -> None:
         if self.resolution not in RESOLUTIONS:
@@ -143,19 +145,23 @@ class SamplerDiscriminator(nn.Module):
         cfg = config if config is not None else SamplerConfig()
         self.config = cfg
         chans = cfg.channels()[::-1]  # full resolution -> 4×4
-        layers: list[nn.Module] = [spectral_norm(nn.Conv2d(3, chans[0], 3, padding=1))]
+
+        def sn(layer: nn.Module) -> nn.Module:
+            return spectral_norm(layer) if cfg.spectral_norm else layer
+
+        layers: list[nn.Module] = [sn(nn.Conv2d(3, chans[0], 3, padding=1))]
         layers.append(nn.LeakyReLU(0.2))
         for c_in, c_out in itertools.pairwise(chans):
-            layers += [spectral_norm(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1))]
+            layers += [sn(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1))]
             layers.append(nn.LeakyReLU(0.2))
             if cfg.dropout > 0:
                 layers.append(nn.Dropout(cfg.dropout))
         self.body = nn.Sequential(*layers)
         self.head = nn.Sequential(
-            spectral_norm(nn.Conv2d(chans[-1] + 1, chans[-1], 3, padding=1)),
+            sn(nn.Conv2d(chans[-1] + 1, chans[-1], 3, padding=1)),
             nn.LeakyReLU(0.2),
             nn.Flatten(),
-            spectral_norm(nn.Linear(chans[-1] * _BASE * _BASE, 1)),
+            sn(nn.Linear(chans[-1] * _BASE * _BASE, 1)),
         )
 
     def forward(self, x: Tensor) -> Tensor:

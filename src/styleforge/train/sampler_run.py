@@ -7,7 +7,8 @@ The run folder (default ``<sampler>.run/``) holds the same things as a stylizer 
 previews show the same latents maturing; older ones in ``previews/``) and ``config.json``.
 
 KID is measured the way ``styleforge evaluate`` measures a generated set: ``kid_samples``
-images from fixed seeds against the whole collection, on pooled VGG16 features at 256 px.
+images from fixed seeds against the whole collection shrunk to the samples' resolution, on
+pooled VGG16 features at 256 px.
 """
 
 from __future__ import annotations
@@ -49,13 +50,17 @@ SAMPLER_COLUMNS = (
 
 
 class KidProbe:
-    """KID of the EMA generator's fixed-seed samples against the collection (as ``evaluate``)."""
+    """KID of the EMA generator's fixed-seed samples against the collection, measured as
+    ``styleforge evaluate`` measures a generated set (collection shrunk to the resolution)."""
 
-    def __init__(self, image_paths: Sequence[Path], samples: int, device: torch.device) -> None:
+    def __init__(
+        self, image_paths: Sequence[Path], samples: int, resolution: int, device: torch.device
+    ) -> None:
+        from styleforge.metrics.evaluate import matched_collection
         from styleforge.metrics.features import FeatureBank
 
         self.bank = FeatureBank(device=device)
-        self.collection = self.bank.pooled(list(image_paths))
+        self.collection = matched_collection(self.bank, image_paths, resolution)
         self.samples = samples
 
     def images(self, state: SamplerState) -> Tensor:
@@ -132,7 +137,9 @@ def train_sampler(
         )
     short = max(config.resolution, round(config.resolution * config.pool_scale))
     pool = [images.resize_to(images.load_image(p, max_pixels), short, "short") for p in coll.images]
-    probe = KidProbe(coll.images, config.kid_samples, dev) if measure_kid else None
+    probe = (
+        KidProbe(coll.images, config.kid_samples, config.resolution, dev) if measure_kid else None
+    )
 
     run.mkdir(parents=True, exist_ok=True)
     write_json(
