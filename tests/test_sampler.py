@@ -32,7 +32,7 @@ from .conftest import write_image
 NET = SamplerConfig(resolution=64, latent_dim=8, width=4, max_width=16)
 TINY = SamplerTrainConfig(
     steps=6, batch=4, r1_every=2, checkpoint_every=3, preview_every=3, kid_every=3,
-    kid_samples=4, seed=5, net=NET,
+    kid_samples=4, seed=5, style_weight=0.0, net=NET,
 )  # fmt: skip
 TINY_FLAGS = ["--steps", "4", "--batch", "4", "--latent-dim", "8", "--kid-every", "2",
               "--quiet", "--device", "cpu"]  # fmt: skip

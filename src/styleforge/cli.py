@@ -18,7 +18,7 @@ from styleforge.errors import UserError
 #: Training steps of ``styleforge demo`` (a few minutes on a 2-core CPU).
 DEMO_STEPS = 300
 #: Sampler training steps of ``styleforge demo``.
-DEMO_SAMPLER_STEPS = 600
+DEMO_SAMPLER_STEPS = 500
 
 
 class _Parser(argparse.ArgumentParser):
@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     ts.add_argument(
         "--style-weight", type=_non_negative,
-        help="extra Gram style loss toward the collection (default 0: off)",
+        help="weight of the extra Gram style loss toward the collection (3e-10; 0: off)",
     )  # fmt: skip
     ts.add_argument("--run-dir", type=Path, help="grids, logs, checkpoints (default SAMPLER.run/)")
     ts.add_argument("--resume", action="store_true", help="continue the run in --run-dir")

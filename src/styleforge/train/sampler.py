@@ -63,12 +63,15 @@ class SamplerTrainConfig:
     ``pool_scale × resolution``, cut into random ``resolution``² crops with random flips.
     ``r1_gamma``: weight of the R1 penalty ``γ/2 · E‖∇D(x)‖²`` on (augmented) real images,
     applied every ``r1_every`` steps with its weight scaled by that interval (lazy R1).
-    ``style_weight``: weight of the Gram style loss between each generated image and a random
-    collection image (0 disables; it costs a VGG pass per step).
+    ``style_weight``: weight of the Gram style loss between generated images and random
+    collection images (0 disables). It is computed on the first ``style_batch`` images of each
+    generator batch only: the VGG pass costs more than both networks together at 64 px.
+    ``style_weight`` is scaled for Gram matrices of 0–255 Caffe-preprocessed VGG features at
+    the sampler's resolution (the loss is ~1e9–1e10 there).
     The defaults are the ``quick`` preset (64 px, minutes on a 2-core CPU).
     """
 
-    steps: int = 2000
+    steps: int = 1500
     batch: int = 16
     lr_g: float = 2e-4
     lr_d: float = 2e-4
@@ -76,7 +79,8 @@ class SamplerTrainConfig:
     gan_loss: GanKind = "bce"
     r1_gamma: float = 0.1
     r1_every: int = 4
-    style_weight: float = 0.0
+    style_weight: float = 3e-10
+    style_batch: int = 4
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1")
     pool_scale: float = 1.15
     ema_decay: float = 0.998
@@ -90,7 +94,7 @@ class SamplerTrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch", "checkpoint_every", "preview_every", "kid_every",
-                     "r1_every"):  # fmt: skip
+                     "r1_every", "style_batch"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise UserError(f"{name.replace('_', ' ')} must be at least 1")
         if self.kid_samples < 2:
@@ -135,7 +139,7 @@ class SamplerTrainConfig:
             cfg = cls()
         elif name == "standard":
             cfg = cls(
-                steps=30_000, batch=32, style_weight=0.0, net=SamplerConfig(resolution=128,
+                steps=30_000, batch=32, net=SamplerConfig(resolution=128,
                 width=64, max_width=512), checkpoint_every=2000, preview_every=1000,
                 kid_every=2000, kid_samples=256,
             )  # fmt: skip
@@ -215,7 +219,8 @@ def train_sampler_loop(
         real = random_crops(images, config.batch, res, rng).to(device, memory_format=fmt)
         z_d = torch.randn(config.batch, zdim, generator=rng).to(device)
         z_g = torch.randn(config.batch, zdim, generator=rng).to(device)
-        picks = torch.randint(max(1, len(images)), (config.batch,), generator=rng)
+        n_style = min(config.style_batch, config.batch)
+        picks = torch.randint(max(1, len(images)), (n_style,), generator=rng)
         logs: dict[str, float] = {"step": float(state.step)}
 
         # Discriminator: real vs generated, both augmented; lazy R1 on augmented reals.
@@ -248,7 +253,7 @@ def train_sampler_loop(
         logs["g_adv"] = g_loss.item()
         if encoder is not None:
             with autocast(device):
-                feats = encoder(fake)
+                feats = encoder(fake[:n_style])
             targets = [layer[picks.to(device)] for layer in style_grams]
             s = config.style_weight * style_loss(
                 [feats[n].float() for n in config.style_layers], targets
