@@ -192,13 +192,15 @@ def train_stylizer(
     progress: bool = True,
     max_pixels: int = images.DEFAULT_MAX_PIXELS,
     evaluate_result: bool = True,
+    stop: StopRequest | None = None,
 ) -> RunResult:
     """Learn the style of the images in ``style_dir``; write the model to ``output``.
 
     ``content_dir``: the user's own photos (default: scikit-image's sample photos). ``run_dir``:
     previews, logs and checkpoints (default :func:`default_run_dir`). ``resume`` continues the
     run in ``run_dir`` from its checkpoint. Stopping with Ctrl-C or SIGTERM saves a checkpoint
-    and returns with ``stopped_early`` (and no model file).
+    and returns with ``stopped_early`` (and no model file); so does setting ``stop.requested``
+    from another thread (how the web app cancels a job).
     """
     dev = device if isinstance(device, torch.device) else pick_device(device)
     run = run_dir if run_dir is not None else default_run_dir(output)
@@ -256,7 +258,7 @@ def train_stylizer(
             _save_preview(state, preview, run)
             log.flush()
 
-    stop = StopRequest()
+    stop = stop if stop is not None else StopRequest()
     try:
         with stop.installed():
             state = train_stylizer_loop(

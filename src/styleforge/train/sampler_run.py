@@ -113,12 +113,14 @@ def train_sampler(
     progress: bool = True,
     max_pixels: int = images.DEFAULT_MAX_PIXELS,
     measure_kid: bool = True,
+    stop: StopRequest | None = None,
 ) -> RunResult:
     """Learn to draw new images like those in ``style_dir``; write the sampler to ``output``.
 
     ``run_dir``: previews, logs and checkpoints (default ``<output>.run``); ``resume``
     continues that run from its checkpoint. ``measure_kid``: log KID every ``kid_every`` steps
-    and at the end. Ctrl-C / SIGTERM saves a checkpoint and returns with ``stopped_early``.
+    and at the end. Ctrl-C / SIGTERM (or ``stop.requested``, set from another thread) saves a
+    checkpoint and returns with ``stopped_early``.
     """
     dev = device if isinstance(device, torch.device) else pick_device(device)
     run = run_dir if run_dir is not None else default_run_dir(output)
@@ -171,7 +173,7 @@ def train_sampler(
             _save_preview(state, run)
             log.flush()
 
-    stop = StopRequest()
+    stop = stop if stop is not None else StopRequest()
     try:
         with stop.installed():
             state = train_sampler_loop(
