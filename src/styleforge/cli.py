@@ -279,6 +279,22 @@ def build_parser() -> argparse.ArgumentParser:
     ge.add_argument("--overwrite", action="store_true", help="replace existing files")
     ge.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
 
+    sv = sub.add_parser(
+        "serve",
+        help="a local web app: create styles from uploads, train, restyle photos, dream",
+        description="Start the styleforge web app (Gradio) on this machine.",
+    )
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost)")
+    sv.add_argument("--port", type=_positive_int, default=7860, help="default 7860")
+    sv.add_argument(
+        "--data-dir", type=Path, default=Path("styleforge-data"),
+        help="where styles, models and jobs are kept (default ./styleforge-data)",
+    )  # fmt: skip
+    sv.add_argument(
+        "--max-upload-mb", type=_positive_int, default=20, help="largest upload (default 20 MB)"
+    )
+    sv.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
+
     demo = sub.add_parser(
         "demo",
         help="learn the bundled Hokusai prints, restyle sample photos, draw new images "
@@ -316,6 +332,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             name = args.command.replace("-", "_")
             return int(getattr(sampler_commands, f"run_{name}")(args))
+        if args.command == "serve":
+            from styleforge.app.ui import serve
+
+            serve(args.data_dir, args.host, args.port, args.max_upload_mb, args.device)
+            return 0
         if args.command == "transfer":
             from styleforge.commands import run_transfer
 

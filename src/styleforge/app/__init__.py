@@ -1,0 +1,1 @@
+"""The local web app (``styleforge serve``): styles, training jobs, restyling and dreaming."""

@@ -1,0 +1,291 @@
+"""What the web app remembers: styles, trained models and jobs, in SQLite beside their files.
+
+Layout of the data directory::
+
+    styleforge.db                  the records (this module's tables)
+    styles/<style id>/img_0001.jpg the uploaded pictures, renamed: upload names never make paths
+    jobs/<job id>/                 a training run folder (checkpoint, previews, logs)
+    models/<job id>.safetensors    the model a finished job wrote
+
+Every write is one SQLite transaction; the database is opened per call, so the request
+threads and the training worker can share it. A server restart loses nothing: a job that was
+``running`` when the process died is marked ``interrupted`` and can be resumed from its
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+
+from styleforge import collection, images
+from styleforge.errors import ImageError, UserError
+from styleforge.infer.model_file import now_iso
+
+__all__ = ["Job", "JobKind", "Store", "StyleRecord"]
+
+JobKind = Literal["stylizer", "sampler"]
+ACTIVE = ("queued", "running")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS styles (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, style_id TEXT NOT NULL, kind TEXT NOT NULL, preset TEXT NOT NULL,
+    steps INTEGER, status TEXT NOT NULL, created TEXT NOT NULL, started TEXT, finished TEXT,
+    message TEXT NOT NULL DEFAULT '', model TEXT
+);
+"""
+_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
+
+
+@dataclass(frozen=True)
+class StyleRecord:
+    """A style: a named collection of uploaded pictures."""
+
+    id: str
+    name: str
+    created: str
+    folder: Path
+    images: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """A training job and where it stands."""
+
+    id: str
+    style_id: str
+    kind: JobKind
+    preset: str
+    steps: int | None
+    status: str  # queued, running, done, failed, cancelled, interrupted
+    created: str
+    started: str | None
+    finished: str | None
+    message: str
+    model: str | None
+    run_dir: Path
+
+    @property
+    def resumable(self) -> bool:
+        """Stopped before the end with a checkpoint to go on from."""
+        return (
+            self.status in ("interrupted", "cancelled")
+            and (self.run_dir / "checkpoint.pt").is_file()
+        )
+
+
+class Store:
+    """The app's records and files under ``root`` (created if missing)."""
+
+    def __init__(self, root: Path, max_upload_bytes: int = 20 * 2**20) -> None:
+        self.root = root
+        self.max_upload_bytes = max_upload_bytes
+        for sub in ("styles", "jobs", "models"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        self.db = root / "styleforge.db"
+        with self._connect() as con:
+            con.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.db, timeout=30)
+        con.row_factory = sqlite3.Row
+        try:
+            with con:  # one transaction: committed on success, rolled back on error
+                yield con
+        finally:
+            con.close()
+
+    # ------------------------------------------------------------------ styles
+
+    def style_folder(self, style_id: str) -> Path:
+        """Where a style's pictures live."""
+        return self.root / "styles" / style_id
+
+    def add_images(self, style_id: str, files: Sequence[Path]) -> list[str]:
+        """Copy uploaded pictures into a style under generated names; returns one line per
+        refused file (too large, not an image, decompression bomb) saying why."""
+        folder = self.style_folder(style_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        refused = []
+        n = len(list(folder.iterdir()))
+        for src in files:
+            label = Path(src).name
+            try:
+                size = Path(src).stat().st_size
+                if size > self.max_upload_bytes:
+                    mb = self.max_upload_bytes / 2**20
+                    raise UserError(f"{size / 2**20:.1f} MB is over the {mb:.0f} MB upload limit")
+                images.open_image(src)  # decodes fully: refuses non-images and bombs
+                with Image.open(src) as img:
+                    fmt = img.format or ""
+            except (ImageError, UserError, OSError) as err:
+                refused.append(f"{label}: {err}".replace(str(src), label))
+                continue
+            n += 1
+            if fmt in _SUFFIXES:
+                shutil.copyfile(src, folder / f"img_{n:04d}{_SUFFIXES[fmt]}")
+            else:  # other formats are stored as PNG
+                images.save_image(images.open_image(src), folder / f"img_{n:04d}.png")
+        return refused
+
+    def create_style(self, name: str, files: Sequence[Path]) -> tuple[StyleRecord, str]:
+        """A new style from uploaded files; returns it and its audit (usable, skipped, why)."""
+        name = name.strip()
+        if not name:
+            raise UserError("give the style a name")
+        if not files:
+            raise UserError("upload at least one picture")
+        style_id = uuid.uuid4().hex[:12]
+        refused = self.add_images(style_id, files)
+        folder = self.style_folder(style_id)
+        if not any(folder.iterdir()):
+            shutil.rmtree(folder)
+            raise UserError("none of the uploads is a usable picture: " + "; ".join(refused))
+        with self._connect() as con:
+            con.execute(
+                "INSERT INTO styles (id, name, created) VALUES (?, ?, ?)",
+                (style_id, name, now_iso()),
+            )
+        return self.style(style_id), self.audit(style_id, refused)
+
+    def audit(self, style_id: str, refused: Sequence[str] = ()) -> str:
+        """The collection audit of a style (usable images, skipped and why, duplicates)."""
+        report = collection.scan(self.style_folder(style_id)).report()
+        lines = [report.replace(str(self.style_folder(style_id)), self.style(style_id).name)]
+        lines += [f"  refused upload {line}" for line in refused]
+        return "\n".join(lines)
+
+    def style(self, style_id: str) -> StyleRecord:
+        """One style; an unknown id is a :class:`UserError`."""
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM styles WHERE id = ?", (style_id,)).fetchone()
+        if row is None:
+            raise UserError(f"no style {style_id!r}")
+        return self._style(row)
+
+    def _style(self, row: sqlite3.Row) -> StyleRecord:
+        folder = self.style_folder(row["id"])
+        count = len(collection.scan(folder).images) if folder.is_dir() else 0
+        return StyleRecord(row["id"], row["name"], row["created"], folder, count)
+
+    def styles(self) -> list[StyleRecord]:
+        """All styles, oldest first."""
+        with self._connect() as con:
+            rows = con.execute("SELECT * FROM styles ORDER BY created, id").fetchall()
+        return [self._style(r) for r in rows]
+
+    def rename_style(self, style_id: str, name: str) -> None:
+        """Give a style another name."""
+        if not name.strip():
+            raise UserError("give the style a name")
+        self.style(style_id)
+        with self._connect() as con:
+            con.execute("UPDATE styles SET name = ? WHERE id = ?", (name.strip(), style_id))
+
+    def delete_style(self, style_id: str) -> None:
+        """Remove a style, its pictures, its jobs and their models (not while a job runs)."""
+        if any(j.status in ACTIVE for j in self.jobs(style_id)):
+            raise UserError("this style has a queued or running job; cancel it first")
+        for job in self.jobs(style_id):
+            shutil.rmtree(job.run_dir, ignore_errors=True)
+            if job.model:
+                Path(job.model).unlink(missing_ok=True)
+        shutil.rmtree(self.style_folder(style_id), ignore_errors=True)
+        with self._connect() as con:
+            con.execute("DELETE FROM jobs WHERE style_id = ?", (style_id,))
+            con.execute("DELETE FROM styles WHERE id = ?", (style_id,))
+
+    # ------------------------------------------------------------------ jobs
+
+    def _job(self, row: sqlite3.Row) -> Job:
+        return Job(
+            id=row["id"], style_id=row["style_id"], kind=row["kind"], preset=row["preset"],
+            steps=row["steps"], status=row["status"], created=row["created"],
+            started=row["started"], finished=row["finished"], message=row["message"],
+            model=row["model"], run_dir=self.root / "jobs" / row["id"],
+        )  # fmt: skip
+
+    def create_job(self, style_id: str, kind: JobKind, preset: str, steps: int | None) -> Job:
+        """Queue a training job for a style."""
+        style = self.style(style_id)
+        if style.images < 1:
+            raise UserError(f"style {style.name!r} has no usable pictures")
+        job_id = uuid.uuid4().hex[:12]
+        with self._connect() as con:
+            con.execute(
+                "INSERT INTO jobs (id, style_id, kind, preset, steps, status, created) "
+                "VALUES (?, ?, ?, ?, ?, 'queued', ?)",
+                (job_id, style_id, kind, preset, steps, now_iso()),
+            )
+        return self.job(job_id)
+
+    def job(self, job_id: str) -> Job:
+        """One job; an unknown id is a :class:`UserError`."""
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise UserError(f"no job {job_id!r}")
+        return self._job(row)
+
+    def jobs(self, style_id: str | None = None) -> list[Job]:
+        """Jobs (of one style), newest first."""
+        with self._connect() as con:
+            if style_id is None:
+                rows = con.execute("SELECT * FROM jobs ORDER BY created DESC, id").fetchall()
+            else:
+                rows = con.execute(
+                    "SELECT * FROM jobs WHERE style_id = ? ORDER BY created DESC, id", (style_id,)
+                ).fetchall()
+        return [self._job(r) for r in rows]
+
+    def next_queued(self) -> Job | None:
+        """The oldest queued job."""
+        with self._connect() as con:
+            row = con.execute(
+                "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created, id LIMIT 1"
+            ).fetchone()
+        return None if row is None else self._job(row)
+
+    def update_job(self, job_id: str, **fields: Any) -> Job:
+        """Set some of a job's columns (status, started, finished, message, model)."""
+        allowed = {"status", "started", "finished", "message", "model"}
+        if not fields or not set(fields) <= allowed:
+            raise ValueError(f"cannot update {sorted(set(fields) - allowed)}")
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self._connect() as con:
+            con.execute(f"UPDATE jobs SET {cols} WHERE id = ?", (*fields.values(), job_id))
+        return self.job(job_id)
+
+    def recover(self) -> list[Job]:
+        """At start-up: jobs left ``running`` by a dead process become ``interrupted``."""
+        stale = [j for j in self.jobs() if j.status == "running"]
+        for job in stale:
+            self.update_job(
+                job.id, status="interrupted", message="the server stopped during training"
+            )
+        return stale
+
+    def models(self, kind: JobKind) -> list[tuple[str, Path]]:
+        """(label, path) of every finished model of a kind, newest first."""
+        names = {s.id: s.name for s in self.styles()}
+        out = []
+        for job in self.jobs():
+            if (
+                job.kind == kind
+                and job.status == "done"
+                and job.model
+                and Path(job.model).is_file()
+            ):
+                out.append((f"{names.get(job.style_id, '?')} ({job.id})", Path(str(job.model))))
+        return out

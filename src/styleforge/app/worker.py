@@ -1,0 +1,195 @@
+"""The app's training worker: one background thread that runs queued jobs one at a time.
+
+Requests only record jobs (``Store.create_job``) and wake the worker, so a page never waits for
+training, and two jobs are queued rather than run side by side on a small machine. Cancelling
+sets the running job's stop request: it stops at the next step boundary with its checkpoint
+saved, and can be resumed later. Progress is read from the job's run folder (``log.csv``,
+``preview.png``), which the training code writes anyway.
+"""
+
+from __future__ import annotations
+
+import csv
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from styleforge.app.store import Job, Store
+from styleforge.errors import UserError
+from styleforge.infer.model_file import now_iso
+from styleforge.train.common import StopRequest
+
+__all__ = ["Progress", "Worker", "job_config", "progress"]
+
+
+def job_config(job: Job) -> Any:
+    """The training config of a job: its preset with its step count."""
+    from dataclasses import replace
+
+    if job.kind == "sampler":
+        from styleforge.train.sampler import SamplerTrainConfig
+
+        sconfig = SamplerTrainConfig.preset(job.preset)
+        if job.steps:
+            every = max(1, min(sconfig.preview_every, job.steps))
+            sconfig = replace(sconfig, steps=job.steps, preview_every=every, kid_every=job.steps)
+        return sconfig
+    from styleforge.train.stylizer import TrainConfig
+
+    config = TrainConfig.preset(job.preset)
+    if job.steps:
+        every = max(1, min(config.preview_every, job.steps))
+        warmup = min(config.warmup, job.steps // 2)
+        config = replace(config, steps=job.steps, preview_every=every, warmup=warmup)
+    return config
+
+
+class Progress(dict[str, Any]):
+    """``step``, ``total``, ``losses`` (list of (step, name, value)), ``preview`` (path or None)."""
+
+
+def progress(job: Job) -> Progress:
+    """Where a job stands, from its run folder."""
+    total = job.steps or job_config(job).steps
+    rows: list[dict[str, str]] = []
+    log = job.run_dir / "log.csv"
+    if log.is_file():
+        with open(log, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    losses = []
+    for row in rows:
+        for key, value in row.items():
+            if key not in ("step", "lr_scale") and value not in ("", None):
+                losses.append((int(float(row["step"])), key, float(value)))
+    step = int(float(rows[-1]["step"])) + 1 if rows else 0
+    if job.status == "done":
+        step = total
+    preview = job.run_dir / "preview.png"
+    return Progress(
+        step=step, total=total, losses=losses, preview=preview if preview.is_file() else None
+    )
+
+
+class Worker:
+    """Runs the store's queued jobs, oldest first, one at a time, in a daemon thread."""
+
+    def __init__(self, store: Store, device: str = "auto") -> None:
+        self.store = store
+        self.device = device
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._current: tuple[str, StopRequest] | None = None
+        self._thread: threading.Thread | None = None
+        self._closing = False
+
+    def start(self) -> Worker:
+        """Mark jobs a dead server left running as interrupted, then start the thread."""
+        self.store.recover()
+        self._thread = threading.Thread(target=self._loop, name="styleforge-worker", daemon=True)
+        self._thread.start()
+        self._wake.set()
+        return self
+
+    def submit(self, job: Job) -> None:
+        """Wake the worker for a newly queued job."""
+        self._wake.set()
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued job at once, or ask the running one to stop (checkpoint kept)."""
+        job = self.store.job(job_id)
+        if job.status == "queued":
+            return self.store.update_job(job_id, status="cancelled", message="cancelled")
+        with self._lock:
+            if self._current is not None and self._current[0] == job_id:
+                self._current[1].requested = True
+                return self.store.update_job(job_id, message="stopping at the next step")
+        raise UserError(f"job {job_id} is {job.status}; only queued or running jobs cancel")
+
+    def resume(self, job_id: str) -> Job:
+        """Queue an interrupted or cancelled job again; it continues from its checkpoint."""
+        job = self.store.job(job_id)
+        if not job.resumable:
+            raise UserError(f"job {job_id} is {job.status} and has no checkpoint to resume from")
+        job = self.store.update_job(job_id, status="queued", message="queued to resume")
+        self._wake.set()
+        return job
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the running job (checkpoint saved) and the thread."""
+        self._closing = True
+        with self._lock:
+            if self._current is not None:
+                self._current[1].requested = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no job is queued or running (for tests); False on timeout."""
+        import time
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not any(j.status in ("queued", "running") for j in self.store.jobs()):
+                return True
+            time.sleep(0.2)
+        return False
+
+    def _loop(self) -> None:
+        while not self._closing:
+            job = self.store.next_queued()
+            if job is None:
+                self._wake.wait(timeout=2.0)
+                self._wake.clear()
+                continue
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        stop = StopRequest()
+        with self._lock:
+            self._current = (job.id, stop)
+        resume = (job.run_dir / "checkpoint.pt").is_file()
+        self.store.update_job(job.id, status="running", started=now_iso(), message="training")
+        try:
+            result = self._train(job, stop, resume)
+            if result.stopped_early:
+                status, message = "cancelled", f"stopped at step {result.steps}; resumable"
+                self.store.update_job(job.id, status=status, message=message, finished=now_iso())
+            else:
+                self.store.update_job(
+                    job.id, status="done", message="finished", finished=now_iso(),
+                    model=str(result.model),
+                )  # fmt: skip
+        except UserError as err:
+            self.store.update_job(job.id, status="failed", message=str(err), finished=now_iso())
+        except Exception as err:  # a bug must not kill the worker thread
+            traceback.print_exc()
+            self.store.update_job(
+                job.id, status="failed", message=f"internal error: {err}", finished=now_iso()
+            )
+        finally:
+            with self._lock:
+                self._current = None
+
+    def _train(self, job: Job, stop: StopRequest, resume: bool) -> Any:
+        config = job_config(job)
+        style_dir = self.store.style_folder(job.style_id)
+        output = self.store.root / "models" / f"{job.id}.safetensors"
+        common: dict[str, Any] = {
+            "run_dir": job.run_dir, "resume": resume, "device": self.device,
+            "progress": False, "stop": stop,
+        }  # fmt: skip
+        if job.kind == "sampler":
+            from styleforge.train.sampler_run import train_sampler
+
+            return train_sampler(config, style_dir, output, **common)
+        from styleforge.train.run import train_stylizer
+
+        return train_stylizer(config, style_dir, output, **common)
+
+
+def preview_path(job: Job) -> Path | None:
+    """The job's latest preview grid, if any."""
+    p = job.run_dir / "preview.png"
+    return p if p.is_file() else None
