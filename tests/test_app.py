@@ -68,6 +68,12 @@ def test_bad_uploads_are_refused_with_a_reason(app: App, tmp_path: Path) -> None
     with pytest.raises(UserError, match="none of the uploads") as err:
         app.create_style("x", [big, text])
     assert "over the 1 MB upload limit" in str(err.value)
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (12_000, 9_000)).save(bomb)  # 108 megapixels in a small file
+    assert bomb.stat().st_size < 2**20
+    with pytest.raises(UserError, match="none of the uploads") as err:
+        app.create_style("x", [bomb])
+    assert "megapixels" in str(err.value) or "too large" in str(err.value)
     with pytest.raises(UserError, match="give the style a name"):
         app.create_style("  ", [big])
     with pytest.raises(UserError, match="pick a style"):

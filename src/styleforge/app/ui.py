@@ -106,10 +106,11 @@ class App:
             job_id = jobs[0].id
         job = self.store.job(job_id)
         p = progress(job)
-        pct = 100 * p["step"] / max(1, p["total"])
+        frac = min(1.0, p["step"] / max(1, p["total"]))
+        bar = "█" * round(24 * frac) + "░" * (24 - round(24 * frac))
         text = (
             f"**{job.kind}** job `{job.id}`: **{job.status}**, step {p['step']} of "
-            f"{p['total']} ({pct:.0f} %). {job.message}"
+            f"{p['total']} ({100 * frac:.0f} %). {job.message}\n\n`{bar}`"
         )
         if job.resumable:
             text += " It can be resumed from its checkpoint."
