@@ -283,7 +283,7 @@ def test_bad_inputs_get_one_clear_line(
 @pytest.mark.slow
 def test_a_stylizer_file_is_not_a_sampler(tmp_path: Path) -> None:
     from styleforge.infer.model_file import ModelInfo, read_model, write_model
-    from styleforge.infer.sampler import SamplerInfo, write_sampler
+    from styleforge.infer.sampler import SamplerInfo
     from styleforge.nets import StylizerConfig, StylizerNet
 
     net = StylizerConfig(width=4, n_res=1)
@@ -292,7 +292,7 @@ def test_a_stylizer_file_is_not_a_sampler(tmp_path: Path) -> None:
     )
     with pytest.raises(UserError, match="use `styleforge apply`"):
         Sampler.load(stylizer, "cpu")
-    sampler = write_sampler(
+    sampler = write_model(
         tmp_path / "s.safetensors", SamplerGenerator(NET).state_dict(), SamplerInfo(NET)
     )
     with pytest.raises(UserError, match="use `styleforge generate`"):

@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from safetensors import safe_open
@@ -108,8 +108,15 @@ def style_fingerprint(files: Iterable[Path]) -> str:
     return hashlib.sha256("\n".join(digests).encode()).hexdigest()
 
 
-def write_model(path: Path, state_dict: Mapping[str, Tensor], info: ModelInfo) -> Path:
-    """Write weights + metadata to ``path`` atomically (float32, contiguous, on the CPU)."""
+class HasMetadata(Protocol):
+    """A model description that renders itself as safetensors metadata."""
+
+    def to_metadata(self) -> dict[str, str]: ...
+
+
+def write_model(path: Path, state_dict: Mapping[str, Tensor], info: HasMetadata) -> Path:
+    """Write weights + metadata (a stylizer's :class:`ModelInfo` or a sampler's info) to
+    ``path`` atomically (float32, contiguous, on the CPU)."""
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state_dict.items()}
     with atomic_write(path, ".safetensors") as tmp:
         save_file(tensors, str(tmp), metadata=info.to_metadata())

@@ -23,12 +23,11 @@ from torch import Tensor
 
 from styleforge import __version__
 from styleforge.errors import UserError
-from styleforge.fileio import atomic_write
 from styleforge.infer.model_file import PREPROCESSING, now_iso, read_safetensors
 from styleforge.nets.sampler import SamplerConfig, SamplerGenerator
 from styleforge.runtime import autocast, pick_device, place
 
-__all__ = ["SAMPLER_FORMAT", "Sampler", "SamplerInfo", "latents", "slerp", "write_sampler"]
+__all__ = ["SAMPLER_FORMAT", "Sampler", "SamplerInfo", "latents", "slerp"]
 
 SAMPLER_FORMAT = "styleforge-sampler-v1"
 
@@ -78,16 +77,6 @@ class SamplerInfo:
             )
         except (KeyError, ValueError, TypeError) as err:
             raise UserError(f"{path}: damaged styleforge sampler header ({err})") from err
-
-
-def write_sampler(path: Path, state_dict: Mapping[str, Tensor], info: SamplerInfo) -> Path:
-    """Write generator weights + metadata to ``path`` atomically (float32, on the CPU)."""
-    from safetensors.torch import save_file
-
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state_dict.items()}
-    with atomic_write(path, ".safetensors") as tmp:
-        save_file(tensors, str(tmp), metadata=info.to_metadata())
-    return path
 
 
 def latents(seeds: Iterable[int], latent_dim: int) -> Tensor:

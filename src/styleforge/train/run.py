@@ -34,7 +34,15 @@ from styleforge.train.stylizer import TrainConfig, TrainState, train_stylizer_lo
 if TYPE_CHECKING:
     from styleforge.train.sampler import SamplerTrainConfig
 
-__all__ = ["SAMPLE_PHOTOS", "RunResult", "default_run_dir", "sample_photos", "train_stylizer"]
+__all__ = [
+    "SAMPLE_PHOTOS",
+    "RunResult",
+    "default_run_dir",
+    "sample_photos",
+    "stopped_early",
+    "style_record",
+    "train_stylizer",
+]
 
 #: scikit-image's bundled CC0 colour photos, the default training photos.
 SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle")
@@ -270,12 +278,7 @@ def train_stylizer(
         log.close()
     elapsed = time.monotonic() - start
     if state.step < config.steps:
-        print(
-            f"stopped at step {state.step}/{config.steps}; checkpoint saved in {ckpt} "
-            f"(continue with --resume)",
-            file=sys.stderr,
-        )
-        return RunResult(None, run, state.step, True, {})
+        return stopped_early(state.step, config.steps, run)
     _save_preview(state, preview, run)
     metrics: dict[str, Any] = {"steps": state.step, "train_seconds_this_session": round(elapsed, 1)}
     metrics |= _final_losses(state.history)
@@ -284,15 +287,30 @@ def train_stylizer(
     info = ModelInfo(
         net=config.net,
         training=config.to_dict(),
-        style={
-            "fingerprint": style_fingerprint(styles_coll.images),
-            "images": len(styles_coll.images),
-            "folder_name": style_dir.resolve().name,
-        },
+        style=style_record(style_dir, styles_coll.images),
         metrics=metrics,
     )
     write_model(output, state.ema.state_dict(), info)
     return RunResult(output, run, state.step, False, metrics)
+
+
+def stopped_early(step: int, steps: int, run: Path) -> RunResult:
+    """Say where a stopped run's checkpoint is; the result of a run stopped before the end."""
+    print(
+        f"stopped at step {step}/{steps}; checkpoint saved in {run / 'checkpoint.pt'} "
+        f"(continue with --resume)",
+        file=sys.stderr,
+    )
+    return RunResult(None, run, step, True, {})
+
+
+def style_record(style_dir: Path, files: Sequence[Path]) -> dict[str, Any]:
+    """What a model file says about the style set it learned from."""
+    return {
+        "fingerprint": style_fingerprint(files),
+        "images": len(files),
+        "folder_name": style_dir.resolve().name,
+    }
 
 
 def _final_losses(history: Sequence[dict[str, float]], last: int = 50) -> dict[str, float]:

@@ -25,12 +25,19 @@ from tqdm import tqdm
 
 from styleforge import collection, images
 from styleforge.errors import UserError
-from styleforge.infer.model_file import style_fingerprint
-from styleforge.infer.sampler import SamplerInfo, latents, write_sampler
+from styleforge.infer.model_file import write_model
+from styleforge.infer.sampler import SamplerInfo, latents
 from styleforge.report import write_json
 from styleforge.runtime import autocast, pick_device
 from styleforge.train.common import StopRequest
-from styleforge.train.run import RunLog, RunResult, default_run_dir, prepare_run
+from styleforge.train.run import (
+    RunLog,
+    RunResult,
+    default_run_dir,
+    prepare_run,
+    stopped_early,
+    style_record,
+)
 from styleforge.train.sampler import (
     PREVIEW_SEEDS,
     SamplerState,
@@ -184,12 +191,7 @@ def train_sampler(
         log.close()
     elapsed = time.monotonic() - start
     if state.step < config.steps:
-        print(
-            f"stopped at step {state.step}/{config.steps}; checkpoint saved in {ckpt} "
-            f"(continue with --resume)",
-            file=sys.stderr,
-        )
-        return RunResult(None, run, state.step, True, {})
+        return stopped_early(state.step, config.steps, run)
     _save_preview(state, run)
     metrics: dict[str, Any] = {"steps": state.step, "train_seconds_this_session": round(elapsed, 1)}
     if last_kid:
@@ -197,14 +199,10 @@ def train_sampler(
     info = SamplerInfo(
         net=config.net,
         training=config.to_dict(),
-        style={
-            "fingerprint": style_fingerprint(coll.images),
-            "images": len(coll.images),
-            "folder_name": style_dir.resolve().name,
-        },
+        style=style_record(style_dir, coll.images),
         metrics=metrics,
     )
-    write_sampler(output, state.ema.state_dict(), info)
+    write_model(output, state.ema.state_dict(), info)
     return RunResult(output, run, state.step, False, metrics)
 
 
