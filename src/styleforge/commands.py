@@ -113,7 +113,8 @@ def run_transfer(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     """``styleforge demo``: learn the embedded Hokusai prints with a small training budget,
-    restyle the sample photos, write the model, the results and a contact sheet."""
+    restyle the sample photos, write the model, the results and a contact sheet; then train a
+    sampler on the same prints and write a grid of new images (``--sampler-steps 0`` skips it)."""
     import shutil
 
     from styleforge.infer.stylizer import Stylizer
