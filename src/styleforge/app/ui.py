@@ -119,6 +119,7 @@ class App:
             from styleforge import report
 
             found = report.read_run_log(job.run_dir)
+            found.pop("lr_scale", None)  # a setting, not a loss
             if found:
                 curves = report.plot_curves(found)
         preview = str(p["preview"]) if p["preview"] else None
