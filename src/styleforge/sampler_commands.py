@@ -49,9 +49,11 @@ def run_train_sampler(args: argparse.Namespace) -> int:
     """``styleforge train-sampler STYLE_DIR -o SAMPLER.safetensors``."""
     from dataclasses import replace
 
+    from styleforge.stylizer_commands import refuse_distributed_training
     from styleforge.train.sampler import SamplerTrainConfig
     from styleforge.train.sampler_run import describe_sampler, train_sampler
 
+    refuse_distributed_training()
     if args.output.suffix.lower() != ".safetensors":
         raise UserError(f"-o {args.output}: the sampler file name must end in .safetensors")
     if args.output.exists() and not args.overwrite and not args.resume:

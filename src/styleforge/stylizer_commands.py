@@ -11,8 +11,15 @@ import tempfile
 from pathlib import Path
 
 from styleforge import images
+from styleforge.distributed import shard, world
 from styleforge.errors import UserError
-from styleforge.infer.apply import ApplyOptions, RunBatch, apply_files, plan_outputs
+from styleforge.infer.apply import (
+    ApplyOptions,
+    ApplySummary,
+    RunBatch,
+    apply_files,
+    plan_outputs,
+)
 
 ONNX_FORMAT = "styleforge-stylizer-onnx-v1"
 
@@ -26,6 +33,7 @@ def run_train(args: argparse.Namespace) -> int:
     from styleforge.train.run import describe, train_stylizer
     from styleforge.train.stylizer import TrainConfig, with_overrides
 
+    refuse_distributed_training()
     if args.output.suffix.lower() != ".safetensors":
         raise UserError(f"-o {args.output}: the model file name must end in .safetensors")
     if args.output.exists() and not args.overwrite and not args.resume:
@@ -49,6 +57,16 @@ def run_train(args: argparse.Namespace) -> int:
         return 130
     _note(describe(result))
     return 0
+
+
+def refuse_distributed_training() -> None:
+    """Training runs as one process for now: under torchrun every process would write the same
+    run folder and model file, so refuse clearly instead."""
+    if world().distributed:
+        raise UserError(
+            "training under torchrun is not supported yet; run it as a single process "
+            "(sharded `apply` under torchrun is)"
+        )
 
 
 def _torch_backend(model: Path, device: str) -> RunBatch:
@@ -83,6 +101,9 @@ def run_apply(args: argparse.Namespace) -> int:
     )  # fmt: skip
     max_pixels = int(args.max_pixels or images.DEFAULT_MAX_PIXELS)
     pairs = plan_outputs(args.inputs, args.output, max_pixels)
+    w = world()
+    if w.distributed:
+        return _run_apply_sharded(args, pairs, options, max_pixels)
     with tempfile.TemporaryDirectory(prefix="styleforge-") as tmp:
         if backend == "torch":
             run_batch = _torch_backend(model, args.device)
@@ -101,6 +122,50 @@ def run_apply(args: argparse.Namespace) -> int:
     else:
         _note(summary.line())
     return 2 if summary.failed and not summary.done else 0
+
+
+def _run_apply_sharded(
+    args: argparse.Namespace,
+    pairs: list[tuple[Path, Path]],
+    options: ApplyOptions,
+    max_pixels: int,
+) -> int:
+    """``torchrun --nproc_per_node=N -m styleforge apply ...``: each process restyles every N-th
+    file of the sorted plan; outputs that exist are skipped (unless ``--overwrite``), so a
+    re-run after a crash finishes the rest; rank 0 prints one summary for all."""
+    import torch
+
+    w = world()
+    w.init("nccl" if args.device.startswith("cuda") and torch.cuda.is_available() else "gloo")
+    try:
+        device = args.device
+        if device.startswith("cuda") and torch.cuda.is_available():
+            device = f"cuda:{w.local_rank % torch.cuda.device_count()}"
+        mine = shard(pairs, w)
+        if args.backend == "onnx" or args.model.suffix.lower() == ".onnx":
+            raise UserError("sharded apply runs the torch backend; pass the .safetensors model")
+        summary = apply_files(
+            _torch_backend(args.model, device), mine, options, overwrite=args.overwrite,
+            skip_existing=not args.overwrite, max_pixels=max_pixels, progress=False,
+        )  # fmt: skip
+        parts = w.gather(
+            ([str(p) for p in summary.done], [str(p) for p in summary.skipped],
+             [(str(p), r) for p, r in summary.failed])
+        )  # fmt: skip
+    finally:
+        w.close()
+    if not w.is_main:
+        return 0
+    total = ApplySummary()
+    for done, skipped, failed in parts:
+        total.done += [Path(p) for p in done]
+        total.skipped += [Path(p) for p in skipped]
+        total.failed += [(Path(p), r) for p, r in failed]
+    for src, reason in total.failed:
+        _note(f"failed {src}: {reason}")
+    per_rank = ", ".join(f"rank {i}: {len(d)}" for i, (d, _, _) in enumerate(parts))
+    _note(f"{total.line()} with {w.size} processes ({per_rank})")
+    return 2 if total.failed and not total.done else 0
 
 
 def export_model(model: Path, output: Path) -> Path:
