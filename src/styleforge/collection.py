@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,3 +194,16 @@ def scan(
     return Collection(
         root=root, images=tuple(usable), skipped=tuple(skipped), duplicates=tuple(duplicates)
     )
+
+
+def scan_for(
+    path: Path, need: int, what: str, max_pixels: int = images.DEFAULT_MAX_PIXELS
+) -> Collection:
+    """:func:`scan` for a task: print the audit on stderr when anything was left out, and
+    raise :class:`ImageError` unless at least ``need`` images are usable (``what`` names the
+    task in the message)."""
+    coll = scan(path, max_pixels=max_pixels)
+    if coll.skipped or coll.duplicates:
+        print(coll.report(), file=sys.stderr)
+    coll.require(need, what)
+    return coll

@@ -215,10 +215,7 @@ def train_stylizer(
     ckpt = run / "checkpoint.pt"
     config, saved_step = prepare_run(config, output, run, resume)
 
-    styles_coll = collection.scan(style_dir, max_pixels=max_pixels)
-    if styles_coll.skipped or styles_coll.duplicates:
-        print(styles_coll.report(), file=sys.stderr)
-    styles_coll.require(1, "training")
+    styles_coll = collection.scan_for(style_dir, 1, "training", max_pixels)
     if len(styles_coll.images) < FEW_IMAGES:
         print(
             f"note: {len(styles_coll.images)} style images is a small set; augmentation keeps "
@@ -228,10 +225,7 @@ def train_stylizer(
     short = max(config.size, round(config.size * config.pool_scale))
     style_pool = _pool([images.load_image(p, max_pixels) for p in styles_coll.images], short)
     if content_dir is not None:
-        photo_coll = collection.scan(content_dir, max_pixels=max_pixels)
-        if photo_coll.skipped or photo_coll.duplicates:
-            print(photo_coll.report(), file=sys.stderr)
-        photo_coll.require(1, "training (--content)")
+        photo_coll = collection.scan_for(content_dir, 1, "training (--content)", max_pixels)
         raw = [images.load_image(p, max_pixels) for p in photo_coll.images]
     else:
         print(

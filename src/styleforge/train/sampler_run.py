@@ -134,10 +134,7 @@ def train_sampler(
     ckpt = run / "checkpoint.pt"
     config, saved_step = prepare_run(config, output, run, resume)
 
-    coll = collection.scan(style_dir, max_pixels=max_pixels)
-    if coll.skipped or coll.duplicates:
-        print(coll.report(), file=sys.stderr)
-    coll.require(1, "a sampler")
+    coll = collection.scan_for(style_dir, 1, "a sampler", max_pixels)
     if len(coll.images) < MIN_IMAGES:
         raise UserError(
             f"{style_dir}: {len(coll.images)} usable image(s); a sampler learns from at least "
