@@ -13,7 +13,7 @@ reproducible and can be resumed by restoring the generator's state.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -68,13 +68,17 @@ def _randint(low: int, high: int, n: int, gen: torch.Generator | None) -> Tensor
     return torch.randint(low, high, (n,), generator=gen)
 
 
-def _color(x: Tensor, gate: Tensor, gen: torch.Generator | None) -> Tensor:
+Rand = Callable[[], Tensor]
+RandInt = Callable[[int, int], Tensor]
+
+
+def _color(x: Tensor, gate: Tensor, rand: Rand) -> Tensor:
     """Brightness, saturation, contrast on the gated samples of x (N,C,H,W) -> (N,C,H,W)."""
     n = x.shape[0]
     view = (n, 1, 1, 1)
-    bright = ((_rand(n, gen) - 0.5) * 0.5).to(x).view(view)
-    sat = (_rand(n, gen) * 2.0).to(x).view(view)
-    con = (_rand(n, gen) + 0.5).to(x).view(view)
+    bright = ((rand() - 0.5) * 0.5).to(x).view(view)
+    sat = (rand() * 2.0).to(x).view(view)
+    con = (rand() + 0.5).to(x).view(view)
     if not gate.any():
         return x
     y = x + bright
@@ -85,12 +89,12 @@ def _color(x: Tensor, gate: Tensor, gen: torch.Generator | None) -> Tensor:
     return torch.where(gate.to(x.device).view(view), y, x)
 
 
-def _translate(x: Tensor, ratio: float, gate: Tensor, gen: torch.Generator | None) -> Tensor:
+def _translate(x: Tensor, ratio: float, gate: Tensor, randint: RandInt) -> Tensor:
     """Shift each gated sample of x (N,C,H,W) by up to ``ratio`` × size, zero-filled."""
     n, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    ty = _randint(-sh, sh + 1, n, gen) * gate
-    tx = _randint(-sw, sw + 1, n, gen) * gate
+    ty = randint(-sh, sh + 1) * gate
+    tx = randint(-sw, sw + 1) * gate
     if not (ty.any() or tx.any()):
         return x
     dev = x.device
@@ -104,12 +108,12 @@ def _translate(x: Tensor, ratio: float, gate: Tensor, gen: torch.Generator | Non
     return shifted * valid.unsqueeze(1).to(x.dtype)
 
 
-def _cutout(x: Tensor, ratio: float, gate: Tensor, gen: torch.Generator | None) -> Tensor:
+def _cutout(x: Tensor, ratio: float, gate: Tensor, randint: RandInt) -> Tensor:
     """Zero a ratio·H × ratio·W rectangle inside each gated sample of x (N,C,H,W)."""
     n, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    top = _randint(0, h - ch + 1, n, gen)
-    left = _randint(0, w - cw + 1, n, gen)
+    top = randint(0, h - ch + 1)
+    left = randint(0, w - cw + 1)
     if ch == 0 or cw == 0 or not gate.any():
         return x
     dev = x.device
@@ -126,6 +130,8 @@ def diff_augment(
     policy: AugmentPolicy | None = None,
     generator: torch.Generator | None = None,
     p: float = 1.0,
+    rows: slice | None = None,
+    of: int | None = None,
 ) -> Tensor:
     """DiffAugment a batch: (N,C,H,W) in [0,1] -> new (N,C,H,W) tensor, differentiable in ``x``.
 
@@ -135,6 +141,9 @@ def diff_augment(
         generator: CPU generator for the random draws; ``None`` uses torch's global CPU RNG.
         p: each enabled transform is applied to each sample independently with probability
             ``p`` (ADA-style); ``p = 0`` returns an unchanged copy.
+        rows, of: ``x`` is rows ``rows`` of a batch of ``of`` images (one process's share in
+            data-parallel training). The random draws are made for the whole batch and this
+            share's are used, so each image is augmented as it would be in one process.
     """
     if x.ndim != 4 or not x.is_floating_point():
         raise ValueError(f"expected a float (N,C,H,W) batch, got {x.dtype} {tuple(x.shape)}")
@@ -144,13 +153,24 @@ def diff_augment(
         raise ValueError(f"generator must be a CPU generator, got one on {generator.device}")
     pol = policy if policy is not None else AugmentPolicy()
     n = x.shape[0]
+    total = n if of is None else of
+    part = slice(0, n) if rows is None else rows
+    if len(range(total)[part]) != n:
+        raise ValueError(f"rows {part} of a batch of {total} do not match {n} images")
+
+    def rand() -> Tensor:
+        return _rand(total, generator)[part]
+
+    def randint(low: int, high: int) -> Tensor:
+        return _randint(low, high, total, generator)[part]
+
     out = x.clone()
     if pol.color:
-        out = _color(out, _rand(n, generator) < p, generator)
+        out = _color(out, rand() < p, rand)
     if pol.translation > 0:
-        out = _translate(out, pol.translation, _rand(n, generator) < p, generator)
+        out = _translate(out, pol.translation, rand() < p, randint)
     if pol.cutout > 0:
-        out = _cutout(out, pol.cutout, _rand(n, generator) < p, generator)
+        out = _cutout(out, pol.cutout, rand() < p, randint)
     return out
 
 

@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from styleforge import __version__
 from styleforge.configs import DEVICE_CHOICES
-from styleforge.errors import UserError
+from styleforge.errors import JobFailed, ReportedElsewhere, UserError
 
 #: Training steps of ``styleforge demo`` (a few minutes on a 2-core CPU).
 DEMO_STEPS = 300
@@ -349,9 +349,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from styleforge.commands import run_demo
 
             return run_demo(args)
+    except ReportedElsewhere:
+        return 2  # process 0 of a torchrun job printed it
     except UserError as err:
         print(f"styleforge: error: {err}", file=sys.stderr)
         return 2
+    except JobFailed as err:
+        print(f"styleforge: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("styleforge: interrupted", file=sys.stderr)
         return 130

@@ -13,3 +13,12 @@ class ImageError(UserError):
 
 class WeightsError(UserError):
     """Pretrained weights that are missing, corrupt or of the wrong shape."""
+
+
+class ReportedElsewhere(UserError):
+    """A user error that process 0 of a torchrun job has printed (raised on the others)."""
+
+
+class JobFailed(Exception):
+    """A job that cannot go on through no fault of the user's input (a process of a torchrun
+    job died): the CLI prints it as one line and exits with code 1."""

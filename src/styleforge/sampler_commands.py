@@ -49,11 +49,10 @@ def run_train_sampler(args: argparse.Namespace) -> int:
     """``styleforge train-sampler STYLE_DIR -o SAMPLER.safetensors``."""
     from dataclasses import replace
 
-    from styleforge.stylizer_commands import refuse_distributed_training
+    from styleforge.distributed import joined
     from styleforge.train.sampler import SamplerTrainConfig
     from styleforge.train.sampler_run import describe_sampler, train_sampler
 
-    refuse_distributed_training()
     if args.output.suffix.lower() != ".safetensors":
         raise UserError(f"-o {args.output}: the sampler file name must end in .safetensors")
     if args.output.exists() and not args.overwrite and not args.resume:
@@ -67,14 +66,16 @@ def run_train_sampler(args: argparse.Namespace) -> int:
         "kid_every": args.kid_every,
     }  # fmt: skip
     config = replace(config, net=net, **{k: v for k, v in overrides.items() if v is not None})
-    result = train_sampler(
-        config, args.style_dir, args.output, run_dir=args.run_dir, resume=args.resume,
-        device=args.device, progress=not args.quiet,
-        max_pixels=int(args.max_pixels or images.DEFAULT_MAX_PIXELS),
-    )  # fmt: skip
+    with joined(args.device) as w:
+        result = train_sampler(
+            config, args.style_dir, args.output, run_dir=args.run_dir, resume=args.resume,
+            device=args.device, progress=not args.quiet,
+            max_pixels=int(args.max_pixels or images.DEFAULT_MAX_PIXELS), world=w,
+        )  # fmt: skip
     if result.stopped_early:
         return 130
-    _note(describe_sampler(result))
+    if w.is_main:
+        _note(describe_sampler(result))
     return 0
 
 

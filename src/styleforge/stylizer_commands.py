@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from styleforge import images
-from styleforge.distributed import shard, world
+from styleforge.distributed import joined, shard, world
 from styleforge.errors import UserError
 from styleforge.infer.apply import (
     ApplyOptions,
@@ -33,7 +33,6 @@ def run_train(args: argparse.Namespace) -> int:
     from styleforge.train.run import describe, train_stylizer
     from styleforge.train.stylizer import TrainConfig, with_overrides
 
-    refuse_distributed_training()
     if args.output.suffix.lower() != ".safetensors":
         raise UserError(f"-o {args.output}: the model file name must end in .safetensors")
     if args.output.exists() and not args.overwrite and not args.resume:
@@ -48,25 +47,18 @@ def run_train(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if args.compile:
         config = with_overrides(config, compile=True)
-    result = train_stylizer(
-        config, args.style_dir, args.output, content_dir=args.content, run_dir=args.run_dir,
-        resume=args.resume, device=args.device, progress=not args.quiet,
-        max_pixels=int(args.max_pixels or images.DEFAULT_MAX_PIXELS),
-    )  # fmt: skip
+    with joined(args.device) as w:
+        result = train_stylizer(
+            config, args.style_dir, args.output, content_dir=args.content,
+            run_dir=args.run_dir, resume=args.resume, device=args.device,
+            progress=not args.quiet, max_pixels=int(args.max_pixels or images.DEFAULT_MAX_PIXELS),
+            world=w,
+        )  # fmt: skip
     if result.stopped_early:
         return 130
-    _note(describe(result))
+    if w.is_main:
+        _note(describe(result))
     return 0
-
-
-def refuse_distributed_training() -> None:
-    """Training runs as one process for now: under torchrun every process would write the same
-    run folder and model file, so refuse clearly instead."""
-    if world().distributed:
-        raise UserError(
-            "training under torchrun is not supported yet; run it as a single process "
-            "(sharded `apply` under torchrun is)"
-        )
 
 
 def _torch_backend(model: Path, device: str) -> RunBatch:

@@ -19,16 +19,19 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 import torch
 from torch import nn
 
-from styleforge.errors import UserError
+from styleforge.distributed import World
+from styleforge.errors import JobFailed, UserError
 from styleforge.train.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 
 __all__ = [
+    "SINGLE",
     "GanState",
     "LoopConfig",
     "LoopState",
     "StopRequest",
     "TrainingDiverged",
     "finish_step",
+    "peers_watched",
     "roll_back",
     "set_lr",
     "start_from",
@@ -64,6 +67,9 @@ class LoopState(Protocol):
     def load(self, ckpt: dict[str, Any]) -> None: ...
     def to_checkpoint(self, config: Any) -> dict[str, Any]: ...
 
+
+#: One process (the default of every loop's ``world``).
+SINGLE = World()
 
 Gen = TypeVar("Gen", bound=nn.Module)
 Disc = TypeVar("Disc", bound=nn.Module)
@@ -193,14 +199,21 @@ S = TypeVar("S", bound=GanState[Any, Any])
 
 
 def start_from(
-    state: S, config: LoopConfig, checkpoint: Path | None, resume: bool
+    state: S,
+    config: LoopConfig,
+    checkpoint: Path | None,
+    resume: bool,
+    world: World = SINGLE,
 ) -> dict[str, Any]:
     """With ``resume``, load ``checkpoint`` into the fresh ``state`` (learning rates scaled as
-    they were). Returns a copy of the starting state: the first last-good for :func:`roll_back`."""
+    they were); under torchrun process 0 reads it and sends it to the others, so only process
+    0 needs the run folder. Returns a copy of the starting state: the first last-good for
+    :func:`roll_back`."""
     if resume:
         if checkpoint is None:
             raise UserError("nothing to resume from: no checkpoint path")
-        state.load(load_checkpoint(checkpoint))
+        path = checkpoint
+        state.load(world.on_main(lambda: load_checkpoint(path)))
         set_lr(state, config)
     return copy.deepcopy(state.to_checkpoint(config))
 
@@ -225,3 +238,21 @@ def finish_step(
         if checkpoint is not None:
             save_checkpoint(last_good, checkpoint)
     return last_good
+
+
+@contextmanager
+def peers_watched(world: World, run_dir: Path) -> Iterator[None]:
+    """Under torchrun, turn the error a process gets when another one died (a collective that
+    fails) into one line saying what to do; the checkpoint, written atomically by process 0
+    only, is intact."""
+    try:
+        yield
+    except RuntimeError as err:
+        if not world.distributed:
+            raise
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise JobFailed(
+            f"process {world.rank} of {world.size} lost the others ({reason}); the job stopped. "
+            f"The last checkpoint in {run_dir} is intact: run the same command with --resume "
+            "(with any number of processes) to go on from it"
+        ) from err

@@ -22,13 +22,14 @@ from torch import Tensor
 from tqdm import tqdm
 
 from styleforge import collection, images
+from styleforge.distributed import World
 from styleforge.errors import UserError
 from styleforge.infer.model_file import ModelInfo, style_fingerprint, write_model
 from styleforge.report import write_json
 from styleforge.runtime import pick_device
 from styleforge.tblog import EventWriter
 from styleforge.train.checkpoint import load_checkpoint
-from styleforge.train.common import StopRequest
+from styleforge.train.common import SINGLE, StopRequest, peers_watched
 from styleforge.train.stylizer import TrainConfig, TrainState, train_stylizer_loop
 
 if TYPE_CHECKING:
@@ -201,6 +202,7 @@ def train_stylizer(
     max_pixels: int = images.DEFAULT_MAX_PIXELS,
     evaluate_result: bool = True,
     stop: StopRequest | None = None,
+    world: World = SINGLE,
 ) -> RunResult:
     """Learn the style of the images in ``style_dir``; write the model to ``output``.
 
@@ -209,14 +211,20 @@ def train_stylizer(
     run in ``run_dir`` from its checkpoint. Stopping with Ctrl-C or SIGTERM saves a checkpoint
     and returns with ``stopped_early`` (and no model file); so does setting ``stop.requested``
     from another thread (how the web app cancels a job).
+
+    Under torchrun (``world``), every process trains on its share of each batch (see
+    :func:`train_stylizer_loop`); process 0 checks the run folder, reads the folders' listing
+    and writes everything (checkpoints, logs, previews, the model); the others only train.
     """
-    dev = device if isinstance(device, torch.device) else pick_device(device)
+    dev = device if isinstance(device, torch.device) else pick_device(world.device(device))
     run = run_dir if run_dir is not None else default_run_dir(output)
     ckpt = run / "checkpoint.pt"
-    config, saved_step = prepare_run(config, output, run, resume)
+    main = world.is_main
+    config, saved_step = world.on_main(lambda: prepare_run(config, output, run, resume))
+    world.rows(config.batch)  # a batch that does not split is an error before any loading
 
-    styles_coll = collection.scan_for(style_dir, 1, "training", max_pixels)
-    if len(styles_coll.images) < FEW_IMAGES:
+    styles_coll = world.on_main(lambda: collection.scan_for(style_dir, 1, "training", max_pixels))
+    if len(styles_coll.images) < FEW_IMAGES and main:
         print(
             f"note: {len(styles_coll.images)} style images is a small set; augmentation keeps "
             "the discriminator from memorising it, and more images give a richer style",
@@ -225,24 +233,36 @@ def train_stylizer(
     short = max(config.size, round(config.size * config.pool_scale))
     style_pool = _pool([images.load_image(p, max_pixels) for p in styles_coll.images], short)
     if content_dir is not None:
-        photo_coll = collection.scan_for(content_dir, 1, "training (--content)", max_pixels)
+        photo_coll = world.on_main(
+            lambda: collection.scan_for(content_dir, 1, "training (--content)", max_pixels)
+        )
         raw = [images.load_image(p, max_pixels) for p in photo_coll.images]
     else:
-        print(
-            "note: training on styleforge's few sample photos; pass --content with a folder of "
-            "your own photos (20 or more) for a model that suits them better",
-            file=sys.stderr,
-        )
+        if main:
+            print(
+                "note: training on styleforge's few sample photos; pass --content with a folder "
+                "of your own photos (20 or more) for a model that suits them better",
+                file=sys.stderr,
+            )
         raw = list(sample_photos().values())
     photo_pool = _pool(raw, short)
     preview_side = min(256, short)
     preview = torch.cat([_center_square(t, preview_side) for t in raw[:PREVIEW_PHOTOS]])
+    stop = stop if stop is not None else StopRequest()
+    if not main:
+        with stop.installed(), peers_watched(world, run):
+            state = train_stylizer_loop(
+                config, photo_pool, style_pool, dev, checkpoint=ckpt, resume=resume, stop=stop,
+                world=world,
+            )  # fmt: skip
+        return RunResult(None, run, state.step, state.step < config.steps, {})
 
     run.mkdir(parents=True, exist_ok=True)
     write_json(
         run / "config.json",
-        {"config": config.to_dict(), "style_dir": str(style_dir), "output": str(output)},
-    )
+        {"config": config.to_dict(), "style_dir": str(style_dir), "output": str(output),
+         "processes": world.size},
+    )  # fmt: skip
     log = RunLog(run, saved_step)
     bar = tqdm(
         total=config.steps, initial=saved_step or 0, disable=not progress, unit="step",
@@ -260,12 +280,11 @@ def train_stylizer(
             _save_preview(state, preview, run)
             log.flush()
 
-    stop = stop if stop is not None else StopRequest()
     try:
-        with stop.installed():
+        with stop.installed(), peers_watched(world, run):
             state = train_stylizer_loop(
                 config, photo_pool, style_pool, dev, checkpoint=ckpt, resume=resume,
-                on_step=on_step, stop=stop,
+                on_step=on_step, stop=stop, world=world,
             )  # fmt: skip
     finally:
         bar.close()

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from styleforge import configs
 from styleforge.augment import AugmentPolicy, diff_augment
+from styleforge.distributed import World
 from styleforge.errors import UserError
 from styleforge.losses import gram_matrix, style_loss
 from styleforge.losses.functional import GanKind, GanLoss
@@ -34,6 +35,7 @@ from styleforge.nets.sampler import (
 from styleforge.runtime import autocast, memory_format, place
 from styleforge.train.checkpoint import save_checkpoint
 from styleforge.train.common import (
+    SINGLE,
     GanState,
     StopRequest,
     finish_step,
@@ -48,6 +50,7 @@ __all__ = [
     "SamplerState",
     "SamplerTrainConfig",
     "new_sampler_state",
+    "style_rows",
     "train_sampler_loop",
 ]
 
@@ -186,6 +189,13 @@ def _r1_penalty(disc: SamplerDiscriminator, real: Tensor) -> Tensor:
     return grad.float().square().sum(dim=(1, 2, 3)).mean()
 
 
+def style_rows(batch: int, n_style: int) -> list[int]:
+    """The rows of a generator batch that get the style loss: ``n_style`` rows spread evenly
+    over the batch, so data-parallel processes share the VGG work."""
+    n = min(n_style, batch)
+    return list(range(0, batch, batch // n))[:n]
+
+
 def train_sampler_loop(
     config: SamplerTrainConfig,
     images: Sequence[Tensor],
@@ -195,18 +205,31 @@ def train_sampler_loop(
     stop_at: int | None = None,
     on_step: Callable[[SamplerState], None] | None = None,
     stop: StopRequest | None = None,
+    world: World = SINGLE,
 ) -> SamplerState:
     """Train until ``config.steps`` (or ``stop_at``, or a stop request); returns the state.
 
     ``images``: the collection as (1,3,H,W) tensors in [0,1] with both sides ≥ the resolution.
     Checkpoints, resume and NaN rollback work as in the stylizer's loop.
+
+    Under torchrun (``world``), ``config.batch`` is the global batch: every process draws the
+    same random numbers for the whole batch (crops, latents, augmentation) from the shared
+    generator and computes its own rows; DDP averages the gradients, so a step is the step one
+    process would take on the whole batch, for any number of processes. Only process 0 writes
+    the checkpoint; logged values are means over the processes.
     """
+    rows = world.rows(config.batch)
     state = new_sampler_state(config, device)
-    last_good = start_from(state, config, checkpoint, resume)
+    last_good = start_from(state, config, checkpoint, resume, world)
+    save_to = checkpoint if world.is_main else None
+    gen_train, disc_train = world.wrap(state.generator, device), world.wrap(state.disc, device)
     gan = GanLoss(config.gan_loss)
     fmt = memory_format(device)
     rng = state.data_gen
-    res, zdim = config.resolution, config.net.latent_dim
+    batch, res, zdim = config.batch, config.resolution, config.net.latent_dim
+    # Global style rows -> this process's rows of its share, and their index among all.
+    all_style = style_rows(batch, config.style_batch)
+    mine = [(i - rows.start, k) for k, i in enumerate(all_style) if rows.start <= i < rows.stop]
     encoder = None
     style_grams: list[Tensor] = []
     if config.style_weight > 0:
@@ -215,29 +238,30 @@ def train_sampler_loop(
         encoder = load_encoder(config.style_layers, device=device)
         style_grams = _collection_grams(encoder, images, config, device)
     end = min(config.steps, stop_at) if stop_at is not None else config.steps
-    while state.step < end and not (stop is not None and stop.requested):
-        real = random_crops(images, config.batch, res, rng).to(device, memory_format=fmt)
-        z_d = torch.randn(config.batch, zdim, generator=rng).to(device)
-        z_g = torch.randn(config.batch, zdim, generator=rng).to(device)
-        n_style = min(config.style_batch, config.batch)
-        picks = torch.randint(max(1, len(images)), (n_style,), generator=rng)
-        logs: dict[str, float] = {"step": float(state.step)}
+    while state.step < end and not world.any(stop is not None and stop.requested):
+        real = random_crops(images, batch, res, rng, keep=rows).to(device, memory_format=fmt)
+        z_d = torch.randn(batch, zdim, generator=rng)[rows].to(device)
+        z_g = torch.randn(batch, zdim, generator=rng)[rows].to(device)
+        picks = torch.randint(max(1, len(images)), (len(all_style),), generator=rng)
+
+        def augment(x: Tensor) -> Tensor:
+            return diff_augment(x, config.augment, rng, rows=rows, of=batch)
 
         # Discriminator: real vs generated, both augmented; lazy R1 on augmented reals.
         with torch.no_grad(), autocast(device):
             fake = state.generator(z_d).float()
-        real_aug = diff_augment(real, config.augment, rng)
+        real_aug = augment(real)
         with autocast(device):
-            d_real = state.disc(real_aug).float()
-            d_fake = state.disc(diff_augment(fake, config.augment, rng)).float()
+            d_real = disc_train(real_aug).float()
+            d_fake = disc_train(augment(fake)).float()
         d_loss = gan.d(d_real, d_fake)
+        d_logs = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
         if config.r1_gamma > 0 and state.step % config.r1_every == 0:
-            r1 = _r1_penalty(state.disc, real_aug)
-            logs["r1"] = r1.item()
+            r1 = _r1_penalty(disc_train, real_aug)
+            d_logs["r1"] = r1.item()
             d_loss = d_loss + 0.5 * config.r1_gamma * config.r1_every * r1
-        logs["d_loss"] = d_loss.item()
-        logs["d_real"] = d_real.mean().item()
-        logs["d_fake"] = d_fake.mean().item()
+        d_logs["d_loss"] = d_loss.item()
+        logs = {"step": float(state.step), **world.mean(d_logs)}
         if not math.isfinite(logs["d_loss"]):
             last_good = roll_back(state, config, last_good)
             continue
@@ -245,22 +269,33 @@ def train_sampler_loop(
         d_loss.backward()
         state.opt_d.step()
 
-        # Generator: fool the discriminator (+ optional Gram style loss toward a random image).
+        # Generator: fool the discriminator (+ optional Gram style loss toward random images).
+        # D is called unwrapped and frozen: only the generator's gradients are averaged.
+        state.disc.requires_grad_(False)
         with autocast(device):
-            fake = state.generator(z_g).float()
-            g_logits = state.disc(diff_augment(fake, config.augment, rng)).float()
+            fake = gen_train(z_g).float()
+            g_logits = state.disc(augment(fake)).float()
+        state.disc.requires_grad_(True)
         g_loss = gan.g(g_logits)
-        logs["g_adv"] = g_loss.item()
+        g_logs = {"g_adv": g_loss.item()}
         if encoder is not None:
-            with autocast(device):
-                feats = encoder(fake[:n_style])
-            targets = [layer[picks.to(device)] for layer in style_grams]
-            s = config.style_weight * style_loss(
-                [feats[n].float() for n in config.style_layers], targets
-            )
-            logs["style"] = s.item()
+            s = fake.new_zeros(())
+            if mine:
+                local = torch.tensor([r for r, _ in mine], device=device)
+                with autocast(device):
+                    feats = encoder(fake[local])
+                idx = picks[[k for _, k in mine]].to(device)
+                targets = [layer[idx] for layer in style_grams]
+                # Mean over this process's style rows, weighted so that DDP's average over
+                # the processes is the mean over all style rows of the batch.
+                share = len(mine) / len(all_style) * world.size
+                s = (config.style_weight * share) * style_loss(
+                    [feats[n].float() for n in config.style_layers], targets
+                )
+            g_logs["style"] = s.item()
             g_loss = g_loss + s
-        logs["g_loss"] = g_loss.item()
+        g_logs["g_loss"] = g_loss.item()
+        logs |= world.mean(g_logs)
         if not math.isfinite(logs["g_loss"]):
             last_good = roll_back(state, config, last_good)
             continue
@@ -270,9 +305,9 @@ def train_sampler_loop(
         # EMA with a ramp-up: early on the average follows the generator closely.
         decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
         update_ema(state.ema, state.generator, decay)
-        last_good = finish_step(state, config, logs, last_good, checkpoint, on_step)
-    if checkpoint is not None:
-        save_checkpoint(state.to_checkpoint(config), checkpoint)
+        last_good = finish_step(state, config, logs, last_good, save_to, on_step)
+    if save_to is not None:
+        save_checkpoint(state.to_checkpoint(config), save_to)
     return state
 
 

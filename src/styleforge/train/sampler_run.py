@@ -24,12 +24,13 @@ from torch import Tensor
 from tqdm import tqdm
 
 from styleforge import collection, images
+from styleforge.distributed import World
 from styleforge.errors import UserError
 from styleforge.infer.model_file import write_model
 from styleforge.infer.sampler import SamplerInfo, latents
 from styleforge.report import write_json
 from styleforge.runtime import autocast, pick_device
-from styleforge.train.common import StopRequest
+from styleforge.train.common import SINGLE, StopRequest, peers_watched
 from styleforge.train.run import (
     RunLog,
     RunResult,
@@ -121,6 +122,7 @@ def train_sampler(
     max_pixels: int = images.DEFAULT_MAX_PIXELS,
     measure_kid: bool = True,
     stop: StopRequest | None = None,
+    world: World = SINGLE,
 ) -> RunResult:
     """Learn to draw new images like those in ``style_dir``; write the sampler to ``output``.
 
@@ -128,21 +130,26 @@ def train_sampler(
     continues that run from its checkpoint. ``measure_kid``: log KID every ``kid_every`` steps
     and at the end. Ctrl-C / SIGTERM (or ``stop.requested``, set from another thread) saves a
     checkpoint and returns with ``stopped_early``.
+
+    Under torchrun (``world``) every process trains on its share of each batch (see
+    :func:`train_sampler_loop`); process 0 checks the run folder, lists the collection and
+    writes everything (checkpoints, logs, previews, KID, the sampler file).
     """
-    dev = device if isinstance(device, torch.device) else pick_device(device)
+    dev = device if isinstance(device, torch.device) else pick_device(world.device(device))
     run = run_dir if run_dir is not None else default_run_dir(output)
     ckpt = run / "checkpoint.pt"
-    config, saved_step = prepare_run(config, output, run, resume)
-
-    coll = collection.scan_for(style_dir, 1, "a sampler", max_pixels)
-    if len(coll.images) < MIN_IMAGES:
-        raise UserError(
-            f"{style_dir}: {len(coll.images)} usable image(s); a sampler learns from at least "
-            f"{MIN_IMAGES} (fewer can only be copied). To paint photos like one picture, use "
-            "`styleforge transfer`"
-        )
+    config, saved_step = world.on_main(lambda: prepare_run(config, output, run, resume))
+    world.rows(config.batch)  # a batch that does not split is an error before any loading
+    coll = world.on_main(lambda: _scan(style_dir, max_pixels))
     short = max(config.resolution, round(config.resolution * config.pool_scale))
     pool = [images.resize_to(images.load_image(p, max_pixels), short, "short") for p in coll.images]
+    stop = stop if stop is not None else StopRequest()
+    if not world.is_main:
+        with stop.installed(), peers_watched(world, run):
+            state = train_sampler_loop(
+                config, pool, dev, checkpoint=ckpt, resume=resume, stop=stop, world=world
+            )
+        return RunResult(None, run, state.step, state.step < config.steps, {})
     probe = (
         KidProbe(coll.images, config.kid_samples, config.resolution, dev) if measure_kid else None
     )
@@ -150,8 +157,9 @@ def train_sampler(
     run.mkdir(parents=True, exist_ok=True)
     write_json(
         run / "config.json",
-        {"config": config.to_dict(), "style_dir": str(style_dir), "output": str(output)},
-    )
+        {"config": config.to_dict(), "style_dir": str(style_dir), "output": str(output),
+         "processes": world.size},
+    )  # fmt: skip
     log = RunLog(run, saved_step, SAMPLER_COLUMNS)
     bar = tqdm(
         total=config.steps, initial=saved_step or 0, disable=not progress, unit="step",
@@ -177,12 +185,12 @@ def train_sampler(
             _save_preview(state, run)
             log.flush()
 
-    stop = stop if stop is not None else StopRequest()
     try:
-        with stop.installed():
+        with stop.installed(), peers_watched(world, run):
             state = train_sampler_loop(
-                config, pool, dev, checkpoint=ckpt, resume=resume, on_step=on_step, stop=stop
-            )
+                config, pool, dev, checkpoint=ckpt, resume=resume, on_step=on_step, stop=stop,
+                world=world,
+            )  # fmt: skip
     finally:
         bar.close()
         log.close()
@@ -201,6 +209,18 @@ def train_sampler(
     )
     write_model(output, state.ema.state_dict(), info)
     return RunResult(output, run, state.step, False, metrics)
+
+
+def _scan(style_dir: Path, max_pixels: int) -> collection.Collection:
+    """The collection, with at least :data:`MIN_IMAGES` usable pictures."""
+    coll = collection.scan_for(style_dir, 1, "a sampler", max_pixels)
+    if len(coll.images) < MIN_IMAGES:
+        raise UserError(
+            f"{style_dir}: {len(coll.images)} usable image(s); a sampler learns from at least "
+            f"{MIN_IMAGES} (fewer can only be copied). To paint photos like one picture, use "
+            "`styleforge transfer`"
+        )
+    return coll
 
 
 def describe_sampler(result: RunResult) -> str:

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from styleforge import configs
 from styleforge.augment import AugmentPolicy, diff_augment
+from styleforge.distributed import World
 from styleforge.errors import UserError
 from styleforge.features import load_encoder
 from styleforge.losses import content_loss, gram_matrix, style_loss, total_variation
@@ -29,6 +30,7 @@ from styleforge.nets import DiscriminatorConfig, PatchDiscriminator, StylizerCon
 from styleforge.runtime import autocast, memory_format, place
 from styleforge.train.checkpoint import save_checkpoint
 from styleforge.train.common import (
+    SINGLE,
     GanState,
     StopRequest,
     finish_step,
@@ -130,19 +132,28 @@ class TrainConfig:
         raise UserError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
 
 
-def random_crops(pool: Sequence[Tensor], n: int, size: int, gen: torch.Generator) -> Tensor:
+def random_crops(
+    pool: Sequence[Tensor],
+    n: int,
+    size: int,
+    gen: torch.Generator,
+    keep: slice | None = None,
+) -> Tensor:
     """``n`` random ``size``×``size`` crops, each from a random image of ``pool`` (each
-    (1,3,H,W) with both sides ≥ size), with random horizontal flips. Returns (n,3,size,size)."""
+    (1,3,H,W) with both sides ≥ size), with random horizontal flips. Returns (n,3,size,size),
+    or with ``keep`` only those rows (one process's share: the draws are made for all ``n``, so
+    every process's generator stays in step)."""
+    kept = range(n)[keep] if keep is not None else range(n)
     crops = []
-    for _ in range(n):
+    for i in range(n):
         img = pool[int(torch.randint(len(pool), (1,), generator=gen))]
         h, w = img.shape[-2:]
         top = int(torch.randint(h - size + 1, (1,), generator=gen))
         left = int(torch.randint(w - size + 1, (1,), generator=gen))
-        crop = img[..., top : top + size, left : left + size]
-        if float(torch.rand(1, generator=gen)) < 0.5:
-            crop = crop.flip(-1)
-        crops.append(crop)
+        flip = float(torch.rand(1, generator=gen)) < 0.5
+        if i in kept:
+            crop = img[..., top : top + size, left : left + size]
+            crops.append(crop.flip(-1) if flip else crop)
     return torch.cat(crops)
 
 
@@ -178,6 +189,7 @@ def train_stylizer_loop(
     stop_at: int | None = None,
     on_step: Callable[[TrainState], None] | None = None,
     stop: StopRequest | None = None,
+    world: World = SINGLE,
 ) -> TrainState:
     """Train until ``config.steps`` (or ``stop_at``, or a stop request); returns the state.
 
@@ -185,24 +197,35 @@ def train_stylizer_loop(
     With ``checkpoint``, state is saved there every ``checkpoint_every`` steps and at the end;
     ``resume`` continues exactly from it. A NaN or infinite loss rolls back to the last good
     state with half the learning rate; a second one raises :class:`TrainingDiverged`.
+
+    Under torchrun (``world``), ``config.batch`` is the global batch, split as in
+    :func:`styleforge.train.sampler.train_sampler_loop`: a step is the same for any number of
+    processes (up to float rounding), and only process 0 writes the checkpoint.
     """
+    rows = world.rows(config.batch)
     state = new_state(config, device)
-    last_good = start_from(state, config, checkpoint, resume)
+    last_good = start_from(state, config, checkpoint, resume, world)
+    save_to = checkpoint if world.is_main else None
     encoder = load_encoder([*config.style_layers, config.content_layer], device=device)
-    generator: Callable[[Tensor], Tensor] = state.generator
+    gen_train, disc_train = world.wrap(state.generator, device), world.wrap(state.disc, device)
+    generator: Callable[[Tensor], Tensor] = gen_train
     if config.compile and device.type == "cuda":
-        generator = torch.compile(state.generator)  # the GPU path only; CPU stays eager
+        generator = torch.compile(gen_train)  # the GPU path only; CPU stays eager
     gan = GanLoss(config.gan_loss)
     fmt = memory_format(device)
-    aug_gen = state.data_gen
+    rng = state.data_gen
     image_grams = (
         _image_grams(encoder, styles, config, device) if config.style_target == "image" else []
     )
+
+    def augment(x: Tensor) -> Tensor:
+        return diff_augment(x, config.augment, rng, rows=rows, of=config.batch)
+
     end = min(config.steps, stop_at) if stop_at is not None else config.steps
-    while state.step < end and not (stop is not None and stop.requested):
-        photo = random_crops(photos, config.batch, config.size, state.data_gen)
-        real = random_crops(styles, config.batch, config.size, state.data_gen)
-        picks = torch.randint(len(styles), (config.batch,), generator=state.data_gen)
+    while state.step < end and not world.any(stop is not None and stop.requested):
+        photo = random_crops(photos, config.batch, config.size, rng, keep=rows)
+        real = random_crops(styles, config.batch, config.size, rng, keep=rows)
+        picks = torch.randint(len(styles), (config.batch,), generator=rng)[rows]
         photo = photo.to(device, memory_format=fmt)
         real = real.to(device, memory_format=fmt)
         logs: dict[str, float] = {"step": float(state.step)}
@@ -211,10 +234,10 @@ def train_stylizer_loop(
             fake = generator(photo).float()
         if adversarial:
             with autocast(device):
-                d_real = state.disc(diff_augment(real, config.augment, aug_gen)).float()
-                d_fake = state.disc(diff_augment(fake.detach(), config.augment, aug_gen)).float()
+                d_real = disc_train(augment(real)).float()
+                d_fake = disc_train(augment(fake.detach())).float()
             d_loss = gan.d(d_real, d_fake)
-            logs["d_loss"] = d_loss.item()
+            logs |= world.mean({"d_loss": d_loss.item()})
             if not math.isfinite(logs["d_loss"]):
                 last_good = roll_back(state, config, last_good)
                 continue
@@ -230,7 +253,7 @@ def train_stylizer_loop(
             feats[config.content_layer].float(), photo_feats[config.content_layer].float()
         )
         loss = c
-        logs["content"] = c.item()
+        g_logs = {"content": c.item()}
         if adversarial:
             if image_grams:
                 targets = [layer[picks.to(device)] for layer in image_grams]
@@ -239,22 +262,27 @@ def train_stylizer_loop(
             s = config.style_weight * style_loss(
                 [feats[n].float() for n in config.style_layers], targets
             )
+            # D is called unwrapped and frozen: only the generator's gradients are averaged.
+            state.disc.requires_grad_(False)
             with autocast(device):
-                g_logits = state.disc(diff_augment(fake, config.augment, aug_gen)).float()
+                g_logits = state.disc(augment(fake)).float()
+            state.disc.requires_grad_(True)
             a = config.adv_weight * gan.g(g_logits)
             t = config.tv_weight * total_variation(fake)
             loss = loss + s + a + t
-            logs |= {"style": s.item(), "adv": a.item(), "tv": t.item()}
-        if not math.isfinite(loss.item()):
+            g_logs |= {"style": s.item(), "adv": a.item(), "tv": t.item()}
+        g_logs["loss"] = loss.item()
+        logs |= world.mean(g_logs)
+        if not math.isfinite(logs.pop("loss")):
             last_good = roll_back(state, config, last_good)
             continue
         state.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         state.opt_g.step()
         update_ema(state.ema, state.generator, config.ema_decay if adversarial else 0.0)
-        last_good = finish_step(state, config, logs, last_good, checkpoint, on_step)
-    if checkpoint is not None:
-        save_checkpoint(state.to_checkpoint(config), checkpoint)
+        last_good = finish_step(state, config, logs, last_good, save_to, on_step)
+    if save_to is not None:
+        save_checkpoint(state.to_checkpoint(config), save_to)
     return state
 
 
