@@ -246,9 +246,15 @@ def test_lost_processes_become_one_clear_error(tmp_path: Path) -> None:
     from styleforge.errors import JobFailed
     from styleforge.train.common import peers_watched
 
-    lost = pytest.raises(JobFailed, match=r"process 1 of 2 lost the others \(Connection closed")
+    lost = pytest.raises(
+        JobFailed,
+        match=r"process 1 of 2 lost the others \(Connection closed by peer \[127.0.0.1\]:1234\);",
+    )
     with lost, peers_watched(World(rank=1, size=2), tmp_path):
-        raise RuntimeError("Connection closed by peer [127.0.0.1]:1234\nmore detail")
+        raise RuntimeError(
+            "[/src/gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:1234. "
+            "This is typically caused by a remote worker crashing.\nmore detail"
+        )
     # One process: a bug stays a bug.
     with pytest.raises(RuntimeError, match="plain"), peers_watched(World(), tmp_path):
         raise RuntimeError("plain")
@@ -266,3 +272,18 @@ def test_a_share_of_a_batch_is_cropped_and_augmented_as_in_the_whole_batch() -> 
                         rows=rows, of=6)  # fmt: skip
     torch.testing.assert_close(part, whole[rows])
     assert whole_gen.get_state().equal(part_gen.get_state())  # the processes stay in step
+
+
+@pytest.mark.slow
+def test_a_user_mistake_under_torchrun_is_one_line(tmp_path: Path) -> None:
+    write_image(tmp_path / "style" / "a.png")
+    model = str(tmp_path / "m.safetensors")
+    done = _torchrun("-m", "styleforge", "train", str(tmp_path / "style"), "-o", model,
+                     "--batch", "3", "--device", "cpu")  # fmt: skip
+    assert done.returncode != 0
+    ours = [line for line in done.stderr.splitlines() if line.startswith("styleforge: error:")]
+    assert ours == [
+        "styleforge: error: a batch of 3 does not split evenly across 2 processes; pass a "
+        "--batch that is a multiple of 2"
+    ]
+    assert not (tmp_path / "m.run").exists()

@@ -310,3 +310,18 @@ def test_train_refuses_model_path_that_is_a_folder(folders: tuple[Path, Path]) -
     styles, photos = folders
     with pytest.raises(UserError, match="is a folder"):
         train_stylizer(TINY, styles, styles, content_dir=photos, device="cpu", progress=False)
+
+
+def test_resumed_log_keeps_only_the_steps_the_checkpoint_holds(tmp_path: Path) -> None:
+    from styleforge.train.run import RunLog
+
+    log = RunLog(tmp_path, None)
+    for step in range(5):  # 0-based step indices; a checkpoint was saved after 3 steps
+        log.add(step, {"content": float(step)})
+    log.close()
+    resumed = RunLog(tmp_path, 3)
+    resumed.add(3, {"content": 30.0})
+    resumed.close()
+    rows = (tmp_path / "log.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == [0, 1, 2, 3]
+    assert rows[-1].split(",")[2] == "30.0"

@@ -7,6 +7,7 @@ a step counter, a learning-rate scale, a rollback count, and ``load``/``to_check
 from __future__ import annotations
 
 import copy
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -250,7 +251,10 @@ def peers_watched(world: World, run_dir: Path) -> Iterator[None]:
     except RuntimeError as err:
         if not world.distributed:
             raise
-        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raw = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        # gloo's "[.../pair.cc:553] Connection closed by peer [addr]:port. This is ..." -> the
+        # first sentence, without the source location.
+        reason = re.sub(r"^\[[^\]]*\]\s*", "", raw).split(". ")[0][:160]
         raise JobFailed(
             f"process {world.rank} of {world.size} lost the others ({reason}); the job stopped. "
             f"The last checkpoint in {run_dir} is intact: run the same command with --resume "

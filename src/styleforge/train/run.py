@@ -105,9 +105,10 @@ class RunLog:
         self.columns = list(columns)
         rows: list[dict[str, str]] = []
         if resume_step is not None and self.path.exists():
-            # Steps logged after the checkpoint will be trained again: drop them.
+            # Rows hold 0-based step indices; the checkpoint has ``resume_step`` steps done, so
+            # rows from index ``resume_step`` on will be trained again: drop them.
             with open(self.path, newline="") as fh:
-                rows = [r for r in csv.DictReader(fh) if int(float(r["step"])) <= resume_step]
+                rows = [r for r in csv.DictReader(fh) if int(float(r["step"])) < resume_step]
         with open(self.path, "w", newline="") as fh:
             writer = csv.DictWriter(fh, self.columns)
             writer.writeheader()
@@ -221,7 +222,7 @@ def train_stylizer(
     ckpt = run / "checkpoint.pt"
     main = world.is_main
     config, saved_step = world.on_main(lambda: prepare_run(config, output, run, resume))
-    world.rows(config.batch)  # a batch that does not split is an error before any loading
+    world.on_main(lambda: world.rows(config.batch))  # a batch that does not split: one error
 
     styles_coll = world.on_main(lambda: collection.scan_for(style_dir, 1, "training", max_pixels))
     if len(styles_coll.images) < FEW_IMAGES and main:

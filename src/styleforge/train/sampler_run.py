@@ -139,7 +139,7 @@ def train_sampler(
     run = run_dir if run_dir is not None else default_run_dir(output)
     ckpt = run / "checkpoint.pt"
     config, saved_step = world.on_main(lambda: prepare_run(config, output, run, resume))
-    world.rows(config.batch)  # a batch that does not split is an error before any loading
+    world.on_main(lambda: world.rows(config.batch))  # a batch that does not split: one error
     coll = world.on_main(lambda: _scan(style_dir, max_pixels))
     short = max(config.resolution, round(config.resolution * config.pool_scale))
     pool = [images.resize_to(images.load_image(p, max_pixels), short, "short") for p in coll.images]
