@@ -19,12 +19,14 @@ over each 1-process run, and the scaling efficiency = images/s with 2 processes 
 of 1 process with 1 thread).
 
 Then, on paper, for GPUs: the per-step compute is counted with ``torch.utils.flop_counter`` on
-one step of the quick and standard presets, and the communication volume is the gradients DDP
-all-reduces per step (generator + discriminator, float32). The estimate assumes an effective GPU
-throughput and link bandwidths stated in the output (``--gpu-tflops``, ``--link``), a ring
-all-reduce (each GPU sends and receives 2(N−1)/N × the gradient bytes, and each of the
-:data:`COLLECTIVES` collectives of a step pays 2(N−1) hops of latency) and no overlap of
-communication with the backward pass (DDP does overlap, so real figures are better).
+one step of the quick and standard presets and timed on one H100 (:data:`H100_STEP_S`, measured
+with the device machine), and the communication volume is the gradients DDP all-reduces per
+step (generator + discriminator, float32). With N GPUs each keeps the preset's batch (weak
+scaling, as GAN training on many GPUs usually does). The estimate assumes the link bandwidths
+and latencies of :data:`LINKS`, a ring all-reduce (each GPU sends and receives 2(N−1)/N × the
+gradient bytes, and each of the :data:`COLLECTIVES` collectives of a step pays 2(N−1) hops of
+latency) and no overlap of communication with the backward pass (DDP does overlap, so real
+figures are better).
 Figures also go to bench/out/ddp_scaling/ddp_scaling.json.
 """
 
@@ -51,6 +53,14 @@ LINKS = {
     "NVLink (one node)": (150.0, 10.0),
     "PCIe 4 (one node)": (12.0, 20.0),
     "100 Gb/s Ethernet": (10.0, 50.0),
+}
+#: Seconds per training step on one H100 (PyTorch 2.11, bf16 autocast, channels_last, eager),
+#: measured 2026-11-26 with the preset's batch: the compute side of the GPU estimate.
+H100_STEP_S = {
+    ("stylizer", "quick"): 0.0268,
+    ("stylizer", "standard"): 0.0444,
+    ("sampler", "quick"): 0.0446,
+    ("sampler", "standard"): 0.054,
 }
 #: Collectives per step: DDP's all-reduce of the discriminator's and of the generator's
 #: gradients (one bucket each at these sizes), and styleforge's three small ones (the logged
@@ -129,18 +139,22 @@ def launch(kind: str, procs: int, threads: int, steps: int, untimed: int) -> dic
 
 def flops_per_step(kind: str, preset: str) -> tuple[float, int, int]:
     """(FLOPs of one training step, global batch, gradient parameters) for a preset, counted
-    on the CPU in one process."""
+    on the CPU in one process: the count of a 2-step run minus that of a 1-step run, so the
+    set-up (the style images' Gram targets) is left out."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    config = replace(_configs(kind, preset), steps=1)
+    base = _configs(kind, preset)
     if kind == "sampler":  # the flop counter cannot follow R1's double backward; R1 runs on
-        config = replace(config, r1_gamma=0.0)  # one step in 4 and is left out of the count
-    data = _data(kind, config)
-    counter = FlopCounterMode(display=False)
-    with counter:
-        state = _loop(kind, config, data)
+        base = replace(base, r1_gamma=0.0)  # one step in 4 and is left out of the count
+    counts = []
+    for steps in (1, 2):
+        config = replace(base, steps=steps)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            state = _loop(kind, config, _data(kind, config))
+        counts.append(float(counter.get_total_flops()))
     grads = sum(p.numel() for m in (state.generator, state.disc) for p in m.parameters())
-    return float(counter.get_total_flops()), config.batch, grads
+    return counts[1] - counts[0], base.batch, grads
 
 
 def main() -> None:
@@ -149,8 +163,6 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--untimed", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="2 timed steps, quick presets only")
-    parser.add_argument("--gpu-tflops", type=float, default=100.0,
-                        help="effective per-GPU throughput assumed for the estimate")  # fmt: skip
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -178,25 +190,29 @@ def main() -> None:
         print(f"| {kind} | scaling efficiency (2 procs vs 2 × 1 thread) | | | {eff:.0%} |")
 
     presets = ["quick"] if args.quick else ["quick", "standard"]
-    print(f"\nOn paper, N GPUs at an effective {args.gpu_tflops:g} TFLOP/s each; ring all-reduce "
-          "of float32 gradients, not overlapped with compute:\n")  # fmt: skip
-    print("| job, preset | GFLOP/step | gradient MB | link | N=2 | N=4 | N=8 |")
-    print("|---|---|---|---|---|---|---|")
+    print("\nOn paper, N GPUs, each with the preset's batch (so N × the images per step) and the "
+          "step time measured on one H100; ring all-reduce of the float32 gradients, not "
+          "overlapped with compute:\n")  # fmt: skip
+    print("| job, preset | GFLOP/step | H100 ms/step (achieved TFLOP/s) | gradient MB | link "
+          "| N=2 | N=4 | N=8 |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     paper = {}
     for kind in args.jobs:
         for preset in presets:
             flops, batch, grads = flops_per_step(kind, preset)
             mb = grads * 4 / 1e6
-            paper[f"{kind}/{preset}"] = {"flops": flops, "batch": batch, "grad_mb": mb}
+            step = H100_STEP_S[(kind, preset)]
+            paper[f"{kind}/{preset}"] = {"flops": flops, "batch": batch, "grad_mb": mb,
+                                         "h100_step_s": step}  # fmt: skip
             for link, (gbs, hop_us) in LINKS.items():
                 cells = []
                 for n in (2, 4, 8):
-                    compute = flops / (n * args.gpu_tflops * 1e12)
                     comm = 2 * (n - 1) / n * mb / 1e3 / gbs
                     comm += COLLECTIVES * 2 * (n - 1) * hop_us * 1e-6
-                    cells.append(f"{compute / (compute + comm):.0%}")
-                print(f"| {kind}, {preset} (batch {batch}) | {flops / 1e9:.1f} | {mb:.2f} | "
-                      f"{link} | {' | '.join(cells)} |")  # fmt: skip
+                    cells.append(f"{step / (step + comm):.0%}")
+                print(f"| {kind}, {preset} (batch {batch}) | {flops / 1e9:.1f} | "
+                      f"{step * 1e3:.1f} ({flops / step / 1e12:.1f}) | {mb:.2f} | {link} | "
+                      f"{' | '.join(cells)} |")  # fmt: skip
     report["paper"] = paper
     path = ROOT / "bench" / "out" / "ddp_scaling" / "ddp_scaling.json"
     path.write_text(json.dumps(report, indent=2))

@@ -48,10 +48,18 @@ def stylizer_config(steps: int) -> TrainConfig:
     )  # fmt: skip
 
 
-def run(kind: str, out: Path, steps: int, resume: bool, world: World) -> dict[str, torch.Tensor]:
-    """Train; returns the final weights (prefixed ``generator.``, ``ema.``, ``disc.``)."""
+def run(
+    kind: str,
+    out: Path,
+    steps: int,
+    resume: bool,
+    world: World,
+    device: torch.device | None = None,
+) -> dict[str, torch.Tensor]:
+    """Train on ``device`` (default CPU); returns the final weights, on the CPU (prefixed
+    ``generator.``, ``ema.``, ``disc.``)."""
     ckpt = out / "checkpoint.pt"
-    cpu = torch.device("cpu")
+    cpu = device if device is not None else torch.device("cpu")
     if kind == "sampler":
         state = train_sampler_loop(
             sampler_config(steps), images(5, 72, 1), cpu, checkpoint=ckpt, resume=resume,
@@ -64,7 +72,7 @@ def run(kind: str, out: Path, steps: int, resume: bool, world: World) -> dict[st
         )  # fmt: skip
     modules = {"generator": state.generator, "ema": state.ema, "disc": state.disc}
     return {
-        f"{name}.{k}": v.detach().clone()
+        f"{name}.{k}": v.detach().cpu().clone()
         for name, module in modules.items()
         for k, v in module.state_dict().items()
     }

@@ -62,7 +62,15 @@ class World:
         import torch
 
         if self.distributed and name in ("auto", "cuda") and torch.cuda.is_available():
-            return f"cuda:{self.local_rank % torch.cuda.device_count()}"
+            gpus = torch.cuda.device_count()
+            here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+            if here > gpus:
+                message = (
+                    f"{here} processes on this machine but {gpus} GPU(s): start one process "
+                    f"per GPU (--nproc_per_node={gpus}), or train on the CPU with --device cpu"
+                )
+                raise UserError(message) if self.is_main else ReportedElsewhere(message)
+            return f"cuda:{self.local_rank}"
         return name
 
     def rows(self, batch: int) -> slice:
@@ -132,9 +140,12 @@ class World:
         ``backward``); the module itself for a single process."""
         if not self.distributed:
             return module
+        import torch
         from torch.nn.parallel import DistributedDataParallel
 
-        ids = [device.index] if device.type == "cuda" else None
+        ids = None
+        if device.type == "cuda":
+            ids = [device.index if device.index is not None else torch.cuda.current_device()]
         return DistributedDataParallel(module, device_ids=ids)
 
     def gather(self, value: Any) -> list[Any]:
