@@ -182,7 +182,7 @@ def new_sampler_state(config: SamplerTrainConfig, device: torch.device) -> Sampl
     )
 
 
-def _r1_penalty(disc: SamplerDiscriminator, real: Tensor) -> Tensor:
+def _r1_penalty(disc: torch.nn.Module, real: Tensor) -> Tensor:
     """E‖∇ₓD(x)‖² over the batch, for (N,3,R,R) real images (float32)."""
     x = real.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(disc(x).float().sum(), x, create_graph=True)
