@@ -325,3 +325,14 @@ def test_resumed_log_keeps_only_the_steps_the_checkpoint_holds(tmp_path: Path) -
     rows = (tmp_path / "log.csv").read_text().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows] == [0, 1, 2, 3]
     assert rows[-1].split(",")[2] == "30.0"
+
+
+def test_log_after_a_rollback_holds_each_step_once(tmp_path: Path) -> None:
+    from styleforge.train.run import RunLog
+
+    log = RunLog(tmp_path, None)
+    for step in [0, 1, 2, 3, 4, 2, 3, 4, 5]:  # NaN after step 4: rolled back to 2 steps done
+        log.add(step, {"content": float(step) + (0.5 if step == 5 else 0.0)})
+    log.close()
+    rows = list(csv.DictReader((tmp_path / "log.csv").open()))
+    assert [int(r["step"]) for r in rows] == [0, 1, 2, 3, 4, 5]

@@ -103,23 +103,33 @@ class RunLog:
     ) -> None:
         self.path = run_dir / "log.csv"
         self.columns = list(columns)
+        # Rows hold 0-based step indices; a checkpoint with ``resume_step`` steps done trains
+        # the rows from index ``resume_step`` on again: drop them.
+        self._open(resume_step if resume_step is not None and self.path.exists() else 0)
+        self._tb = EventWriter(run_dir)
+
+    def _open(self, keep_below: int) -> None:
+        """Rewrite the CSV with its rows of steps < ``keep_below`` and open it for appending."""
         rows: list[dict[str, str]] = []
-        if resume_step is not None and self.path.exists():
-            # Rows hold 0-based step indices; the checkpoint has ``resume_step`` steps done, so
-            # rows from index ``resume_step`` on will be trained again: drop them.
+        if keep_below > 0:
             with open(self.path, newline="") as fh:
-                rows = [r for r in csv.DictReader(fh) if int(float(r["step"])) < resume_step]
+                rows = [r for r in csv.DictReader(fh) if int(float(r["step"])) < keep_below]
         with open(self.path, "w", newline="") as fh:
             writer = csv.DictWriter(fh, self.columns)
             writer.writeheader()
             writer.writerows(rows)
         self._fh = open(self.path, "a", newline="")  # noqa: SIM115 (closed in close())
         self._csv = csv.DictWriter(self._fh, self.columns, extrasaction="ignore")
-        self._tb = EventWriter(run_dir)
+        self._last = int(float(rows[-1]["step"])) if rows else -1
 
     def add(self, step: int, values: dict[str, float]) -> None:
-        """Log one step's values (missing columns stay empty)."""
+        """Log one step's values (missing columns stay empty). A step at or before the last
+        one logged (training rolled back after a NaN) first drops the rows from it on."""
+        if step <= self._last:
+            self._fh.close()
+            self._open(step)
         self._csv.writerow({**values, "step": step})
+        self._last = step
         self._tb.add_scalars(step, {f"loss/{k}": v for k, v in values.items() if k != "step"})
 
     def flush(self) -> None:
