@@ -298,6 +298,22 @@ def test_bad_photo_in_a_folder_fails_alone(
     assert code == 0 and "failed" in err and "broken.jpg" in err
     assert (out / "p1.jpg").is_file() and not (out / "broken.png").exists()
 
+    # A folder: every image gets an output (a byte-identical copy too, it is another photo of
+    # the library), the broken one fails alone, a non-image file is noted.
+    library = tmp_path / "library"
+    (library / "sub").mkdir(parents=True)
+    (library / "a.jpg").write_bytes((photos / "p0.jpg").read_bytes())
+    (library / "sub" / "copy_of_a.jpg").write_bytes((photos / "p0.jpg").read_bytes())
+    (library / "broken.jpg").write_bytes(broken.read_bytes())
+    (library / "a.xmp").write_text("sidecar")
+    code, err = run(["apply", str(model), str(library), "-o", str(tmp_path / "lib_out"), "-q"],
+                    capsys)  # fmt: skip
+    assert code == 0, err
+    written = sorted(p.relative_to(tmp_path / "lib_out").as_posix()
+                     for p in (tmp_path / "lib_out").rglob("*.*"))  # fmt: skip
+    assert written == ["a.jpg", "sub/copy_of_a.jpg"]
+    assert "failed" in err and "broken.jpg" in err and "a.xmp" in err
+
 
 def test_sample_photos_are_bundled_colour_photos() -> None:
     photos = sample_photos()

@@ -141,6 +141,19 @@ def _check(path: Path, min_side: int, max_pixels: int) -> str | None:
     return None
 
 
+def list_images(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(image files, other files) under ``folder``, recursively, in sorted order, judged by
+    suffix only: no file is opened, so listing a library of 100k photos is quick. (Restyling
+    reports a file that does not decode as failed, on its own.) Names starting with "." are
+    ignored; an unreadable folder counts as an other file."""
+    skipped: list[Skipped] = []
+    found: list[Path] = []
+    others: list[Path] = []
+    for file in _walk(folder, skipped):
+        (found if file.suffix.lower() in IMAGE_SUFFIXES else others).append(file)
+    return found, others + [s.path for s in skipped]
+
+
 def scan(
     path: str | Path, min_side: int = MIN_SIDE, max_pixels: int = images.DEFAULT_MAX_PIXELS
 ) -> Collection:

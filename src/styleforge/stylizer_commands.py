@@ -92,7 +92,7 @@ def run_apply(args: argparse.Namespace) -> int:
         tile=args.tile, overlap=args.overlap, batch=args.batch,
     )  # fmt: skip
     max_pixels = int(args.max_pixels or images.DEFAULT_MAX_PIXELS)
-    pairs = plan_outputs(args.inputs, args.output, max_pixels)
+    pairs = plan_outputs(args.inputs, args.output)
     w = world()
     if w.distributed:
         return _run_apply_sharded(args, pairs, options, max_pixels)

@@ -146,10 +146,11 @@ def stylize_pil(run_batch: RunBatch, img: Image.Image, options: ApplyOptions) ->
     return array_to_pil(stylize_array(run_batch, photo, options))
 
 
-def plan_outputs(inputs: Sequence[Path], output: Path, max_pixels: int) -> list[tuple[Path, Path]]:
+def plan_outputs(inputs: Sequence[Path], output: Path) -> list[tuple[Path, Path]]:
     """(source, destination) pairs. A single file with ``-o name.ext`` writes there; otherwise
     ``output`` is a folder: files named directly go to ``output/<name>``, folders are mirrored
-    (``output/<sub/dirs>/<name>``). Unknown output formats become ``.png``."""
+    (``output/<sub/dirs>/<name>``), listed by suffix without opening a file (one that does not
+    decode fails on its own when restyled). Unknown output formats become ``.png``."""
     from styleforge import collection
 
     for src in inputs:
@@ -165,10 +166,14 @@ def plan_outputs(inputs: Sequence[Path], output: Path, max_pixels: int) -> list[
         raise UserError(f"-o {output}: several photos need an output folder, not a file name")
     for src in inputs:
         if src.is_dir():
-            coll = collection.scan(src, max_pixels=max_pixels, min_side=1)
-            if coll.skipped:
-                print(coll.report(), file=sys.stderr)
-            pairs += [(p, _out_name(output / p.relative_to(src))) for p in coll.images]
+            found, others = collection.list_images(src)
+            if others:
+                print(
+                    f"note: {len(others)} file(s) in {src} without an image suffix left out "
+                    f"(such as {others[0].relative_to(src)})",
+                    file=sys.stderr,
+                )
+            pairs += [(p, _out_name(output / p.relative_to(src))) for p in found]
         else:
             pairs.append((src, _out_name(output / src.name)))
     if not pairs:
