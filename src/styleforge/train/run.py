@@ -176,27 +176,32 @@ def check_resumable(saved: dict[str, Any], config: C, run_dir: Path) -> C:
     return replace(old, **cadence)
 
 
-def prepare_run(config: C, output: Path, run: Path, resume: bool) -> tuple[C, int | None]:
+def prepare_run(
+    config: C, output: Path, run: Path, resume: bool, world: World = SINGLE
+) -> tuple[C, int | None]:
     """Check the output path and the run folder before a run: with ``resume``, the config to
     go on with and the step its checkpoint reached; without, refuse a run folder that holds a
-    checkpoint (so an earlier run is never overwritten by accident)."""
+    checkpoint (so an earlier run is never overwritten by accident). The batch must split
+    evenly across ``world``'s processes."""
     ckpt = run / "checkpoint.pt"
     if output.exists() and output.is_dir():
         raise UserError(f"-o {output}: is a folder; give a file name like style.safetensors")
+    saved_step = None
     if not resume:
         if ckpt.exists():
             raise UserError(
                 f"{run} holds a checkpoint from an earlier run: add --resume to continue it, "
                 "or pick another --run-dir"
             )
-        return config, None
-    saved = load_checkpoint(ckpt)
-    config = check_resumable(saved, config, run)
-    saved_step = int(saved["step"])
-    if saved_step >= config.steps:
-        raise UserError(
-            f"{ckpt}: already trained {saved_step} steps; pass a larger --steps to go on"
-        )
+    else:
+        saved = load_checkpoint(ckpt)
+        config = check_resumable(saved, config, run)
+        saved_step = int(saved["step"])
+        if saved_step >= config.steps:
+            raise UserError(
+                f"{ckpt}: already trained {saved_step} steps; pass a larger --steps to go on"
+            )
+    world.rows(config.batch)
     return config, saved_step
 
 
@@ -231,8 +236,7 @@ def train_stylizer(
     run = run_dir if run_dir is not None else default_run_dir(output)
     ckpt = run / "checkpoint.pt"
     main = world.is_main
-    config, saved_step = world.on_main(lambda: prepare_run(config, output, run, resume))
-    world.on_main(lambda: world.rows(config.batch))  # a batch that does not split: one error
+    config, saved_step = world.on_main(lambda: prepare_run(config, output, run, resume, world))
 
     styles_coll = world.on_main(lambda: collection.scan_for(style_dir, 1, "training", max_pixels))
     if len(styles_coll.images) < FEW_IMAGES and main:

@@ -138,8 +138,7 @@ def train_sampler(
     dev = device if isinstance(device, torch.device) else pick_device(world.device(device))
     run = run_dir if run_dir is not None else default_run_dir(output)
     ckpt = run / "checkpoint.pt"
-    config, saved_step = world.on_main(lambda: prepare_run(config, output, run, resume))
-    world.on_main(lambda: world.rows(config.batch))  # a batch that does not split: one error
+    config, saved_step = world.on_main(lambda: prepare_run(config, output, run, resume, world))
     coll = world.on_main(lambda: _scan(style_dir, max_pixels))
     short = max(config.resolution, round(config.resolution * config.pool_scale))
     pool = [images.resize_to(images.load_image(p, max_pixels), short, "short") for p in coll.images]
