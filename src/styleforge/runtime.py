@@ -1,7 +1,8 @@
 """Device choice, seeding and mixed precision.
 
 CPU runs stay float32. On CUDA the heavy convolutions run under bf16 autocast with channels_last
-memory layout; anything that accumulates statistics (Gram matrices, losses) is computed in float32.
+memory layout; anything that accumulates statistics (Gram matrices, losses) is computed in at least
+float32 (:func:`at_least_float32`), so networks built in float64 (the exactness tests) stay float64.
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ def autocast(device: torch.device, enabled: bool = True) -> Iterator[None]:
             yield
     else:
         yield
+
+
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in at least float32: bf16/fp16 (autocast outputs) become float32, float32 and float64
+    pass through unchanged (``.float()`` would round float64 down)."""
+    if x.dtype in (torch.float16, torch.bfloat16):
+        return x.float()
+    return x
 
 
 M = TypeVar("M", bound=torch.nn.Module)

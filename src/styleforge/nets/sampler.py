@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from styleforge import configs
+from styleforge.runtime import at_least_float32
 
 __all__ = ["RESOLUTIONS", "SamplerConfig", "SamplerDiscriminator", "SamplerGenerator"]
 
@@ -182,6 +183,6 @@ def _minibatch_std(h: Tensor, group: int) -> Tensor:
         g = 1
     if g < 2:
         return h.new_zeros(n, 1, hh, ww)
-    y = h.float().view(g, n // g, c, hh, ww)
+    y = at_least_float32(h).view(g, n // g, c, hh, ww)
     std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n // g,)
     return std.repeat(g).view(n, 1, 1, 1).expand(n, 1, hh, ww).to(h.dtype)

@@ -32,7 +32,7 @@ from styleforge.nets.sampler import (
     SamplerDiscriminator,
     SamplerGenerator,
 )
-from styleforge.runtime import autocast, memory_format, place
+from styleforge.runtime import at_least_float32, autocast, memory_format, place
 from styleforge.train.checkpoint import save_checkpoint
 from styleforge.train.common import (
     SINGLE,
@@ -185,8 +185,8 @@ def new_sampler_state(config: SamplerTrainConfig, device: torch.device) -> Sampl
 def _r1_penalty(disc: torch.nn.Module, real: Tensor) -> Tensor:
     """E‖∇ₓD(x)‖² over the batch, for (N,3,R,R) real images (float32)."""
     x = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(disc(x).float().sum(), x, create_graph=True)
-    return grad.float().square().sum(dim=(1, 2, 3)).mean()
+    (grad,) = torch.autograd.grad(at_least_float32(disc(x)).sum(), x, create_graph=True)
+    return at_least_float32(grad).square().sum(dim=(1, 2, 3)).mean()
 
 
 def style_rows(batch: int, n_style: int) -> list[int]:
@@ -249,11 +249,11 @@ def train_sampler_loop(
 
         # Discriminator: real vs generated, both augmented; lazy R1 on augmented reals.
         with torch.no_grad(), autocast(device):
-            fake = state.generator(z_d).float()
+            fake = at_least_float32(state.generator(z_d))
         real_aug = augment(real)
         with autocast(device):
-            d_real = disc_train(real_aug).float()
-            d_fake = disc_train(augment(fake)).float()
+            d_real = at_least_float32(disc_train(real_aug))
+            d_fake = at_least_float32(disc_train(augment(fake)))
         d_loss = gan.d(d_real, d_fake)
         d_logs = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
         if config.r1_gamma > 0 and state.step % config.r1_every == 0:
@@ -273,8 +273,8 @@ def train_sampler_loop(
         # D is called unwrapped and frozen: only the generator's gradients are averaged.
         state.disc.requires_grad_(False)
         with autocast(device):
-            fake = gen_train(z_g).float()
-            g_logits = state.disc(augment(fake)).float()
+            fake = at_least_float32(gen_train(z_g))
+            g_logits = at_least_float32(state.disc(augment(fake)))
         state.disc.requires_grad_(True)
         g_loss = gan.g(g_logits)
         g_logs = {"g_adv": g_loss.item()}
@@ -290,7 +290,7 @@ def train_sampler_loop(
                 # the processes is the mean over all style rows of the batch.
                 share = len(mine) / len(all_style) * world.size
                 s = (config.style_weight * share) * style_loss(
-                    [feats[n].float() for n in config.style_layers], targets
+                    [feats[n] for n in config.style_layers], targets
                 )
             g_logs["style"] = s.item()
             g_loss = g_loss + s
@@ -327,5 +327,5 @@ def _collection_grams(
         small = resize_to(image, config.resolution, "short").to(device)
         with autocast(device):
             feats = encoder(small)
-        per_image.append([gram_matrix(feats[n].float())[0] for n in config.style_layers])
+        per_image.append([gram_matrix(feats[n])[0] for n in config.style_layers])
     return [torch.stack(layer) for layer in zip(*per_image, strict=True)]

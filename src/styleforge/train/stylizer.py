@@ -27,7 +27,7 @@ from styleforge.features import load_encoder
 from styleforge.losses import content_loss, gram_matrix, style_loss, total_variation
 from styleforge.losses.functional import GanKind, GanLoss
 from styleforge.nets import DiscriminatorConfig, PatchDiscriminator, StylizerConfig, StylizerNet
-from styleforge.runtime import autocast, memory_format, place
+from styleforge.runtime import at_least_float32, autocast, memory_format, place
 from styleforge.train.checkpoint import save_checkpoint
 from styleforge.train.common import (
     SINGLE,
@@ -231,11 +231,11 @@ def train_stylizer_loop(
         logs: dict[str, float] = {"step": float(state.step)}
         adversarial = state.step >= config.warmup
         with autocast(device):
-            fake = generator(photo).float()
+            fake = at_least_float32(generator(photo))
         if adversarial:
             with autocast(device):
-                d_real = disc_train(augment(real)).float()
-                d_fake = disc_train(augment(fake.detach())).float()
+                d_real = at_least_float32(disc_train(augment(real)))
+                d_fake = at_least_float32(disc_train(augment(fake.detach())))
             d_loss = gan.d(d_real, d_fake)
             logs |= world.mean({"d_loss": d_loss.item()})
             if not math.isfinite(logs["d_loss"]):
@@ -250,7 +250,7 @@ def train_stylizer_loop(
         with autocast(device):
             feats = encoder(fake)
         c = config.content_weight * content_loss(
-            feats[config.content_layer].float(), photo_feats[config.content_layer].float()
+            feats[config.content_layer], photo_feats[config.content_layer]
         )
         loss = c
         g_logs = {"content": c.item()}
@@ -258,14 +258,12 @@ def train_stylizer_loop(
             if image_grams:
                 targets = [layer[picks.to(device)] for layer in image_grams]
             else:
-                targets = [gram_matrix(real_feats[n].float()) for n in config.style_layers]
-            s = config.style_weight * style_loss(
-                [feats[n].float() for n in config.style_layers], targets
-            )
+                targets = [gram_matrix(real_feats[n]) for n in config.style_layers]
+            s = config.style_weight * style_loss([feats[n] for n in config.style_layers], targets)
             # D is called unwrapped and frozen: only the generator's gradients are averaged.
             state.disc.requires_grad_(False)
             with autocast(device):
-                g_logits = state.disc(augment(fake)).float()
+                g_logits = at_least_float32(state.disc(augment(fake)))
             state.disc.requires_grad_(True)
             a = config.adv_weight * gan.g(g_logits)
             t = config.tv_weight * total_variation(fake)
@@ -295,7 +293,7 @@ def _image_grams(
     for image in styles:
         with autocast(device):
             feats = encoder(image.to(device))
-        per_image.append([gram_matrix(feats[n].float())[0] for n in config.style_layers])
+        per_image.append([gram_matrix(feats[n])[0] for n in config.style_layers])
     return [torch.stack(layer) for layer in zip(*per_image, strict=True)]
 
 
