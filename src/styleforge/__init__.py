@@ -7,7 +7,17 @@ The main API is imported lazily (so ``styleforge apply model.onnx`` never loads 
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# Same seed, same machine, same thread count: the same weights, bit for bit. Without these, MKL's
+# BLAS may split its sums by the memory alignment of its inputs and by how many threads it picks
+# at each call, so two runs of one training can part at the last bit and drift apart through the
+# GAN. MKL reads them at its first call, so this must run before any torch maths (it does: every
+# entry point imports styleforge first). Set ``STYLEFORGE_REPRODUCIBLE=0`` to leave MKL alone.
+if os.environ.get("STYLEFORGE_REPRODUCIBLE", "1") != "0":
+    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
+    os.environ.setdefault("MKL_DYNAMIC", "FALSE")
 
 __version__ = "0.1.0"
 
