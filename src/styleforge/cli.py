@@ -13,7 +13,8 @@ from typing import NoReturn
 
 from styleforge import __version__
 from styleforge.configs import DEVICE_CHOICES
-from styleforge.errors import JobFailed, ReportedElsewhere, UserError
+from styleforge.errors import EXIT_FAULT, JobFailed, ReportedElsewhere, UserError
+from styleforge.fileio import NO_SPACE
 
 #: Training steps of ``styleforge demo`` (a few minutes on a 2-core CPU).
 DEMO_STEPS = 300
@@ -294,6 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-upload-mb", type=_positive_int, default=20, help="largest upload (default 20 MB)"
     )
     sv.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
+    sv.add_argument(
+        "--auth", metavar="USER:PASSWORD",
+        help="require this login (or @FILE holding it; default: $STYLEFORGE_AUTH); needed for "
+        "a --host other than this machine's own",
+    )  # fmt: skip
+    sv.add_argument(
+        "--no-auth", action="store_true",
+        help="serve a non-local --host without a login, on purpose",
+    )  # fmt: skip
 
     demo = sub.add_parser(
         "demo",
@@ -333,9 +343,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = args.command.replace("-", "_")
             return int(getattr(sampler_commands, f"run_{name}")(args))
         if args.command == "serve":
+            from styleforge.app.auth import resolve_auth
+
+            login = resolve_auth(args.host, args.auth, args.no_auth)  # before Gradio loads
             from styleforge.app.ui import serve
 
-            serve(args.data_dir, args.host, args.port, args.max_upload_mb, args.device)
+            serve(args.data_dir, args.host, args.port, args.max_upload_mb, args.device, login)
             return 0
         if args.command == "transfer":
             from styleforge.commands import run_transfer
@@ -354,9 +367,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"styleforge: error: {err}", file=sys.stderr)
         return 2
-    except JobFailed as err:
+    except JobFailed as err:  # DiskFull included
         print(f"styleforge: error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_FAULT
+    except OSError as err:  # a full disk met outside styleforge's own writers
+        if err.errno not in NO_SPACE:
+            raise
+        print(f"styleforge: error: {err.filename or 'a file'}: no space left on device",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_FAULT
     except KeyboardInterrupt:
         print("styleforge: interrupted", file=sys.stderr)
         return 130

@@ -11,8 +11,9 @@ from pathlib import Path
 from torch import Tensor
 
 from styleforge import collection, images
-from styleforge.errors import UserError
+from styleforge.errors import EXIT_OK, EXIT_PARTIAL, UserError
 from styleforge.features import EncoderSpec, load_encoder
+from styleforge.infer.apply import ApplySummary, failure_reason
 from styleforge.infer.transfer import TransferConfig, transfer
 from styleforge.runtime import pick_device
 
@@ -27,9 +28,14 @@ def _max_pixels(args: argparse.Namespace) -> int:
     return int(args.max_pixels or images.DEFAULT_MAX_PIXELS)
 
 
-def gather_images(paths: Sequence[Path], what: str, max_pixels: int) -> list[Path]:
-    """Files named directly plus the usable images of named folders; skips are reported."""
+def gather_images(
+    paths: Sequence[Path], what: str, max_pixels: int
+) -> tuple[list[Path], list[Path]]:
+    """(files named directly plus the usable images of named folders, files of those folders
+    with an image suffix left out as unusable); the audit goes to stderr. Duplicates do not
+    count as left out: they are used once."""
     found: list[Path] = []
+    left_out: list[Path] = []
     for path in paths:
         if path.is_dir():
             coll = collection.scan(path, max_pixels=max_pixels)
@@ -37,11 +43,14 @@ def gather_images(paths: Sequence[Path], what: str, max_pixels: int) -> list[Pat
                 _note(coll.report())
             coll.require(1, what)
             found.extend(coll.images)
+            # Files without an image suffix are not inputs; an image that fails to load is.
+            suffixes = collection.IMAGE_SUFFIXES
+            left_out.extend(s.path for s in coll.skipped if s.path.suffix.lower() in suffixes)
         elif path.exists():
             found.append(path)
         else:
             raise UserError(f"{path}: no such file or folder")
-    return found
+    return found, left_out
 
 
 def output_paths(inputs: Sequence[Path], output: Path, overwrite: bool) -> list[Path]:
@@ -70,7 +79,7 @@ def run_transfer(args: argparse.Namespace) -> int:
     """``styleforge transfer``."""
     max_pixels = _max_pixels(args)
     device = pick_device(args.device)
-    contents = gather_images(args.content, "transfer", max_pixels)
+    contents, left_out = gather_images(args.content, "transfer", max_pixels)
     if args.style_weights is not None and len(args.style_weights) != len(args.style):
         raise UserError(
             f"--style-weights has {len(args.style_weights)} value(s) for {len(args.style)} --style"
@@ -82,7 +91,7 @@ def run_transfer(args: argparse.Namespace) -> int:
     styles: list[Tensor] = []
     weights: list[float] = []
     for i, style_path in enumerate(args.style):
-        files = gather_images([style_path], "a style", max_pixels)
+        files, _ = gather_images([style_path], "a style", max_pixels)  # fewer styles still work
         share = (args.style_weights[i] if args.style_weights else 1.0) / len(files)
         styles += [images.load_image(f, max_pixels=max_pixels) for f in files]
         weights += [share] * len(files)
@@ -101,14 +110,22 @@ def run_transfer(args: argparse.Namespace) -> int:
     )
     outputs = output_paths(contents, args.output, args.overwrite)
     encoder = load_encoder([*config.style_layers, config.content_layer], config.encoder, device)
+    summary = ApplySummary(failed=[(p, "not a usable image (see above)") for p in left_out])
     for src, out in zip(contents, outputs, strict=True):
-        photo = images.load_image(src, max_pixels=max_pixels)
+        try:
+            photo = images.load_image(src, max_pixels=max_pixels)
+        except UserError as err:  # one photo that does not load fails alone
+            summary.failed.append((src, failure_reason(src, err)))
+            _note(f"failed {src}: {summary.failed[-1][1]}")
+            continue
         result = transfer(
             photo, styles, config, weights, device, encoder=encoder, progress=not args.quiet
         )
-        images.save_image(result, out)
+        summary.done.append(images.save_image(result, out))
         _note(f"{src} -> {out}")
-    return 0
+    if summary.failed:
+        _note(summary.line().replace("restyled", "transferred"))
+    return summary.exit_code
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -190,8 +207,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     max_pixels = _max_pixels(args)
     if not args.style.exists():
         raise UserError(f"{args.style}: no such file or folder")
-    results = gather_images(args.results, "evaluate", max_pixels)
-    photos = gather_images([args.content], "evaluate", max_pixels) if args.content else None
+    results, left_out = gather_images(args.results, "evaluate", max_pixels)
+    photos = gather_images([args.content], "evaluate", max_pixels)[0] if args.content else None
     if args.run is not None and not args.run.is_dir():
         raise UserError(f"{args.run}: no such training run folder")
     device = pick_device(args.device)
@@ -229,4 +246,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     )  # fmt: skip
     report.write_text_atomic(out / "report.html", page)
     _note(f"wrote {out / 'report.html'}, {out / 'metrics.json'}, {out / 'contact_sheet.png'}")
-    return 0
+    if left_out:  # the figures stand for the usable results only: a script must be able to tell
+        _note(f"evaluated {len(results)} result(s); {len(left_out)} left out (listed above)")
+        return EXIT_PARTIAL
+    return EXIT_OK

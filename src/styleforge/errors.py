@@ -1,6 +1,17 @@
-"""Errors a user can act on: the CLI prints them as one line and exits with code 2."""
+"""Errors the CLI prints as one line: a user's mistake exits 2, a fault (full disk, a lost
+process) exits 1. :data:`EXIT_PARTIAL` is the exit code of a run where some inputs could not be
+used while the others were done."""
 
 from __future__ import annotations
+
+#: Every input was done.
+EXIT_OK = 0
+#: A fault that is not the user's input: a full disk, a process of a torchrun job that died.
+EXIT_FAULT = 1
+#: A usage error (missing file, bad flag), or no input at all could be used.
+EXIT_USAGE = 2
+#: Some inputs could not be used (each named on its own line); the others were done.
+EXIT_PARTIAL = 3
 
 
 class UserError(Exception):
@@ -22,3 +33,8 @@ class ReportedElsewhere(UserError):
 class JobFailed(Exception):
     """A job that cannot go on through no fault of the user's input (a process of a torchrun
     job died): the CLI prints it as one line and exits with code 1."""
+
+
+class DiskFull(JobFailed):
+    """A file could not be written for lack of space. What was there before (an older
+    checkpoint, model or image) is untouched, and no temporary file is left behind."""

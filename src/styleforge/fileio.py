@@ -8,10 +8,16 @@ permissions a plainly created file would have, then renamed over the target.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from styleforge.errors import DiskFull
+
+#: errno values that mean "no room to write": the disk or the user's quota is full.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def _read_umask() -> int:
@@ -27,16 +33,30 @@ UMASK = _read_umask()
 def atomic_write(target: Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path to write; on success it replaces ``target``, on any error it is
     removed and ``target`` is left as it was. Parent folders are created."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    mode = (target.stat().st_mode & 0o777) if target.exists() else (0o666 & ~UMASK)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=suffix)
+    with disk_full_names(target):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = (target.stat().st_mode & 0o777) if target.exists() else (0o666 & ~UMASK)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=suffix)
     os.close(fd)
     tmp = Path(name)
     try:
-        yield tmp
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        with disk_full_names(target):
+            yield tmp
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def disk_full_names(path: Path) -> Iterator[None]:
+    """Turn an ``OSError`` that says the disk (or quota) is full into :class:`DiskFull`
+    naming ``path``; other errors pass through unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise DiskFull(f"{path}: no space left on device") from exc
+        raise

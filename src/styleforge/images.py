@@ -181,9 +181,7 @@ def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(
-            f"{path}: refused as a possible decompression bomb, {too_large} ({exc})"
-        ) from exc
+        raise ImageError(f"{path}: refused as a possible decompression bomb, {too_large}") from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"{path}: not an image") from exc
     except PermissionError as exc:

@@ -113,7 +113,7 @@ def run_apply(args: argparse.Namespace) -> int:
         _note(f"{pairs[0][0]} -> {summary.done[0]}")
     else:
         _note(summary.line())
-    return 2 if summary.failed and not summary.done else 0
+    return summary.exit_code
 
 
 def _run_apply_sharded(
@@ -157,7 +157,7 @@ def _run_apply_sharded(
         _note(f"failed {src}: {reason}")
     per_rank = ", ".join(f"rank {i}: {len(d)}" for i, (d, _, _) in enumerate(parts))
     _note(f"{total.line()} with {w.size} processes ({per_rank})")
-    return 2 if total.failed and not total.done else 0
+    return total.exit_code
 
 
 def export_model(model: Path, output: Path) -> Path:

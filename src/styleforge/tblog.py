@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-__all__ = ["EventWriter", "crc32c", "masked_crc32c", "read_scalars"]
+__all__ = ["EventWriter", "crc32c", "drop_steps_from", "masked_crc32c", "read_scalars"]
 
 _FILE_VERSION = "brain.Event:2"
 _MASK_DELTA = 0xA282EAD8
@@ -137,8 +137,11 @@ class EventWriter:
     def _write(self, data: bytes) -> None:
         if self._file is None:
             raise ValueError(f"EventWriter for {self.path} is closed")
-        self._file.write(_record(data))
-        self._file.flush()
+        from styleforge.fileio import disk_full_names
+
+        with disk_full_names(self.path):
+            self._file.write(_record(data))
+            self._file.flush()
 
     def add_scalars(
         self, step: int, values: Mapping[str, float], wall_time: float | None = None
@@ -232,6 +235,48 @@ def _records(data: bytes) -> Iterator[bytes]:
             raise ValueError(f"data CRC mismatch at byte {pos}")
         yield payload
         pos = end + 4
+
+
+def _event_step(payload: bytes) -> tuple[int, bool]:
+    """(step, whether it holds a summary) of a serialized ``Event``."""
+    step, has_summary = 0, False
+    for field, wire_type, value in _fields(payload):
+        if field == 2 and wire_type == 0 and isinstance(value, int):
+            step = value - (1 << 64) if value >> 63 else value
+        elif field == 5 and wire_type == 2:
+            has_summary = True
+    return step, has_summary
+
+
+def drop_steps_from(logdir: Path, step: int) -> None:
+    """Remove the scalar events of ``step`` and later from the event files in ``logdir``.
+
+    A resumed run (or one rolled back after a NaN) trains those steps again and logs them anew:
+    without this TensorBoard would draw two overlapping curves. A torn last record (the process
+    was killed while writing it) goes too. A file left with no scalars is deleted; the others
+    are rewritten atomically.
+    """
+    from styleforge.fileio import atomic_write
+
+    for path in sorted(Path(logdir).glob("events.out.tfevents.*")):
+        data = path.read_bytes()
+        kept: list[bytes] = []
+        scalars = dropped = 0
+        try:
+            for payload in _records(data):
+                at, has_summary = _event_step(payload)
+                if has_summary and at >= step:
+                    dropped += 1
+                    continue
+                scalars += has_summary
+                kept.append(payload)
+        except ValueError:  # a torn tail: keep what came before it
+            dropped += 1
+        if not scalars:
+            path.unlink()
+        elif dropped:
+            with atomic_write(path) as tmp:
+                tmp.write_bytes(b"".join(_record(p) for p in kept))
 
 
 def read_scalars(path: Path) -> list[tuple[int, str, float]]:

@@ -352,16 +352,17 @@ def build_ui(app: App) -> Any:
 
 def serve(
     data_dir: Path, host: str = "127.0.0.1", port: int = 7860, max_upload_mb: int = 20,
-    device: str = "auto",
+    device: str = "auto", auth: tuple[str, str] | None = None,
 ) -> None:  # fmt: skip
-    """Start the app (blocks until Ctrl-C); a running job keeps its checkpoint on exit."""
+    """Start the app (blocks until Ctrl-C); a running job keeps its checkpoint on exit.
+    ``auth``: the (user, password) Gradio's login asks for (see :mod:`styleforge.app.auth`)."""
     store = Store(data_dir, max_upload_bytes=max_upload_mb * 2**20)
     worker = Worker(store, device).start()
     page = build_ui(App(store, worker))
     try:
         page.queue(default_concurrency_limit=4).launch(
             server_name=host, server_port=port, max_file_size=f"{max_upload_mb}mb",
-            show_error=False, allowed_paths=[str(data_dir)],
+            show_error=False, allowed_paths=[str(data_dir)], auth=auth,
         )  # fmt: skip
     finally:
         worker.close()

@@ -10,13 +10,14 @@ saved, and can be resumed later. Progress is read from the job's run folder (``l
 from __future__ import annotations
 
 import csv
+import sys
 import threading
 import traceback
 from pathlib import Path
 from typing import Any
 
 from styleforge.app.store import Job, Store
-from styleforge.errors import UserError
+from styleforge.errors import DiskFull, UserError
 from styleforge.infer.model_file import now_iso
 from styleforge.train.common import StopRequest
 
@@ -163,6 +164,14 @@ class Worker:
                 )  # fmt: skip
         except UserError as err:
             self.store.update_job(job.id, status="failed", message=str(err), finished=now_iso())
+        except DiskFull as err:  # the last checkpoint is intact: the job can go on from it
+            message = f"{err}; free some space, then resume"
+            try:
+                self.store.update_job(
+                    job.id, status="interrupted", message=message, finished=now_iso()
+                )
+            except DiskFull:  # not even the job list could be written; it says "running"
+                print(f"styleforge: job {job.id}: {message}", file=sys.stderr)
         except Exception as err:  # a bug must not kill the worker thread
             traceback.print_exc()
             self.store.update_job(

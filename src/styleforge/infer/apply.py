@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from styleforge import images
-from styleforge.errors import UserError
+from styleforge.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UserError
 from styleforge.infer.tiling import apply_tiled
 
 __all__ = [
@@ -37,6 +37,10 @@ RunBatch = Callable[[np.ndarray], np.ndarray]
 
 #: Images with more pixels than this are processed in tiles unless told otherwise.
 AUTO_TILE_PIXELS = 1600 * 1600
+#: Photos and tiles with a side under this are mirrored up to it for the network and cropped
+#: back (the stylizer takes sides of at least 5 px: nets.stylizer.MIN_SIDE; 8 is its next
+#: multiple of the downsampling factor 4).
+NET_MIN_SIDE = 8
 #: Default tile side and overlap (px) for automatic tiling.
 DEFAULT_TILE = 1024
 DEFAULT_OVERLAP = 64
@@ -119,10 +123,29 @@ def blend(photo: np.ndarray, stylized: np.ndarray, strength: float, colors: bool
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
 
+def at_least_min_side(run_batch: RunBatch) -> RunBatch:
+    """``run_batch`` for batches of any size: a side under :data:`NET_MIN_SIDE` (a 1 px sliver,
+    a 20000×1 banner, a thin edge tile) is mirrored up to it, centred, and cropped back."""
+
+    def run(x: np.ndarray) -> np.ndarray:
+        h, w = x.shape[-2:]
+        ph, pw = max(0, NET_MIN_SIDE - h), max(0, NET_MIN_SIDE - w)
+        if not (ph or pw):
+            return run_batch(x)
+        top, left = ph // 2, pw // 2
+        pads = ((0, 0), (0, 0), (top, ph - top), (left, pw - left))
+        y = run_batch(np.pad(x, pads, mode="symmetric"))
+        return np.ascontiguousarray(y[..., top : top + h, left : left + w])
+
+    return run
+
+
 def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions) -> np.ndarray:
-    """Restyle a float32 (1,3,H,W) photo in [0,1] at its size (tiled if large) and blend."""
+    """Restyle a float32 (1,3,H,W) photo in [0,1] at its size (tiled if large) and blend.
+    Any size works: sides under :data:`NET_MIN_SIDE` are padded for the network."""
     if photo.ndim != 4 or photo.shape[:2] != (1, 3):
         raise ValueError(f"expected a (1,3,H,W) array, got {photo.shape}")
+    run_batch = at_least_min_side(run_batch)
     tile = options.tile_for(photo.shape[2], photo.shape[3])
     if tile is None:
         out = run_batch(photo)
@@ -196,6 +219,14 @@ class ApplySummary:
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
+    @property
+    def exit_code(self) -> int:
+        """0 when every input was done (or kept), :data:`EXIT_PARTIAL` when some failed and
+        others were done, :data:`EXIT_USAGE` when every one failed."""
+        if not self.failed:
+            return EXIT_OK
+        return EXIT_PARTIAL if self.done or self.skipped else EXIT_USAGE
+
     def line(self) -> str:
         """``restyled 10, skipped 2 (output exists), failed 1``."""
         text = f"restyled {len(self.done)}"
@@ -240,9 +271,25 @@ def apply_files(
             continue
         try:
             img = images.open_image(src, max_pixels=max_pixels)
-        except UserError as err:
-            summary.failed.append((src, str(err)))
+            result = stylize_pil(run_batch, img, options)
+        except (UserError, ValueError, RuntimeError, MemoryError) as err:
+            # One photo that cannot be restyled fails alone; a full disk (DiskFull) stops all.
+            summary.failed.append((src, failure_reason(src, err)))
             continue
-        images.save_image(stylize_pil(run_batch, img, options), dst)
+        try:
+            images.save_image(result, dst)
+        except UserError as err:
+            summary.failed.append((src, failure_reason(dst, err)))
+            continue
         summary.done.append(dst)
     return summary
+
+
+def failure_reason(path: Path, err: BaseException) -> str:
+    """What went wrong with ``path``, without repeating the path if the message starts with it
+    (``failed a.png: not an image``, not ``failed a.png: a.png: not an image``)."""
+    text = str(err) or type(err).__name__
+    if isinstance(err, MemoryError):
+        text = "not enough memory to restyle this image (try --max-size or --tile)"
+    prefix = f"{path}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text

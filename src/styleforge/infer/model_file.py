@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import Tensor
 
 from styleforge import __version__
@@ -118,8 +118,9 @@ def write_model(path: Path, state_dict: Mapping[str, Tensor], info: HasMetadata)
     """Write weights + metadata (a stylizer's :class:`ModelInfo` or a sampler's info) to
     ``path`` atomically (float32, contiguous, on the CPU)."""
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state_dict.items()}
+    data = save(tensors, metadata=info.to_metadata())  # bytes: a full disk is a plain OSError
     with atomic_write(path, ".safetensors") as tmp:
-        save_file(tensors, str(tmp), metadata=info.to_metadata())
+        tmp.write_bytes(data)
     return path
 
 

@@ -23,10 +23,10 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
         raise ValueError(f"length must be >= 1, got {length}")
     if tile < 1:
         raise ValueError(f"tile must be >= 1, got {tile}")
+    if length <= tile:  # one tile: no neighbour to overlap (a thin banner's short axis)
+        return [0]
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap must be in [0, tile={tile}), got {overlap}")
-    if length <= tile:
-        return [0]
     span = length - tile
     stride = tile - overlap
     gaps = -(-span // stride)  # fewest gaps with every gap <= stride

@@ -8,6 +8,9 @@ crash or Ctrl-C during the write leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import io
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +24,23 @@ FORMAT = "styleforge-checkpoint-v1"
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
     """Write ``state`` (plus a format tag) to ``path`` atomically."""
+    # Serialised in memory first, so a full disk is a plain OSError from the file write (torch's
+    # zip writer reports it as an opaque RuntimeError), turned into DiskFull by atomic_write.
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
     with atomic_write(path, ".tmp") as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+        _pause_before_rename()
+        with open(tmp, "wb") as fh:
+            fh.write(buffer.getbuffer())
     return path
+
+
+def _pause_before_rename() -> None:
+    """Test hook: ``STYLEFORGE_TEST_CKPT_PAUSE=SECONDS`` sleeps inside the checkpoint write (the
+    temporary file exists, the old checkpoint is still in place), so a test can kill -9 there."""
+    pause = os.environ.get("STYLEFORGE_TEST_CKPT_PAUSE")
+    if pause:
+        time.sleep(float(pause))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

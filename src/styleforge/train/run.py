@@ -24,10 +24,11 @@ from tqdm import tqdm
 from styleforge import collection, images
 from styleforge.distributed import World
 from styleforge.errors import UserError
+from styleforge.fileio import atomic_write, disk_full_names
 from styleforge.infer.model_file import ModelInfo, style_fingerprint, write_model
 from styleforge.report import write_json
 from styleforge.runtime import pick_device
-from styleforge.tblog import EventWriter
+from styleforge.tblog import EventWriter, drop_steps_from
 from styleforge.train.checkpoint import load_checkpoint
 from styleforge.train.common import SINGLE, StopRequest, peers_watched
 from styleforge.train.stylizer import TrainConfig, TrainState, train_stylizer_loop
@@ -96,16 +97,23 @@ STYLIZER_COLUMNS = ("step", "d_loss", "content", "style", "adv", "tv", "lr_scale
 
 
 class RunLog:
-    """Losses to ``log.csv`` (one row per step) and to TensorBoard event files."""
+    """Losses to ``log.csv`` (one row per step) and to TensorBoard event files.
+
+    Every row reaches the OS as soon as it is logged (before the step's checkpoint is written),
+    so after a crash (even kill -9) and ``--resume`` both logs hold every step exactly once.
+    """
 
     def __init__(
         self, run_dir: Path, resume_step: int | None, columns: Sequence[str] = STYLIZER_COLUMNS
     ) -> None:
+        self.run_dir = run_dir
         self.path = run_dir / "log.csv"
         self.columns = list(columns)
         # Rows hold 0-based step indices; a checkpoint with ``resume_step`` steps done trains
-        # the rows from index ``resume_step`` on again: drop them.
-        self._open(resume_step if resume_step is not None and self.path.exists() else 0)
+        # the rows from index ``resume_step`` on again: drop them (a fresh run drops them all).
+        keep_below = resume_step if resume_step is not None and self.path.exists() else 0
+        drop_steps_from(run_dir, keep_below)
+        self._open(keep_below)
         self._tb = EventWriter(run_dir)
 
     def _open(self, keep_below: int) -> None:
@@ -113,27 +121,32 @@ class RunLog:
         rows: list[dict[str, str]] = []
         if keep_below > 0:
             with open(self.path, newline="") as fh:
-                rows = [r for r in csv.DictReader(fh) if int(float(r["step"])) < keep_below]
-        with open(self.path, "w", newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if _row_step(r) < keep_below]
+        with atomic_write(self.path) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, self.columns)
             writer.writeheader()
             writer.writerows(rows)
         self._fh = open(self.path, "a", newline="")  # noqa: SIM115 (closed in close())
         self._csv = csv.DictWriter(self._fh, self.columns, extrasaction="ignore")
-        self._last = int(float(rows[-1]["step"])) if rows else -1
+        self._last = _row_step(rows[-1]) if rows else -1
 
     def add(self, step: int, values: dict[str, float]) -> None:
         """Log one step's values (missing columns stay empty). A step at or before the last
         one logged (training rolled back after a NaN) first drops the rows from it on."""
         if step <= self._last:
             self._fh.close()
+            self._tb.close()
+            drop_steps_from(self.run_dir, step)
             self._open(step)
-        self._csv.writerow({**values, "step": step})
+            self._tb = EventWriter(self.run_dir)
+        with disk_full_names(self.path):
+            self._csv.writerow({**values, "step": step})
+            self._fh.flush()
         self._last = step
         self._tb.add_scalars(step, {f"loss/{k}": v for k, v in values.items() if k != "step"})
 
     def flush(self) -> None:
-        """Push everything to disk (called at previews and at the end)."""
+        """Push everything to the OS (``add`` already does)."""
         self._fh.flush()
         self._tb.flush()
 
@@ -142,6 +155,14 @@ class RunLog:
         self.flush()
         self._fh.close()
         self._tb.close()
+
+
+def _row_step(row: dict[str, str]) -> int:
+    """The step of a ``log.csv`` row; a torn last row (a crash mid-write) counts as unknown."""
+    try:
+        return int(float(row["step"]))
+    except (TypeError, ValueError):
+        return 1 << 62
 
 
 def _save_preview(state: TrainState, photos: Tensor, run_dir: Path) -> Path:
@@ -184,6 +205,8 @@ def prepare_run(
     checkpoint (so an earlier run is never overwritten by accident). The batch must split
     evenly across ``world``'s processes."""
     ckpt = run / "checkpoint.pt"
+    for stale in run.glob(".checkpoint.*.tmp"):  # a write killed before its rename (kill -9)
+        stale.unlink(missing_ok=True)
     if output.exists() and output.is_dir():
         raise UserError(f"-o {output}: is a folder; give a file name like style.safetensors")
     saved_step = None
@@ -197,7 +220,8 @@ def prepare_run(
         saved = load_checkpoint(ckpt)
         config = check_resumable(saved, config, run)
         saved_step = int(saved["step"])
-        if saved_step >= config.steps:
+        # A run killed after its last checkpoint but before the model was written finishes.
+        if saved_step > config.steps or (saved_step == config.steps and output.exists()):
             raise UserError(
                 f"{ckpt}: already trained {saved_step} steps; pass a larger --steps to go on"
             )
