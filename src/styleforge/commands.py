@@ -115,6 +115,8 @@ def run_transfer(args: argparse.Namespace) -> int:
         try:
             photo = images.load_image(src, max_pixels=max_pixels)
         except UserError as err:  # one photo that does not load fails alone
+            if len(contents) == 1 and not left_out:
+                raise  # the only photo: one line, exit 2
             summary.failed.append((src, failure_reason(src, err)))
             _note(f"failed {src}: {summary.failed[-1][1]}")
             continue
