@@ -413,3 +413,34 @@ def test_serve_hands_the_login_to_gradio(
     code, _ = _run(["serve", "--host", "0.0.0.0", "--auth", "ann:pw", "--data-dir",
                     str(tmp_path)], capsys)  # fmt: skip
     assert code == EXIT_OK and seen["auth"] == ("ann", "pw") and seen["server_name"] == "0.0.0.0"
+
+
+@pytest.mark.slow
+def test_web_job_that_fills_the_disk_says_so_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import styleforge.train.run as run
+    from styleforge.app.store import Store
+    from styleforge.app.ui import App
+    from styleforge.app.worker import Worker
+    from styleforge.errors import DiskFull
+
+    store = Store(tmp_path / "data", max_upload_bytes=2**20)
+    worker = Worker(store, "cpu")  # not started: jobs are run here, one call each
+    app = App(store, worker)
+    app.create_style("s", [write_image(tmp_path / f"p{i}.png", (96, 80), seed=i) for i in range(3)])
+    job = store.create_job(store.styles()[0].id, "stylizer", "quick", 3)
+
+    def full(path: Path, *args: object) -> None:
+        raise DiskFull(f"{path}: no space left on device")
+
+    monkeypatch.setattr(run, "write_model", full)
+    worker._run(store.job(job.id))
+    failed = store.job(job.id)
+    assert failed.status == "interrupted" and "no space left on device" in failed.message
+    assert failed.resumable
+    monkeypatch.undo()
+    worker.resume(job.id)
+    worker._run(store.job(job.id))
+    done = store.job(job.id)
+    assert done.status == "done" and Path(str(done.model)).is_file()
