@@ -66,3 +66,13 @@ def test_resume_without_checkpoint_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no checkpoint"):
         train_stylizer_loop(TINY, _images(1), _images(2), torch.device("cpu"),
                             tmp_path / "none.pt", resume=True)  # fmt: skip
+
+
+def test_a_short_run_leaves_the_warm_up_halfway() -> None:
+    from styleforge.train.stylizer import with_overrides
+
+    quick = TrainConfig.preset("quick")
+    assert with_overrides(quick, steps=80).warmup == 40  # was 100: never adversarial
+    assert with_overrides(quick, steps=1000).warmup == quick.warmup
+    assert with_overrides(quick, steps=80, warmup=70).warmup == 70
+    assert with_overrides(quick, seed=3).warmup == quick.warmup

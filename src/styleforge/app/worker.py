@@ -36,13 +36,12 @@ def job_config(job: Job) -> Any:
             every = max(1, min(sconfig.preview_every, job.steps))
             sconfig = replace(sconfig, steps=job.steps, preview_every=every, kid_every=job.steps)
         return sconfig
-    from styleforge.train.stylizer import TrainConfig
+    from styleforge.train.stylizer import TrainConfig, with_overrides
 
     config = TrainConfig.preset(job.preset)
     if job.steps:
         every = max(1, min(config.preview_every, job.steps))
-        warmup = min(config.warmup, job.steps // 2)
-        config = replace(config, steps=job.steps, preview_every=every, warmup=warmup)
+        config = with_overrides(config, steps=job.steps, preview_every=every)
     return config
 
 

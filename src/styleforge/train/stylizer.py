@@ -298,5 +298,11 @@ def _image_grams(
 
 
 def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
-    """``config`` with the non-``None`` overrides applied."""
-    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    """``config`` with the non-``None`` overrides applied: the one place the CLI, the demo and
+    the web app build a training config. A ``steps`` shorter than the preset's also shortens
+    the content-only warm-up to at most half the run (``--steps 80`` trains adversarially for
+    its last 40 steps instead of never leaving the warm-up), unless ``warmup`` is given."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "steps" in given and "warmup" not in given:
+        given["warmup"] = min(config.warmup, given["steps"] // 2)
+    return replace(config, **given)
