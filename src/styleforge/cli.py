@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from styleforge import __version__
 from styleforge.configs import DEVICE_CHOICES
-from styleforge.errors import EXIT_FAULT, JobFailed, ReportedElsewhere, UserError
+from styleforge.errors import EXIT_FAULT, EXIT_USAGE, JobFailed, ReportedElsewhere, UserError
 from styleforge.fileio import NO_SPACE
 
 #: Training steps of ``styleforge demo`` (a few minutes on a 2-core CPU).
@@ -363,10 +363,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(args)
     except ReportedElsewhere:
-        return 2  # process 0 of a torchrun job printed it
+        return EXIT_USAGE  # process 0 of a torchrun job printed it
     except UserError as err:
         print(f"styleforge: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except JobFailed as err:  # DiskFull included
         print(f"styleforge: error: {err}", file=sys.stderr)
         return EXIT_FAULT

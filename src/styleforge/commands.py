@@ -126,7 +126,7 @@ def run_transfer(args: argparse.Namespace) -> int:
         summary.done.append(images.save_image(result, out))
         _note(f"{src} -> {out}")
     if summary.failed:
-        _note(summary.line().replace("restyled", "transferred"))
+        _note(summary.line("transferred"))
     return summary.exit_code
 
 

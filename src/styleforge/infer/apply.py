@@ -227,9 +227,9 @@ class ApplySummary:
             return EXIT_OK
         return EXIT_PARTIAL if self.done or self.skipped else EXIT_USAGE
 
-    def line(self) -> str:
+    def line(self, verb: str = "restyled") -> str:
         """``restyled 10, skipped 2 (output exists), failed 1``."""
-        text = f"restyled {len(self.done)}"
+        text = f"{verb} {len(self.done)}"
         if self.skipped:
             text += f", skipped {len(self.skipped)} (output exists)"
         if self.failed:

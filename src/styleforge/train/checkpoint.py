@@ -29,9 +29,9 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **state}, buffer)
     with atomic_write(path, ".tmp") as tmp:
-        _pause_before_rename()
         with open(tmp, "wb") as fh:
             fh.write(buffer.getbuffer())
+        _pause_before_rename()
     return path
 
 
