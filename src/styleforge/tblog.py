@@ -17,6 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from styleforge.fileio import atomic_write, disk_full_names
+
 __all__ = ["EventWriter", "crc32c", "drop_steps_from", "masked_crc32c", "read_scalars"]
 
 _FILE_VERSION = "brain.Event:2"
@@ -137,8 +139,6 @@ class EventWriter:
     def _write(self, data: bytes) -> None:
         if self._file is None:
             raise ValueError(f"EventWriter for {self.path} is closed")
-        from styleforge.fileio import disk_full_names
-
         with disk_full_names(self.path):
             self._file.write(_record(data))
             self._file.flush()
@@ -256,8 +256,6 @@ def drop_steps_from(logdir: Path, step: int) -> None:
     was killed while writing it) goes too. A file left with no scalars is deleted; the others
     are rewritten atomically.
     """
-    from styleforge.fileio import atomic_write
-
     for path in sorted(Path(logdir).glob("events.out.tfevents.*")):
         data = path.read_bytes()
         kept: list[bytes] = []

@@ -317,7 +317,6 @@ def train_stylizer(
             bar.set_postfix({k: f"{v:.3g}" for k, v in h.items() if k != "step"}, refresh=False)
         if state.step % config.preview_every == 0 or state.step == config.steps:
             _save_preview(state, preview, run)
-            log.flush()
 
     try:
         with stop.installed(), peers_watched(world, run):

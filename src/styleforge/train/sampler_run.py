@@ -182,7 +182,6 @@ def train_sampler(
             bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
         if state.step % config.preview_every == 0 or state.step == config.steps:
             _save_preview(state, run)
-            log.flush()
 
     try:
         with stop.installed(), peers_watched(world, run):
