@@ -70,6 +70,17 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _strength(text: str) -> float:
+    """argparse type: a number in [0, 2]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 2, got {text!r}") from None
+    if not 0.0 <= value <= 2.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2, got {text}")
+    return value
+
+
 def _non_negative(text: str) -> float:
     try:
         value = float(text)
@@ -113,10 +124,26 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_apply_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", type=Path, help="model file (.safetensors, or .onnx from export)")
-    p.add_argument("inputs", nargs="+", type=Path, help="photo(s) or folder(s) of photos")
+    p.add_argument(
+        "model", type=Path, nargs="?",
+        help="model file (.safetensors, or .onnx from export); left out with --style-from",
+    )  # fmt: skip
+    p.add_argument("inputs", nargs="*", type=Path, help="photo(s) or folder(s) of photos")
     p.add_argument("-o", "--output", type=Path, required=True, help="output image or folder")
-    p.add_argument("--strength", type=_fraction, default=1.0, help="0..1 (default 1: full)")
+    p.add_argument(
+        "--style-from", type=Path, metavar="DIR",
+        help="no model: restyle in the look of this folder of pictures at once, straight "
+        "from the painter prior (a preview of what `train` will learn)",
+    )  # fmt: skip
+    p.add_argument(
+        "--strength", type=_strength, default=1.0,
+        help="0 (the photo) .. 1 (the style, default) .. 2 (more paint; painter-prior models)",
+    )  # fmt: skip
+    p.add_argument(
+        "--paint-size", type=int, metavar="PX",
+        help="long side the network paints at; bigger photos are painted at it and scaled up, "
+        "so strokes keep their size (default: 512 for painter-prior models; 0: full size)",
+    )  # fmt: skip
     p.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours")
     p.add_argument("--max-size", type=_positive_int, help="downscale the long side to this first")
     p.add_argument(

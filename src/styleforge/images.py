@@ -31,6 +31,7 @@ __all__ = [
     "make_sheet",
     "open_image",
     "pil_to_tensor",
+    "resize_array",
     "resize_to",
     "rgb_to_yiq",
     "save_image",
@@ -251,6 +252,24 @@ def _resize_hw(t: torch.Tensor, height: int, width: int) -> torch.Tensor:
         t, size=(height, width), mode="bicubic", antialias=True, align_corners=False
     )
     return out.clamp(0.0, 1.0)
+
+
+def resize_array(arr: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize a float (1,3,H,W) array in [0,1] to (1,3,height,width) float32, torch-free: PIL's
+    Lanczos per channel in float (antialiased going down, sharp going up), clipped to [0,1]."""
+    if arr.ndim != 4 or arr.shape[:2] != (1, 3):
+        raise ValueError(f"expected a (1,3,H,W) array, got {arr.shape}")
+    if arr.shape[2:] == (height, width):
+        return np.ascontiguousarray(arr, dtype=np.float32)
+    planes = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(c, dtype=np.float32)).resize(
+                (width, height), Image.Resampling.LANCZOS
+            )
+        )
+        for c in arr[0]
+    ]
+    return np.clip(np.stack(planes)[None], 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def resize_to(t: torch.Tensor, size: int, side: Literal["long", "short"] = "long") -> torch.Tensor:

@@ -64,7 +64,22 @@ def run_train(args: argparse.Namespace) -> int:
 def _torch_backend(model: Path, device: str) -> RunBatch:
     from styleforge.infer.stylizer import Stylizer
 
-    return Stylizer.load(model, device).run_batch
+    return Stylizer.load(model, device).backend()
+
+
+def _preview_backend(style_dir: Path, device: str, max_pixels: int) -> RunBatch:
+    """The zero-training stylizer of a collection: the painter prior with the mean style."""
+    from styleforge import collection, prior
+    from styleforge.infer.model_file import ModelInfo
+    from styleforge.infer.stylizer import Stylizer
+    from styleforge.nets import PainterConfig
+    from styleforge.runtime import pick_device
+
+    coll = collection.scan_for(style_dir, 1, "a style preview", max_pixels=max_pixels)
+    pictures = [images.open_image(p, max_pixels=max_pixels) for p in coll.images]
+    net = prior.painter_for(pictures)
+    info = ModelInfo(net=PainterConfig(), style={"images": len(pictures), "preview": True})
+    return Stylizer(net, info, pick_device(device)).backend()
 
 
 def _onnx_backend(model: Path, device: str) -> RunBatch:
@@ -79,20 +94,34 @@ def _onnx_backend(model: Path, device: str) -> RunBatch:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    """``styleforge apply MODEL INPUT... -o OUT``."""
-    model: Path = args.model
+    """``styleforge apply MODEL INPUT... -o OUT`` (or ``--style-from DIR INPUT... -o OUT``)."""
+    max_pixels = int(args.max_pixels or images.DEFAULT_MAX_PIXELS)
+    inputs: list[Path] = list(args.inputs)
+    model: Path | None = args.model
+    if args.style_from is not None:
+        inputs = [model, *inputs] if model is not None else inputs
+        model = None
+        if args.backend == "onnx":
+            raise UserError("--style-from runs the torch backend; leave out --backend onnx")
+    elif model is None or not inputs:
+        raise UserError("give a model file and the photos to restyle (or --style-from DIR)")
+    if not inputs:
+        raise UserError("give the photos to restyle")
+    options = ApplyOptions(
+        strength=args.strength, preserve_colors=args.preserve_colors, max_size=args.max_size,
+        tile=args.tile, overlap=args.overlap, batch=args.batch, paint_size=args.paint_size,
+    )  # fmt: skip
+    if model is None:
+        pairs = plan_outputs(inputs, args.output)
+        run_batch = _preview_backend(args.style_from, args.device, max_pixels)
+        return _apply_and_report(run_batch, pairs, options, args, max_pixels)
     if not model.is_file():
         raise UserError(f"{model}: no such model file")
     is_onnx = model.suffix.lower() == ".onnx"
     backend = args.backend or ("onnx" if is_onnx else "torch")
     if backend == "torch" and is_onnx:
         raise UserError(f"{model}: an ONNX model runs with --backend onnx")
-    options = ApplyOptions(
-        strength=args.strength, preserve_colors=args.preserve_colors, max_size=args.max_size,
-        tile=args.tile, overlap=args.overlap, batch=args.batch,
-    )  # fmt: skip
-    max_pixels = int(args.max_pixels or images.DEFAULT_MAX_PIXELS)
-    pairs = plan_outputs(args.inputs, args.output)
+    pairs = plan_outputs(inputs, args.output)
     w = world()
     if w.distributed:
         return _run_apply_sharded(args, pairs, options, max_pixels)
@@ -103,10 +132,20 @@ def run_apply(args: argparse.Namespace) -> int:
             run_batch = _onnx_backend(model, args.device)
         else:  # a .safetensors model on onnxruntime: export it for this run
             run_batch = _onnx_backend(export_model(model, Path(tmp) / "model.onnx"), args.device)
-        summary = apply_files(
-            run_batch, pairs, options, overwrite=args.overwrite,
-            skip_existing=args.skip_existing, max_pixels=max_pixels, progress=not args.quiet,
-        )  # fmt: skip
+        return _apply_and_report(run_batch, pairs, options, args, max_pixels)
+
+
+def _apply_and_report(
+    run_batch: RunBatch,
+    pairs: list[tuple[Path, Path]],
+    options: ApplyOptions,
+    args: argparse.Namespace,
+    max_pixels: int,
+) -> int:
+    summary = apply_files(
+        run_batch, pairs, options, overwrite=args.overwrite,
+        skip_existing=args.skip_existing, max_pixels=max_pixels, progress=not args.quiet,
+    )  # fmt: skip
     for src, reason in summary.failed:
         _note(f"failed {src}: {reason}")
     if len(pairs) == 1 and summary.done:
@@ -164,11 +203,14 @@ def export_model(model: Path, output: Path) -> Path:
     """Export a ``.safetensors`` stylizer to ONNX (dynamic batch, height and width)."""
     from styleforge.infer.model_file import read_model
     from styleforge.infer.onnx_export import export_onnx
-    from styleforge.nets import StylizerNet
+    from styleforge.nets import build_stylizer
 
     state, info = read_model(model)
-    net = StylizerNet(info.net)
-    net.load_state_dict(state)
+    net = build_stylizer(info.net)
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        raise UserError(f"{model}: weights do not match the architecture in its header") from err
     meta = {k: v for k, v in info.to_metadata().items() if k != "format"}
     meta |= {
         "format": ONNX_FORMAT,

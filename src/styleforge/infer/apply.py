@@ -29,11 +29,21 @@ __all__ = [
     "blend",
     "pil_to_array",
     "plan_outputs",
+    "predictor_square",
     "stylize_array",
     "stylize_pil",
 ]
 
 RunBatch = Callable[[np.ndarray], np.ndarray]
+"""A backend: float32 (N,3,H,W) in [0,1] -> the same shape. A backend of a painter-prior model
+also has ``conditional = True``, takes ``strength`` and ``square`` keywords (``square``: the
+photo's (1,3,256,256) centre square, :func:`predictor_square`, from which its own style vector
+is predicted) and may have a ``paint_size`` (the long side it paints at by default)."""
+
+#: Highest ``strength``: models on the painter prior extrapolate their style up to it.
+MAX_STRENGTH = 2.0
+#: Side of the square the style predictor sees (``styleforge.nets.painter.PREDICTOR_SIZE``).
+PREDICTOR_SIZE = 256
 
 #: Images with more pixels than this are processed in tiles unless told otherwise.
 AUTO_TILE_PIXELS = 1600 * 1600
@@ -51,13 +61,19 @@ class ApplyOptions:
     """How to apply a stylizer to one image.
 
     Args:
-        strength: 1 = the full style, 0 = the photo unchanged; in between blends linearly.
+        strength: 1 = the full style, 0 = the photo unchanged; in between blends linearly
+            (and a painter-prior model also paints less). Above 1, up to 2, a painter-prior
+            model paints more (its style vector is extrapolated); other models refuse it.
         preserve_colors: keep the photo's colours (YIQ chrominance), take the stylized luminance.
         max_size: first downscale so the long side is at most this (``None``: full size).
         tile: tile side in px; ``None`` tiles automatically above :data:`AUTO_TILE_PIXELS`
             (tiles of :data:`DEFAULT_TILE`), 0 never tiles.
         overlap: px shared by neighbouring tiles, blended smoothly.
         batch: tiles per forward pass.
+        paint_size: the long side (px) at which the network paints; a larger photo is painted
+            at this size and the result scaled up (Lanczos) to the photo's size, so strokes keep
+            the size they were learned at. ``None``: the model's own default (painter-prior
+            models: 512; from-scratch models: full size); 0: always full size.
     """
 
     strength: float = 1.0
@@ -66,10 +82,13 @@ class ApplyOptions:
     tile: int | None = None
     overlap: int = DEFAULT_OVERLAP
     batch: int = 1
+    paint_size: int | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.strength <= 1.0:
-            raise UserError(f"strength must be between 0 and 1, got {self.strength}")
+        if not 0.0 <= self.strength <= MAX_STRENGTH:
+            raise UserError(f"strength must be from 0 to {MAX_STRENGTH:g}, got {self.strength}")
+        if self.paint_size is not None and self.paint_size != 0 and self.paint_size < 16:
+            raise UserError(f"paint size must be 0 (full) or at least 16 px, got {self.paint_size}")
         if self.max_size is not None and self.max_size < 16:
             raise UserError(f"max size must be at least 16 px, got {self.max_size}")
         if self.overlap < 0:
@@ -140,18 +159,56 @@ def at_least_min_side(run_batch: RunBatch) -> RunBatch:
     return run
 
 
+def predictor_square(photo: np.ndarray) -> np.ndarray:
+    """The centre square of a (1,3,H,W) photo at 256×256 (Lanczos): float32 (1,3,256,256), the
+    input from which a painter-prior model predicts the photo's own style vector."""
+    h, w = photo.shape[-2:]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    square = photo[..., top : top + side, left : left + side]
+    return images.resize_array(square, PREDICTOR_SIZE, PREDICTOR_SIZE)
+
+
 def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions) -> np.ndarray:
-    """Restyle a float32 (1,3,H,W) photo in [0,1] at its size (tiled if large) and blend.
-    Any size works: sides under :data:`NET_MIN_SIDE` are padded for the network."""
+    """Restyle a float32 (1,3,H,W) photo in [0,1] and blend it; returns (1,3,H,W).
+
+    The network paints at ``options.paint_size`` (or the backend's ``paint_size``) when the
+    photo is larger, tiled if large; any size works (sides under :data:`NET_MIN_SIDE` are
+    padded for the network)."""
     if photo.ndim != 4 or photo.shape[:2] != (1, 3):
         raise ValueError(f"expected a (1,3,H,W) array, got {photo.shape}")
-    run_batch = at_least_min_side(run_batch)
-    tile = options.tile_for(photo.shape[2], photo.shape[3])
+    conditional = bool(getattr(run_batch, "conditional", False))
+    if options.strength > 1.0 and not conditional:
+        raise UserError(
+            "strength above 1 needs a model trained on the painter prior "
+            "(this one was trained --from-scratch)"
+        )
+    if conditional:
+        square = predictor_square(photo)
+        net = run_batch
+
+        def run_batch(x: np.ndarray) -> np.ndarray:
+            return net(x, strength=options.strength, square=square)  # type: ignore[call-arg]
+
+    paint = options.paint_size
+    if paint is None:
+        paint = getattr(run_batch if not conditional else net, "paint_size", None) or 0
+    height, width = photo.shape[-2:]
+    work = photo
+    if paint and max(height, width) > paint:
+        scale = paint / max(height, width)
+        work = images.resize_array(
+            photo, max(1, round(height * scale)), max(1, round(width * scale))
+        )
+    run = at_least_min_side(run_batch)
+    tile = options.tile_for(work.shape[2], work.shape[3])
     if tile is None:
-        out = run_batch(photo)
+        out = run(work)
     else:
-        out = apply_tiled(run_batch, photo, tile, options.overlap, batch=options.batch)
-    return blend(photo, out, options.strength, options.preserve_colors)
+        out = apply_tiled(run, work, tile, options.overlap, batch=options.batch)
+    if work is not photo:
+        out = images.resize_array(out, height, width)
+    return blend(photo, out, min(options.strength, 1.0), options.preserve_colors)
 
 
 def fit_max_size(img: Image.Image, max_size: int | None) -> Image.Image:

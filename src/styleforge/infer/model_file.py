@@ -4,7 +4,8 @@ Tensors: the generator's ``state_dict`` (the EMA weights when training kept an E
 (safetensors allows ``str -> str`` only, so structured values are JSON):
 
 - ``format``: :data:`MODEL_FORMAT`; ``styleforge_version``;
-- ``net``: :class:`~styleforge.nets.StylizerConfig` as JSON, enough to rebuild the network;
+- ``net``: :class:`~styleforge.nets.StylizerConfig` or :class:`~styleforge.nets.PainterConfig`
+  (``arch: painter``) as JSON, enough to rebuild the network;
 - ``preprocessing``: how pixels enter and leave the network (float RGB NCHW in [0,1], sRGB);
 - ``training``: the training config as JSON; ``style``: the style set (fingerprint, image count,
   names); ``metrics``: final figures (JSON); ``created``: ISO time.
@@ -31,7 +32,7 @@ from torch import Tensor
 from styleforge import __version__
 from styleforge.errors import UserError
 from styleforge.fileio import atomic_write
-from styleforge.nets import StylizerConfig
+from styleforge.nets import AnyStylizerConfig, stylizer_config_from_dict
 
 __all__ = [
     "MODEL_FORMAT",
@@ -57,7 +58,7 @@ PREPROCESSING: dict[str, Any] = {
 class ModelInfo:
     """What a model file says about itself (its metadata, decoded)."""
 
-    net: StylizerConfig
+    net: AnyStylizerConfig
     version: str = __version__
     preprocessing: dict[str, Any] = field(default_factory=lambda: dict(PREPROCESSING))
     training: dict[str, Any] = field(default_factory=dict)
@@ -85,7 +86,7 @@ class ModelInfo:
             raise UserError(f"{path}: a safetensors file, but not a styleforge stylizer model")
         try:
             return cls(
-                net=StylizerConfig.from_dict(json.loads(meta["net"])),
+                net=stylizer_config_from_dict(json.loads(meta["net"])),
                 version=meta.get("styleforge_version", "?"),
                 preprocessing=json.loads(meta.get("preprocessing", "{}")),
                 training=json.loads(meta.get("training", "{}")),

@@ -1,7 +1,10 @@
-"""Export a :class:`~styleforge.nets.StylizerNet` to ONNX, for :mod:`styleforge.infer.onnx_runtime`.
+"""Export a stylizer network to ONNX, for :mod:`styleforge.infer.onnx_runtime`.
 
-The graph has one input ``image`` and one output ``stylized``, both float32 (N,3,H,W) in [0,1],
-with N, H and W dynamic (any H, W ≥ ``MIN_SIDE``, multiples of 4 or not). It is written by
+The graph has an input ``image`` and an output ``stylized``, both float32 (N,3,H,W) in [0,1],
+with N, H and W dynamic (any H, W ≥ ``MIN_SIDE``, multiples of 4 or not). A painter-prior model
+(:class:`~styleforge.nets.PainterNet`) has two more inputs: ``strength`` (1,) and
+``style_square`` (1,3,256,256), the photo's centre square, from which the graph's own copy of
+the style predictor measures the photo's style vector. It is written by
 torch's TorchScript-based exporter (``dynamo=False``): the torch.export-based default needs the
 ``onnxscript`` package, which styleforge does not depend on.
 """
@@ -15,10 +18,11 @@ from pathlib import Path
 
 import onnx
 import torch
+from torch import Tensor, nn
 
 from styleforge.fileio import atomic_write
-from styleforge.infer.onnx_runtime import INPUT_NAME, OUTPUT_NAME
-from styleforge.nets import StylizerNet
+from styleforge.infer.onnx_runtime import INPUT_NAME, OUTPUT_NAME, SQUARE_NAME, STRENGTH_NAME
+from styleforge.nets import AnyStylizer, PainterNet, StylePredictor, StylizerNet
 
 __all__ = ["MAX_OPSET", "MIN_OPSET", "export_onnx"]
 
@@ -40,8 +44,19 @@ _NOISE: tuple[tuple[type[Warning], str], ...] = (
 )
 
 
+class _PainterGraph(nn.Module):
+    """What a painter-prior model's ONNX graph computes: predictor + conditioned transformer."""
+
+    def __init__(self, net: PainterNet, predictor: StylePredictor) -> None:
+        super().__init__()
+        self.net, self.predictor = net, predictor
+
+    def forward(self, image: Tensor, strength: Tensor, square: Tensor) -> Tensor:
+        return self.net(image, strength, self.predictor(square))
+
+
 def export_onnx(
-    net: StylizerNet,
+    net: AnyStylizer,
     path: Path,
     metadata: Mapping[str, str] | None = None,
     opset: int = 17,
@@ -51,8 +66,8 @@ def export_onnx(
     ``net`` itself is left as it was (device, dtype, training mode). ``metadata`` is stored in the
     model's ``metadata_props`` (read back by ``OnnxStylizerNet.metadata``). Returns ``path``.
     """
-    if not isinstance(net, StylizerNet):
-        raise TypeError(f"net must be a StylizerNet, got {type(net).__name__}")
+    if not isinstance(net, StylizerNet | PainterNet):
+        raise TypeError(f"net must be a StylizerNet or PainterNet, got {type(net).__name__}")
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ValueError(f"opset must be in [{MIN_OPSET}, {MAX_OPSET}], got {opset}")
     props = dict(metadata or {})
@@ -60,19 +75,27 @@ def export_onnx(
     if bad:
         raise TypeError(f"metadata keys and values must be str; not so for {bad}")
 
-    model = copy.deepcopy(net).to(device="cpu", dtype=torch.float32).eval()
-    example = torch.rand(_EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(0))
+    model: nn.Module = copy.deepcopy(net).to(device="cpu", dtype=torch.float32).eval()
+    gen = torch.Generator().manual_seed(0)
+    example: tuple[Tensor, ...] = (torch.rand(_EXAMPLE_SHAPE, generator=gen),)
+    names = [INPUT_NAME]
     dims = {0: "batch", 2: "height", 3: "width"}
+    if isinstance(net, PainterNet):
+        from styleforge.prior import load_predictor
+
+        model = _PainterGraph(model, load_predictor()).eval()  # type: ignore[arg-type]
+        example += (torch.ones(1), torch.rand(1, 3, 256, 256, generator=gen))
+        names += [STRENGTH_NAME, SQUARE_NAME]
     with atomic_write(path, ".onnx") as tmp:
         with warnings.catch_warnings():
             for category, message in _NOISE:
                 warnings.filterwarnings("ignore", message=message, category=category)
             torch.onnx.export(
                 model,
-                (example,),
+                example,
                 tmp,
                 dynamo=False,
-                input_names=[INPUT_NAME],
+                input_names=names,
                 output_names=[OUTPUT_NAME],
                 dynamic_axes={INPUT_NAME: dims, OUTPUT_NAME: dims},
                 opset_version=opset,

@@ -19,12 +19,22 @@ from styleforge.errors import UserError
 if TYPE_CHECKING:
     import onnxruntime
 
-__all__ = ["INPUT_NAME", "MIN_SIDE", "OUTPUT_NAME", "OnnxStylizerNet"]
+__all__ = [
+    "INPUT_NAME",
+    "MIN_SIDE",
+    "OUTPUT_NAME",
+    "SQUARE_NAME",
+    "STRENGTH_NAME",
+    "OnnxStylizerNet",
+]
 
 #: Name of the graph input: float32 (N,3,H,W) in [0,1].
 INPUT_NAME = "image"
 #: Name of the graph output: float32 (N,3,H,W) in [0,1].
 OUTPUT_NAME = "stylized"
+#: Extra inputs of a painter-prior model: strength (1,) and the photo's centre square.
+STRENGTH_NAME = "strength"
+SQUARE_NAME = "style_square"
 #: Smallest image side; equals ``styleforge.nets.stylizer.MIN_SIDE`` (not imported: torch).
 MIN_SIDE = 5
 
@@ -75,21 +85,34 @@ class OnnxStylizerNet:
             raise UserError(f"{path}: not a styleforge ONNX model ({reason})") from e
         inputs = [i.name for i in session.get_inputs()]
         outputs = [o.name for o in session.get_outputs()]
-        if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
+        painter = [INPUT_NAME, STRENGTH_NAME, SQUARE_NAME]
+        if inputs not in ([INPUT_NAME], painter) or outputs != [OUTPUT_NAME]:
             raise UserError(
                 f"{path}: not a styleforge ONNX model (inputs {inputs} and outputs {outputs}, "
                 f"expected [{INPUT_NAME!r}] and [{OUTPUT_NAME!r}])"
             )
         self._session: onnxruntime.InferenceSession = session
+        #: A painter-prior model: takes ``strength`` (0..2) and ``square`` in :meth:`__call__`.
+        self.conditional = inputs == painter
+        #: The long side it paints at by default (``None``: full size).
+        self.paint_size: int | None = None
+        if self.conditional:
+            import json
+
+            training = json.loads(self.metadata.get("training", "{}") or "{}")
+            self.paint_size = int(training.get("paint_size", 512))
 
     @property
     def metadata(self) -> dict[str, str]:
         """The model's ``metadata_props`` as a new dict."""
         return dict(self._session.get_modelmeta().custom_metadata_map)
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(
+        self, batch: np.ndarray, strength: float = 1.0, square: np.ndarray | None = None
+    ) -> np.ndarray:
         """Stylize ``batch`` (N,3,H,W) float in [0,1], H, W ≥ :data:`MIN_SIDE` -> float32
-        (N,3,H,W) in [0,1]."""
+        (N,3,H,W) in [0,1]. A painter-prior model is conditioned on ``strength`` and the photo's
+        centre ``square`` (1,3,256,256) (the batch's own centre square when ``None``)."""
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"expected an (N,3,H,W) batch, got shape {batch.shape}")
         if not np.issubdtype(batch.dtype, np.floating):
@@ -98,5 +121,13 @@ class OnnxStylizerNet:
         if min(h, w) < MIN_SIDE:
             raise ValueError(f"image sides must be at least {MIN_SIDE} px, got {h}×{w}")
         x = np.ascontiguousarray(batch, dtype=np.float32)
-        (y,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: x})
+        feeds = {INPUT_NAME: x}
+        if self.conditional:
+            if square is None:
+                from styleforge.infer.apply import predictor_square
+
+                square = predictor_square(x[:1])
+            feeds[STRENGTH_NAME] = np.asarray([strength], dtype=np.float32)
+            feeds[SQUARE_NAME] = np.ascontiguousarray(square, dtype=np.float32)
+        (y,) = self._session.run([OUTPUT_NAME], feeds)
         return np.asarray(y)

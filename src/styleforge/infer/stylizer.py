@@ -8,6 +8,7 @@ On CUDA the network runs in bf16 autocast with channels_last; on the CPU in floa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, overload
 
@@ -20,7 +21,7 @@ from styleforge import images
 from styleforge.errors import UserError
 from styleforge.infer.apply import ApplyOptions, stylize_array, stylize_pil
 from styleforge.infer.model_file import ModelInfo, read_model
-from styleforge.nets import StylizerNet
+from styleforge.nets import AnyStylizer, PainterNet, build_stylizer
 from styleforge.runtime import autocast, memory_format, pick_device, place
 
 __all__ = ["ApplyOptions", "Stylizer"]
@@ -35,16 +36,31 @@ class Stylizer:
         device: where to run.
     """
 
-    def __init__(self, net: StylizerNet, info: ModelInfo, device: torch.device) -> None:
+    def __init__(self, net: AnyStylizer, info: ModelInfo, device: torch.device) -> None:
         self.device = device
         self.info = info
         self.net = place(net, device).eval().requires_grad_(False)
+        self._predictor: torch.nn.Module | None = None
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the network takes a strength (a model on the painter prior: up to 2)."""
+        return isinstance(self.net, PainterNet)
+
+    @property
+    def paint_size(self) -> int | None:
+        """The long side the network paints at by default (``None``: full size)."""
+        if not self.conditional:
+            return None
+        from styleforge.prior import DEFAULT_PAINT_SIZE
+
+        return int(self.info.training.get("paint_size", DEFAULT_PAINT_SIZE))
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "auto") -> Stylizer:
         """Load a model file written by ``styleforge train`` (never unpickles)."""
         state, info = read_model(Path(path))
-        net = StylizerNet(info.net)
+        net = build_stylizer(info.net)
         try:
             net.load_state_dict(state)
         except RuntimeError as err:
@@ -53,13 +69,33 @@ class Stylizer:
         return cls(net, info, dev)
 
     @torch.inference_mode()
-    def run_batch(self, batch: np.ndarray) -> np.ndarray:
-        """Raw network pass: float32 (N,3,H,W) in [0,1] -> float32 (N,3,H,W) in [0,1]."""
+    def run_batch(
+        self, batch: np.ndarray, strength: float = 1.0, square: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Raw network pass: float32 (N,3,H,W) in [0,1] -> float32 (N,3,H,W) in [0,1].
+        A painter-prior model is conditioned on ``strength`` (0..2), measured from the style
+        vector predicted from ``square`` (the photo's (1,3,256,256) centre square)."""
         x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
         x = x.contiguous(memory_format=memory_format(self.device))
         with autocast(self.device):
-            y = self.net(x)
+            if isinstance(self.net, PainterNet):
+                own = self._own_style(square) if square is not None else None
+                y = self.net(x, strength, own)
+            else:
+                y = self.net(x)
         return y.float().cpu().numpy()
+
+    def _own_style(self, square: np.ndarray) -> Tensor:
+        if self._predictor is None:
+            from styleforge.prior import load_predictor
+
+            self._predictor = place(load_predictor(), self.device)
+        x = torch.from_numpy(np.ascontiguousarray(square, dtype=np.float32)).to(self.device)
+        return self._predictor(x).float()
+
+    def backend(self) -> Callable[..., np.ndarray]:
+        """:meth:`run_batch` as an apply backend (with ``conditional`` and ``paint_size``)."""
+        return _Backend(self)
 
     def stylize(self, photo: Tensor, options: ApplyOptions | None = None) -> Tensor:
         """Restyle ``photo`` (1,3,H,W) in [0,1] -> (1,3,H',W') on the CPU (H',W' = H,W unless
@@ -69,7 +105,7 @@ class Stylizer:
         photo = photo.detach().float().cpu()
         if opts.max_size is not None and max(photo.shape[-2:]) > opts.max_size:
             photo = images.resize_to(photo, opts.max_size)
-        return torch.from_numpy(stylize_array(self.run_batch, photo.numpy(), opts))
+        return torch.from_numpy(stylize_array(self.backend(), photo.numpy(), opts))
 
     @overload
     def __call__(self, image: Image.Image, strength: float = ..., **kw: Any) -> Image.Image: ...
@@ -85,9 +121,23 @@ class Stylizer:
         ``tile``, ``overlap``, ``batch``)."""
         opts = ApplyOptions(strength=strength, **kw)
         if isinstance(image, Image.Image):
-            return stylize_pil(self.run_batch, image, opts)
+            return stylize_pil(self.backend(), image, opts)
         if not isinstance(image, Tensor):
             raise TypeError(f"expected a PIL image or a tensor, got {type(image).__name__}")
         if image.ndim == 3:
             return self.stylize(image.unsqueeze(0), opts)[0].to(image.device)
         return torch.cat([self.stylize(x.unsqueeze(0), opts) for x in image]).to(image.device)
+
+
+class _Backend:
+    """A :class:`Stylizer` seen as an apply backend (``styleforge.infer.apply.RunBatch``)."""
+
+    def __init__(self, stylizer: Stylizer) -> None:
+        self.stylizer = stylizer
+        self.conditional = stylizer.conditional
+        self.paint_size = stylizer.paint_size
+
+    def __call__(
+        self, batch: np.ndarray, strength: float = 1.0, square: np.ndarray | None = None
+    ) -> np.ndarray:
+        return self.stylizer.run_batch(batch, strength, square)

@@ -1,18 +1,49 @@
-"""Networks: the feed-forward stylizer, the PatchGAN discriminator and their building blocks."""
+"""Networks: the feed-forward stylizers (trained from scratch, or on the painter prior), the
+PatchGAN discriminator and their building blocks."""
+
+from collections.abc import Mapping
+from typing import Any
 
 from styleforge.nets.blocks import ConvLayer, Norm, ResidualBlock, UpsampleConv, make_norm
 from styleforge.nets.discriminator import DiscriminatorConfig, PatchDiscriminator
+from styleforge.nets.painter import PainterConfig, PainterNet, StylePredictor
 from styleforge.nets.stylizer import MIN_SIDE, StylizerConfig, StylizerNet
+
+#: The config of either stylizer architecture (what a model file's ``net`` field holds).
+AnyStylizerConfig = StylizerConfig | PainterConfig
+#: Either stylizer network: (N,3,H,W) in [0,1] -> (N,3,H,W) in [0,1].
+AnyStylizer = StylizerNet | PainterNet
 
 __all__ = [
     "MIN_SIDE",
+    "AnyStylizer",
+    "AnyStylizerConfig",
     "ConvLayer",
     "DiscriminatorConfig",
     "Norm",
+    "PainterConfig",
+    "PainterNet",
     "PatchDiscriminator",
     "ResidualBlock",
+    "StylePredictor",
     "StylizerConfig",
     "StylizerNet",
     "UpsampleConv",
+    "build_stylizer",
     "make_norm",
+    "stylizer_config_from_dict",
 ]
+
+
+def stylizer_config_from_dict(d: Mapping[str, Any]) -> AnyStylizerConfig:
+    """The config a model file's ``net`` JSON describes: ``arch: painter`` or the classic net."""
+    if d.get("arch") == "painter":
+        return PainterConfig.from_dict(d)
+    return StylizerConfig.from_dict(d)
+
+
+def build_stylizer(config: AnyStylizerConfig) -> AnyStylizer:
+    """A fresh (untrained) network of the architecture ``config`` describes."""
+    if isinstance(config, PainterConfig):
+        return PainterNet(config)
+    return StylizerNet(config)

@@ -1,0 +1,110 @@
+"""The painter prior as a library: style vectors of pictures, and a ready stylizer for a collection.
+
+``painter_for(style_images)`` gives a :class:`~styleforge.nets.PainterNet` whose style is the
+mean style vector of the pictures (no training): the zero-training preview of ``styleforge
+apply --style-from DIR``, and the starting point of ``styleforge train``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from styleforge.features.prior_weights import prior_state
+from styleforge.nets.painter import (
+    PREDICTOR_SIZE,
+    PainterConfig,
+    PainterNet,
+    PainterTransformer,
+    StylePredictor,
+)
+
+__all__ = [
+    "DEFAULT_PAINT_SIZE",
+    "load_predictor",
+    "neutral_vector",
+    "painter_for",
+    "prior_painter",
+    "style_vectors",
+]
+
+#: The long side (px) at which a prior-based stylizer paints by default: its strokes have the
+#: size they had in training, and the result is scaled to the photo's size (see
+#: :class:`~styleforge.infer.apply.ApplyOptions`'s ``paint_size``).
+DEFAULT_PAINT_SIZE = 512
+
+
+@functools.lru_cache(maxsize=1)
+def _states() -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    return prior_state()
+
+
+def load_predictor() -> StylePredictor:
+    """The pretrained style predictor (CPU, float32, eval, frozen)."""
+    net = StylePredictor()
+    net.load_state_dict(_states()[1])
+    return net.eval().requires_grad_(False)
+
+
+def prior_painter(style: Tensor, neutral: Tensor) -> PainterNet:
+    """A :class:`PainterNet`: the pretrained transformer, ``style`` (D,), ``neutral`` (D,)."""
+    net = PainterNet(PainterConfig())
+    transformer = PainterTransformer(net.config)
+    transformer.load_state_dict(_states()[0])
+    net.transformer = transformer
+    with torch.no_grad():
+        net.style.copy_(style.reshape(-1))
+        net.neutral.copy_(neutral.reshape(-1))
+    return net
+
+
+def _predictor_input(img: Image.Image) -> np.ndarray:
+    """The centre square of ``img`` at 256×256 (Lanczos) -> float32 (3,256,256) in [0,1]."""
+    rgb = img.convert("RGB")
+    side = min(rgb.size)
+    left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
+    square = rgb.crop((left, top, left + side, top + side))
+    square = square.resize((PREDICTOR_SIZE, PREDICTOR_SIZE), Image.Resampling.LANCZOS)
+    return np.asarray(square, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
+
+
+@torch.inference_mode()
+def style_vectors(pictures: Sequence[Image.Image], batch: int = 16) -> Tensor:
+    """Style vectors of ``pictures`` (each judged by its centre square): (N,D) float32."""
+    if not pictures:
+        raise ValueError("style_vectors needs at least one picture")
+    predictor = load_predictor()
+    out = []
+    for start in range(0, len(pictures), batch):
+        chunk = np.stack([_predictor_input(p) for p in pictures[start : start + batch]])
+        out.append(predictor(torch.from_numpy(chunk)))
+    return torch.cat(out)
+
+
+@functools.lru_cache(maxsize=1)
+def _sample_photo_vectors() -> Tensor:
+    from skimage import data
+
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    return style_vectors([Image.fromarray(p) for p in photos])
+
+
+def neutral_vector(photos: Sequence[Image.Image] | None = None) -> Tensor:
+    """The mean style vector of ordinary photos, (D,): of ``photos``, or of scikit-image's
+    bundled sample photos. Conditioning on it, the prior gives back roughly the photo."""
+    vectors = style_vectors(photos) if photos else _sample_photo_vectors()
+    return vectors.mean(dim=0)
+
+
+def painter_for(
+    style_pictures: Sequence[Image.Image], photos: Sequence[Image.Image] | None = None
+) -> PainterNet:
+    """The zero-training stylizer of a collection: the prior with the mean of the pictures'
+    style vectors as its style and :func:`neutral_vector` of ``photos`` as its neutral."""
+    style = style_vectors(style_pictures).mean(dim=0)
+    return prior_painter(style, neutral_vector(photos)).eval()
