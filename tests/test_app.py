@@ -52,12 +52,18 @@ def test_styles_from_uploads_audit_rename_delete(app: App, uploads: list[Path]) 
     names = sorted(p.name for p in style.folder.iterdir())
     assert names == [f"img_{i:04d}.png" for i in range(1, 6)]  # upload names never used
     assert style.folder.parent == app.store.root / "styles"
+    # The style's look before any training: a sheet of the prior's preview, made once.
+    sheet = app.style_preview(style.id)
+    assert sheet is not None and Path(sheet).stat().st_size > 0
+    assert app.style_preview(style.id) == sheet and app.style_preview(None) is None
+    assert len(list(style.folder.iterdir())) == 5  # the sheet is not among the style images
     app.rename_style(style.id, "Prints")
     assert app.style_choices() == [("Prints (4 images)", style.id)]
     # A restart (a new store on the same folder) lists everything again.
     assert [s.name for s in Store(app.store.root).styles()] == ["Prints"]
     assert "Deleted" in app.delete_style(style.id)
     assert app.store.styles() == [] and not style.folder.exists()
+    assert not Path(sheet).exists()
 
 
 def test_bad_uploads_are_refused_with_a_reason(app: App, tmp_path: Path) -> None:
@@ -152,6 +158,7 @@ def test_browser_create_train_restyle(tmp_path: Path, uploads: list[Path]) -> No
             )
             page.locator("#create-style").click()
             expect(page.locator("#styles-msg")).to_contain_text("Created style", timeout=60_000)
+            expect(page.locator("#style-preview img")).to_be_visible(timeout=60_000)
             page.screenshot(path=str(SCREENSHOTS / "1_my_styles.png"), full_page=True)
 
             # Train: a tiny stylizer job, watched until done.

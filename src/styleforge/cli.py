@@ -102,6 +102,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         "--preset", choices=("quick", "standard", "max"), default="quick",
         help="quick: ~15 min on a laptop CPU; standard, max: bigger models for a GPU",
     )  # fmt: skip
+    p.add_argument(
+        "--from-scratch", action="store_true",
+        help="train the classic network from nothing instead of fine-tuning the painter prior",
+    )  # fmt: skip
     p.add_argument("--steps", type=_positive_int, help="training steps (default: by preset)")
     p.add_argument("--size", type=_positive_int, help="training crop size in px (by preset)")
     p.add_argument("--batch", type=_positive_int, help="images per step (by preset)")

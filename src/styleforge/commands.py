@@ -136,6 +136,7 @@ def run_demo(args: argparse.Namespace) -> int:
     sampler on the same prints and write a grid of new images (``--sampler-steps 0`` skips it)."""
     import shutil
 
+    from styleforge import prior
     from styleforge.infer.stylizer import Stylizer
     from styleforge.train.run import describe, sample_photos, train_stylizer
     from styleforge.train.stylizer import TrainConfig, with_overrides
@@ -157,14 +158,19 @@ def run_demo(args: argparse.Namespace) -> int:
         return 130
     _note(describe(result))
     stylizer = Stylizer.load(model, args.device)
+    pictures = [images.open_image(p) for p in collection.scan(style_dir).images]
+    preview = Stylizer(prior.painter_for(pictures), stylizer.info, stylizer.device)
+    labels = ["photo", "no training (apply --style-from)", "trained (styleforge apply)"]
     rows: list[Tensor] = []
     for name, photo in sample_photos().items():
         styled = stylizer(photo)
         path = images.save_image(styled, out_dir / f"{name}.png")
         _note(f"wrote {path}")
-        rows.append(images.make_sheet([photo, styled], [name, "styleforge apply"]))
-    sheet = images.save_image(images.stack_rows(rows), out_dir / "sheet.png")
-    _note(f"wrote {sheet} (photo | restyled)")
+        rows.append(images.make_sheet([photo, preview(photo), styled], labels))
+    width = max(r.shape[-1] for r in rows)
+    strip = images.collection_strip([images.pil_to_tensor(p) for p in pictures], width, 160)
+    sheet = images.save_image(images.stack_rows([strip, *rows]), out_dir / "sheet.png")
+    _note(f"wrote {sheet} (the prints, then photo | preview | restyled)")
     if args.sampler_steps == 0:
         return 0
     return _demo_sampler(args, style_dir, out_dir)

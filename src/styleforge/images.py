@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # torch is imported lazily: the ONNX apply path runs without 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "SAVE_FORMATS",
+    "collection_strip",
     "load_image",
     "make_sheet",
     "open_image",
@@ -444,3 +445,31 @@ def make_sheet(
             draw.text((x_text, pad + height + pad), text, fill=(0, 0, 0), font=font)
         x0 += tile.width + pad
     return pil_to_tensor(sheet)
+
+
+def collection_strip(
+    pictures: Sequence[torch.Tensor], width: int, height: int = 96, pad: int = 4
+) -> torch.Tensor:
+    """A row of the collection's own pictures to put above a sheet of results, so the style can
+    be judged: (1,3,H,W) pictures -> one (1,3,height + 2·pad, width) row on white, as many
+    thumbnails ``height`` px high as fit in ``width`` (in the given order)."""
+    import torch
+
+    if not pictures:
+        raise ValueError("collection_strip needs at least one picture")
+    out = torch.ones(1, 3, height + 2 * pad, width)
+    left = pad
+    for pic in pictures:
+        check_nchw(pic, "picture")
+        h, w = pic.shape[-2:]
+        thumb = _resize_hw(pic[:1].float().cpu(), height, max(1, round(w * height / h)))
+        tw = thumb.shape[-1]
+        if left + tw > width - pad:
+            if left == pad:  # a single very wide picture: crop it to the row
+                tw = width - 2 * pad
+                thumb = thumb[..., :tw]
+            else:
+                break
+        out[..., pad : pad + height, left : left + tw] = thumb
+        left += tw + pad
+    return out

@@ -37,7 +37,7 @@ def run_train(args: argparse.Namespace) -> int:
         raise UserError(f"-o {args.output}: the model file name must end in .safetensors")
     if args.output.exists() and not args.overwrite and not args.resume:
         raise UserError(f"{args.output} already exists; pass --overwrite to replace it")
-    base = TrainConfig.preset(args.preset)
+    base = TrainConfig.preset(args.preset, from_scratch=args.from_scratch)
     lr_d = None if args.lr is None else args.lr / 10
     config = with_overrides(
         base, steps=args.steps, size=args.size, batch=args.batch, lr_g=args.lr, lr_d=lr_d,

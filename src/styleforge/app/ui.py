@@ -35,6 +35,7 @@ class App:
     def __init__(self, store: Store, worker: Worker) -> None:
         self.store = store
         self.worker = worker
+        self.last_created: str | None = None
 
     # ------------------------------------------------------------------ My styles
 
@@ -55,7 +56,39 @@ class App:
                 raise UserError(f"{root}: no such folder")
             paths += sorted(p for p in root.rglob("*") if p.is_file())
         style, audit = self.store.create_style(name, paths)
+        self.last_created = style.id
         return f"Created style **{style.name}**.\n\n```\n{audit}\n```"
+
+    def style_preview(self, style_id: str | None) -> str | None:
+        """Path of a sheet showing the style before any training: a strip of its pictures over
+        the sample photos restyled straight from the painter prior (made once, then kept)."""
+        if not style_id:
+            return None
+        folder = self.store.style_folder(style_id)
+        sheet = self._preview_path(style_id)
+        if sheet.exists():
+            return str(sheet)
+        from styleforge import collection, images, prior
+        from styleforge.infer.model_file import ModelInfo
+        from styleforge.infer.stylizer import Stylizer
+        from styleforge.nets import PainterConfig
+        from styleforge.train.run import sample_photos
+
+        pictures = [images.open_image(p) for p in collection.scan(folder).images]
+        if not pictures:
+            return None
+        stylizer = Stylizer(prior.painter_for(pictures), ModelInfo(net=PainterConfig()),
+                            torch_cpu())  # fmt: skip
+        photos = [images.resize_to(p, 256) for p in list(sample_photos().values())[:4]]
+        rows = [images.make_sheet([p, stylizer(p)], ["photo", "your style, no training yet"],
+                                  height=192) for p in photos]  # fmt: skip
+        width = max(r.shape[-1] for r in rows)
+        strip = images.collection_strip([images.pil_to_tensor(p) for p in pictures], width)
+        return str(images.save_image(images.stack_rows([strip, *rows]), sheet))
+
+    def _preview_path(self, style_id: str) -> Path:
+        folder = self.store.style_folder(style_id)  # beside the folder: never a style image
+        return folder.parent / f"{folder.name}.preview.png"
 
     def rename_style(self, style_id: str, name: str) -> str:
         """Rename a style."""
@@ -69,6 +102,7 @@ class App:
         if not style_id:
             raise UserError("pick a style")
         name = self.store.style(style_id).name
+        self._preview_path(style_id).unlink(missing_ok=True)
         self.store.delete_style(style_id)
         return f"Deleted **{name}**."
 
@@ -196,6 +230,13 @@ class App:
         return str(grid), paths
 
 
+def torch_cpu() -> Any:
+    """The CPU device (the web app's previews are small; the GPU is for training jobs)."""
+    import torch
+
+    return torch.device("cpu")
+
+
 def _safe(fn: Any, n_outputs: int) -> Any:
     """Wrap an action: a UserError becomes a visible message in the first output."""
 
@@ -228,6 +269,8 @@ def build_ui(app: App) -> Any:
             folder = gr.Textbox(label="…or a folder on this machine", elem_id="style-folder")
             create = gr.Button("Create style", elem_id="create-style")
             styles_msg = gr.Markdown(elem_id="styles-msg")
+            style_look = gr.Image(label="Your style on sample photos (before any training)",
+                                  type="filepath", elem_id="style-preview")  # fmt: skip
             table = gr.Dataframe(headers=["name", "images", "created", "id"], interactive=False,
                                  value=app.styles_table, elem_id="styles-table")  # fmt: skip
             with gr.Row():
@@ -291,9 +334,14 @@ def build_ui(app: App) -> Any:
                     gr.Dropdown(choices=app.model_choices("sampler")))  # fmt: skip
 
         lists = [table, pick, t_style, job, r_model, d_model]
+
+        def newest_preview() -> str | None:
+            return app.style_preview(app.last_created)
+
         create.click(_safe(app.create_style, 1), [name, uploads, folder], styles_msg).then(
             refresh, None, lists
-        )
+        ).then(newest_preview, None, style_look)
+        pick.change(app.style_preview, [pick], style_look)
         rename.click(_safe(app.rename_style, 1), [pick, new_name], styles_msg).then(
             refresh, None, lists
         )

@@ -62,8 +62,9 @@ class ApplyOptions:
 
     Args:
         strength: 1 = the full style, 0 = the photo unchanged; in between blends linearly
-            (and a painter-prior model also paints less). Above 1, up to 2, a painter-prior
-            model paints more (its style vector is extrapolated); other models refuse it.
+            (and a painter-prior model also paints less: its style vector moves toward the
+            photo's own). Above 1, up to 2, the network paints over its own result, blended in
+            by ``strength − 1``: more paint, not more photo.
         preserve_colors: keep the photo's colours (YIQ chrominance), take the stylized luminance.
         max_size: first downscale so the long side is at most this (``None``: full size).
         tile: tile side in px; ``None`` tiles automatically above :data:`AUTO_TILE_PIXELS`
@@ -177,22 +178,20 @@ def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions)
     padded for the network)."""
     if photo.ndim != 4 or photo.shape[:2] != (1, 3):
         raise ValueError(f"expected a (1,3,H,W) array, got {photo.shape}")
-    conditional = bool(getattr(run_batch, "conditional", False))
-    if options.strength > 1.0 and not conditional:
-        raise UserError(
-            "strength above 1 needs a model trained on the painter prior "
-            "(this one was trained --from-scratch)"
-        )
-    if conditional:
+    strength = options.strength
+    if strength == 0.0:
+        return photo.astype(np.float32, copy=True)
+    if getattr(run_batch, "conditional", False):
         square = predictor_square(photo)
         net = run_batch
+        paint_default = getattr(net, "paint_size", None)
 
         def run_batch(x: np.ndarray) -> np.ndarray:
-            return net(x, strength=options.strength, square=square)  # type: ignore[call-arg]
+            return net(x, strength=min(strength, 1.0), square=square)  # type: ignore[call-arg]
+    else:
+        paint_default = getattr(run_batch, "paint_size", None)
 
-    paint = options.paint_size
-    if paint is None:
-        paint = getattr(run_batch if not conditional else net, "paint_size", None) or 0
+    paint = options.paint_size if options.paint_size is not None else paint_default or 0
     height, width = photo.shape[-2:]
     work = photo
     if paint and max(height, width) > paint:
@@ -201,14 +200,19 @@ def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions)
             photo, max(1, round(height * scale)), max(1, round(width * scale))
         )
     run = at_least_min_side(run_batch)
-    tile = options.tile_for(work.shape[2], work.shape[3])
-    if tile is None:
-        out = run(work)
-    else:
-        out = apply_tiled(run, work, tile, options.overlap, batch=options.batch)
+
+    def paint_over(x: np.ndarray) -> np.ndarray:
+        tile = options.tile_for(x.shape[2], x.shape[3])
+        if tile is None:
+            return run(x)
+        return apply_tiled(run, x, tile, options.overlap, batch=options.batch)
+
+    out = paint_over(work)
+    if strength > 1.0:  # more paint: the network paints over its own painting
+        out = out + np.float32(strength - 1.0) * (paint_over(out) - out)
     if work is not photo:
         out = images.resize_array(out, height, width)
-    return blend(photo, out, min(options.strength, 1.0), options.preserve_colors)
+    return blend(photo, out, min(strength, 1.0), options.preserve_colors)
 
 
 def fit_max_size(img: Image.Image, max_size: int | None) -> Image.Image:

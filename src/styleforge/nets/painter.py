@@ -13,8 +13,9 @@ the weights (trained on tens of thousands of paintings) are read offline by
   are linear in the style vector. (N,3,H,W) in [0,1] + (N,100) -> (N,3,H,W) in [0,1].
 - :class:`PainterNet`: the stylizer a styleforge model file holds: the transformer with its own
   style vector (learned, initialised from a collection) and a *neutral* vector (the mean style
-  of ordinary photos). ``strength`` s uses ``neutral + s·(style − neutral)``: 0 is close to
-  the photo, 1 the style, 2 extrapolates to more paint; the network, not a blend, paints.
+  of ordinary photos). ``strength`` s in [0, 1] conditions on ``base + s·(style − base)``, where
+  ``base`` is the photo's own style vector (or the neutral one): 0 is close to the photo, 1 the
+  style. (Strengths above 1 are made in :mod:`styleforge.infer.apply` by painting twice.)
 """
 
 from __future__ import annotations

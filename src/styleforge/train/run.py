@@ -165,12 +165,14 @@ def _row_step(row: dict[str, str]) -> int:
         return 1 << 62
 
 
-def _save_preview(state: TrainState, photos: Tensor, run_dir: Path) -> Path:
-    """Restyle the fixed preview photos with the EMA generator; photo row over result row."""
+def _save_preview(state: TrainState, photos: Tensor, run_dir: Path, strip: Tensor) -> Path:
+    """Restyle the fixed preview photos with the EMA generator: a strip of the collection over
+    the photo row over the result row."""
     state.ema.eval()
     with torch.no_grad():
         out = state.ema(photos.to(next(state.ema.parameters()).device)).float().cpu()
-    grid = images.stack_rows([torch.cat(list(photos), -1)[None], torch.cat(list(out), -1)[None]])
+    rows = [strip, torch.cat(list(photos), -1)[None], torch.cat(list(out), -1)[None]]
+    grid = images.stack_rows(rows)
     images.save_image(grid, run_dir / "previews" / f"step_{state.step:06d}.png")
     return images.save_image(grid, run_dir / "preview.png")
 
@@ -287,6 +289,8 @@ def train_stylizer(
     photo_pool = _pool(raw, short)
     preview_side = min(256, short)
     preview = torch.cat([_center_square(t, preview_side) for t in raw[:PREVIEW_PHOTOS]])
+    strip = images.collection_strip(style_pool[:24], preview.shape[0] * preview_side,
+                                    height=max(16, preview_side // 2))  # fmt: skip
     stop = stop if stop is not None else StopRequest()
     if not main:
         with stop.installed(), peers_watched(world, run):
@@ -316,7 +320,7 @@ def train_stylizer(
         if state.step % 10 == 0 or state.step == config.steps:
             bar.set_postfix({k: f"{v:.3g}" for k, v in h.items() if k != "step"}, refresh=False)
         if state.step % config.preview_every == 0 or state.step == config.steps:
-            _save_preview(state, preview, run)
+            _save_preview(state, preview, run, strip)
 
     try:
         with stop.installed(), peers_watched(world, run):
@@ -330,7 +334,7 @@ def train_stylizer(
     elapsed = time.monotonic() - start
     if state.step < config.steps:
         return stopped_early(state.step, config.steps, run)
-    _save_preview(state, preview, run)
+    _save_preview(state, preview, run, strip)
     metrics: dict[str, Any] = {"steps": state.step, "train_seconds_this_session": round(elapsed, 1)}
     metrics |= _final_losses(state.history)
     if evaluate_result:

@@ -19,14 +19,23 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from styleforge import configs
+from styleforge import configs, images
 from styleforge.augment import AugmentPolicy, diff_augment
 from styleforge.distributed import World
 from styleforge.errors import UserError
 from styleforge.features import load_encoder
 from styleforge.losses import content_loss, gram_matrix, style_loss, total_variation
 from styleforge.losses.functional import GanKind, GanLoss
-from styleforge.nets import DiscriminatorConfig, PatchDiscriminator, StylizerConfig, StylizerNet
+from styleforge.nets import (
+    AnyStylizer,
+    AnyStylizerConfig,
+    DiscriminatorConfig,
+    PainterConfig,
+    PatchDiscriminator,
+    StylizerConfig,
+    StylizerNet,
+    stylizer_config_from_dict,
+)
 from styleforge.runtime import at_least_float32, autocast, memory_format, place
 from styleforge.train.checkpoint import save_checkpoint
 from styleforge.train.common import (
@@ -54,9 +63,16 @@ class TrainConfig:
     ``style_target``: each sample's Gram target is that of a whole style image drawn at random
     (``image``, precomputed once) or of the random crop the discriminator also sees (``crop``).
 
-    The defaults are the ``quick`` preset, balanced by looking at previews on Hokusai's prints:
-    content at relu4_2 with style weight 1e-4 lost the photo (paper and outlines only); relu3_3
-    with 1e-5 or 6e-5 gave only a paper tone; relu3_3 with 1.5e-4 gives the print look.
+    ``net``: a :class:`~styleforge.nets.PainterConfig` fine-tunes the painter prior (the
+    presets' default: the network starts out painting, with the collection's mean style vector
+    as its style, see :mod:`styleforge.prior`); a :class:`~styleforge.nets.StylizerConfig`
+    trains the classic network from scratch (``--from-scratch``). ``paint_size``: the long side
+    a trained model paints at by default when applied (recorded in the model file).
+
+    The field defaults are the from-scratch ``quick`` preset, balanced by looking at previews on
+    Hokusai's prints: content at relu4_2 with style weight 1e-4 lost the photo (paper and
+    outlines only); relu3_3 with 1e-5 or 6e-5 gave only a paper tone; relu3_3 with 1.5e-4 gives
+    the print look.
     """
 
     steps: int = 600
@@ -78,10 +94,11 @@ class TrainConfig:
     content_layer: str = "relu3_3"
     style_target: Literal["image", "crop"] = "image"
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-    net: StylizerConfig = field(default_factory=StylizerConfig.quick)
+    net: AnyStylizerConfig = field(default_factory=StylizerConfig.quick)
     disc: DiscriminatorConfig = field(default_factory=lambda: DiscriminatorConfig(width=32))
     augment: AugmentPolicy = field(default_factory=AugmentPolicy)
     compile: bool = False
+    paint_size: int = 512
 
     def __post_init__(self) -> None:
         for name in ("steps", "size", "batch", "checkpoint_every", "preview_every"):
@@ -107,17 +124,24 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`."""
         d = dict(d)
-        d["net"] = StylizerConfig.from_dict(d.get("net", {}))
+        d["net"] = stylizer_config_from_dict(d.get("net", {}))
         d["disc"] = DiscriminatorConfig.from_dict(d.get("disc", {}))
         d["augment"] = AugmentPolicy.from_dict(d.get("augment", {}))
         d["style_layers"] = tuple(d.get("style_layers", cls.style_layers))
         return configs.from_dict(cls, d)
 
     @classmethod
-    def preset(cls, name: str) -> TrainConfig:
-        """``quick``: minutes on a 2-core CPU; ``standard`` and ``max``: for a GPU."""
-        if name == "quick":
-            return cls()
+    def preset(cls, name: str, from_scratch: bool = False) -> TrainConfig:
+        """``quick``: minutes on a 2-core CPU; ``standard`` and ``max``: for a GPU. Each
+        fine-tunes the painter prior unless ``from_scratch``."""
+        if name not in PRESETS:
+            raise UserError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        if from_scratch:
+            return cls._scratch_preset(name)
+        return cls(**PAINTER_PRESETS[name])
+
+    @classmethod
+    def _scratch_preset(cls, name: str) -> TrainConfig:
         if name == "standard":
             return cls(
                 steps=20_000, size=256, batch=8, warmup=1000, net=StylizerConfig.standard(),
@@ -129,7 +153,51 @@ class TrainConfig:
                 disc=DiscriminatorConfig(width=64, n_layers=4), checkpoint_every=2000,
                 preview_every=1000,
             )  # fmt: skip
-        raise UserError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        return cls()
+
+
+#: The presets that fine-tune the painter prior: no content warm-up (the prior already gives
+#: back the photo, painted), a small learning rate (it must not forget how to paint).
+PAINTER_PRESETS: dict[str, dict[str, Any]] = {
+    "quick": dict(
+        steps=300,
+        size=160,
+        batch=4,
+        lr_g=2e-4,
+        lr_d=1e-4,
+        warmup=0,
+        style_weight=1.5e-4,
+        net=PainterConfig(),
+        checkpoint_every=100,
+        preview_every=50,
+    ),
+    "standard": dict(
+        steps=5000,
+        size=256,
+        batch=8,
+        lr_g=2e-4,
+        lr_d=1e-4,
+        warmup=0,
+        style_weight=1.5e-4,
+        net=PainterConfig(),
+        disc=DiscriminatorConfig(width=64),
+        checkpoint_every=500,
+        preview_every=250,
+    ),
+    "max": dict(
+        steps=20000,
+        size=384,
+        batch=8,
+        lr_g=1e-4,
+        lr_d=1e-4,
+        warmup=0,
+        style_weight=1.5e-4,
+        net=PainterConfig(),
+        disc=DiscriminatorConfig(width=64, n_layers=4),
+        checkpoint_every=1000,
+        preview_every=500,
+    ),
+}
 
 
 def random_crops(
@@ -157,16 +225,23 @@ def random_crops(
     return torch.cat(crops)
 
 
-class TrainState(GanState[StylizerNet, PatchDiscriminator]):
+class TrainState(GanState[AnyStylizer, PatchDiscriminator]):
     """Everything that changes during stylizer training; what a checkpoint saves."""
 
     KIND = "stylizer"
 
 
-def new_state(config: TrainConfig, device: torch.device) -> TrainState:
-    """Fresh networks and optimisers, seeded by ``config.seed``."""
+def new_state(
+    config: TrainConfig,
+    device: torch.device,
+    photos: Sequence[Tensor] = (),
+    styles: Sequence[Tensor] = (),
+) -> TrainState:
+    """Fresh networks and optimisers, seeded by ``config.seed``. A painter-prior generator
+    starts from the pretrained weights with the mean style vector of ``styles`` as its style
+    and that of ``photos`` as its neutral ((1,3,H,W) images in [0,1])."""
     torch.manual_seed(config.seed)
-    gen = place(StylizerNet(config.net), device)
+    gen = place(_initial_generator(config.net, photos, styles), device)
     disc = place(PatchDiscriminator(config.disc), device)
     ema = copy.deepcopy(gen).requires_grad_(False)
     return TrainState(
@@ -177,6 +252,21 @@ def new_state(config: TrainConfig, device: torch.device) -> TrainState:
         opt_d=torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(0.5, 0.999)),
         data_gen=torch.Generator().manual_seed(config.seed),
     )
+
+
+def _initial_generator(
+    net: AnyStylizerConfig, photos: Sequence[Tensor], styles: Sequence[Tensor]
+) -> AnyStylizer:
+    if not isinstance(net, PainterConfig):
+        return StylizerNet(net)
+    from styleforge import prior
+
+    if not styles:
+        raise ValueError("fine-tuning the painter prior needs the style images")
+    with torch.no_grad():
+        style = prior.style_vectors([images.tensor_to_pil(t) for t in styles]).mean(0)
+        neutral = prior.neutral_vector([images.tensor_to_pil(t) for t in photos] or None)
+    return prior.prior_painter(style, neutral)
 
 
 def train_stylizer_loop(
@@ -203,7 +293,7 @@ def train_stylizer_loop(
     processes (up to float rounding), and only process 0 writes the checkpoint.
     """
     rows = world.rows(config.batch)
-    state = new_state(config, device)
+    state = new_state(config, device, photos, styles)
     last_good = start_from(state, config, checkpoint, resume, world)
     save_to = checkpoint if world.is_main else None
     encoder = load_encoder([*config.style_layers, config.content_layer], device=device)
