@@ -119,7 +119,7 @@ def test_strength_and_preserve_colors(model_path: Path) -> None:
     chroma_kept = (y_kept[:, 1:] - y_photo[:, 1:]).abs().mean()
     assert chroma_kept < (y_full[:, 1:] - y_photo[:, 1:]).abs().mean()
     with pytest.raises(UserError, match="strength"):
-        sty(photo, strength=1.5)
+        sty(photo, strength=2.5)
 
 
 def test_blend_is_exact_at_the_ends() -> None:

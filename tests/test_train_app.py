@@ -72,8 +72,8 @@ def test_train_writes_model_previews_and_logs(folders: tuple[Path, Path], tmp_pa
     assert sorted(p.name for p in (run_dir / "previews").iterdir()) == [
         "step_000002.png", "step_000004.png", "step_000006.png",
     ]  # fmt: skip
-    # Preview: a row of 3 photos over the same row restyled.
-    assert Image.open(run_dir / "preview.png").size == (3 * 64, 2 * 64)
+    # Preview: a strip of the collection, a row of 3 photos, the same row restyled.
+    assert Image.open(run_dir / "preview.png").size == (3 * 64, 2 * 64 + 40)  # strip: 32 + 2·4
     with open(run_dir / "log.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [int(r["step"]) for r in rows] == list(range(6))
@@ -249,7 +249,7 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(
         (["apply", "{tmp}/none.safetensors", "{photo}", "-o", "{tmp}/o.png"], "no such model"),
         (["apply", "{notmodel}", "{photo}", "-o", "{tmp}/o.png"], "not a readable"),
         (["apply", "{model}", "{tmp}/nope.jpg", "-o", "{tmp}/o.png"], "no such file"),
-        (["apply", "{model}", "{photo}", "-o", "{tmp}/o.png", "--strength", "2"], "0 to 1"),
+        (["apply", "{model}", "{photo}", "-o", "{tmp}/o.png", "--strength", "2.5"], "0 and 2"),
         (["apply", "{model}", "{photo}", "-o", "{tmp}/o.png", "--tile", "50"], "twice the"),
         (["export", "{model}", "-o", "{tmp}/m.txt"], "must end in .onnx"),
         (["export", "{notmodel}", "-o", "{tmp}/m.onnx"], "not a readable"),

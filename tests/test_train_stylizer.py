@@ -71,8 +71,9 @@ def test_resume_without_checkpoint_is_a_user_error(tmp_path: Path) -> None:
 def test_a_short_run_leaves_the_warm_up_halfway() -> None:
     from styleforge.train.stylizer import with_overrides
 
-    quick = TrainConfig.preset("quick")
+    quick = TrainConfig.preset("quick", from_scratch=True)  # the painter preset has no warm-up
     assert with_overrides(quick, steps=80).warmup == 40  # was 100: never adversarial
     assert with_overrides(quick, steps=1000).warmup == quick.warmup
     assert with_overrides(quick, steps=80, warmup=70).warmup == 70
     assert with_overrides(quick, seed=3).warmup == quick.warmup
+    assert TrainConfig.preset("quick").warmup == 0  # the prior paints from the first step

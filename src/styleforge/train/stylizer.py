@@ -157,7 +157,9 @@ class TrainConfig:
 
 
 #: The presets that fine-tune the painter prior: no content warm-up (the prior already gives
-#: back the photo, painted), a small learning rate (it must not forget how to paint).
+#: back the photo, painted), a small learning rate (it must not forget how to paint), a style
+#: weight 10× the from-scratch one (measured on the Hokusai prints, held-out photos: 1.5e-4
+#: gave style gain 1.83, 5e-4 2.12, 1.5e-3 2.23 at content error 0.64 / 0.76 / 0.84).
 PAINTER_PRESETS: dict[str, dict[str, Any]] = {
     "quick": dict(
         steps=300,
@@ -166,7 +168,7 @@ PAINTER_PRESETS: dict[str, dict[str, Any]] = {
         lr_g=2e-4,
         lr_d=1e-4,
         warmup=0,
-        style_weight=1.5e-4,
+        style_weight=1.5e-3,
         net=PainterConfig(),
         checkpoint_every=100,
         preview_every=50,
@@ -178,7 +180,7 @@ PAINTER_PRESETS: dict[str, dict[str, Any]] = {
         lr_g=2e-4,
         lr_d=1e-4,
         warmup=0,
-        style_weight=1.5e-4,
+        style_weight=1.5e-3,
         net=PainterConfig(),
         disc=DiscriminatorConfig(width=64),
         checkpoint_every=500,
@@ -191,7 +193,7 @@ PAINTER_PRESETS: dict[str, dict[str, Any]] = {
         lr_g=1e-4,
         lr_d=1e-4,
         warmup=0,
-        style_weight=1.5e-4,
+        style_weight=1.5e-3,
         net=PainterConfig(),
         disc=DiscriminatorConfig(width=64, n_layers=4),
         checkpoint_every=1000,
