@@ -40,7 +40,7 @@ also has ``conditional = True``, takes ``strength`` and ``square`` keywords (``s
 photo's (1,3,256,256) centre square, :func:`predictor_square`, from which its own style vector
 is predicted) and may have a ``paint_size`` (the long side it paints at by default)."""
 
-#: Highest ``strength``: models on the painter prior extrapolate their style up to it.
+#: Highest ``strength``: above 1 the network paints over its own result (see ApplyOptions).
 MAX_STRENGTH = 2.0
 #: Side of the square the style predictor sees (``styleforge.nets.painter.PREDICTOR_SIZE``).
 PREDICTOR_SIZE = 256
@@ -181,15 +181,13 @@ def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions)
     strength = options.strength
     if strength == 0.0:
         return photo.astype(np.float32, copy=True)
+    paint_default = getattr(run_batch, "paint_size", None)
     if getattr(run_batch, "conditional", False):
         square = predictor_square(photo)
         net = run_batch
-        paint_default = getattr(net, "paint_size", None)
 
         def run_batch(x: np.ndarray) -> np.ndarray:
             return net(x, strength=min(strength, 1.0), square=square)  # type: ignore[call-arg]
-    else:
-        paint_default = getattr(run_batch, "paint_size", None)
 
     paint = options.paint_size if options.paint_size is not None else paint_default or 0
     height, width = photo.shape[-2:]
