@@ -89,9 +89,7 @@ def _dequantised_convs(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray | N
     return convs
 
 
-def _fill(
-    module: torch.nn.Module, mapping: dict[str, str], convs: dict, path: Path, kind: str
-) -> StateDict:
+def _fill(module: torch.nn.Module, mapping: dict[str, str], convs: dict, path: Path) -> StateDict:
     """State dict of ``module`` with each ``<key>`` prefix filled from ONNX conv ``mapping[key]``;
     every parameter must be covered, with the same shape."""
     expected = {k: v.shape for k, v in module.state_dict().items()}
@@ -100,7 +98,7 @@ def _fill(
         if onnx_name not in convs:
             raise WeightsError(f"{path}: no {onnx_name} in the painter prior")
         weight, bias = convs[onnx_name]
-        if kind == "linear" or key.endswith((".gamma", ".beta")):
+        if key.endswith((".gamma", ".beta")):  # 1×1 convs on the style vector: Linear layers
             weight = weight.reshape(weight.shape[0], -1)
         state[f"{key}.weight"] = torch.from_numpy(np.ascontiguousarray(weight))
         if f"{key}.bias" in expected:
@@ -165,12 +163,11 @@ def _predictor_mapping(convs: dict) -> dict[str, str]:
 def extract_prior(transform_onnx: Path, predict_onnx: Path) -> PriorState:
     """Read, dequantise and check both networks' weights from the ONNX files."""
     t_convs = _dequantised_convs(transform_onnx)
-    transformer = _fill(PainterTransformer(), _transformer_mapping(), t_convs, transform_onnx,
-                        "conv")  # fmt: skip
+    transformer = _fill(PainterTransformer(), _transformer_mapping(), t_convs, transform_onnx)
     p_convs = _dequantised_convs(predict_onnx)
     predictor = StylePredictor()
     mapping = _predictor_mapping(p_convs)
-    state = _fill(predictor, mapping, p_convs, predict_onnx, "conv")
+    state = _fill(predictor, mapping, p_convs, predict_onnx)
     state["bottleneck.weight"] = state["bottleneck.weight"].reshape(
         predictor.bottleneck.weight.shape
     )
