@@ -16,27 +16,16 @@ from PIL import Image
 from torch import Tensor
 
 from styleforge.features.prior_weights import prior_state
-from styleforge.nets.painter import (
-    PREDICTOR_SIZE,
-    PainterConfig,
-    PainterNet,
-    PainterTransformer,
-    StylePredictor,
-)
+from styleforge.infer.apply import pil_to_array, predictor_square
+from styleforge.nets.painter import PainterConfig, PainterNet, StylePredictor
 
 __all__ = [
-    "DEFAULT_PAINT_SIZE",
     "load_predictor",
     "neutral_vector",
     "painter_for",
     "prior_painter",
     "style_vectors",
 ]
-
-#: The long side (px) at which a prior-based stylizer paints by default: its strokes have the
-#: size they had in training, and the result is scaled to the photo's size (see
-#: :class:`~styleforge.infer.apply.ApplyOptions`'s ``paint_size``).
-DEFAULT_PAINT_SIZE = 512
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,34 +43,25 @@ def load_predictor() -> StylePredictor:
 def prior_painter(style: Tensor, neutral: Tensor) -> PainterNet:
     """A :class:`PainterNet`: the pretrained transformer, ``style`` (D,), ``neutral`` (D,)."""
     net = PainterNet(PainterConfig())
-    transformer = PainterTransformer(net.config)
-    transformer.load_state_dict(_states()[0])
-    net.transformer = transformer
+    net.transformer.load_state_dict(_states()[0])
     with torch.no_grad():
         net.style.copy_(style.reshape(-1))
         net.neutral.copy_(neutral.reshape(-1))
     return net
 
 
-def _predictor_input(img: Image.Image) -> np.ndarray:
-    """The centre square of ``img`` at 256×256 (Lanczos) -> float32 (3,256,256) in [0,1]."""
-    rgb = img.convert("RGB")
-    side = min(rgb.size)
-    left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
-    square = rgb.crop((left, top, left + side, top + side))
-    square = square.resize((PREDICTOR_SIZE, PREDICTOR_SIZE), Image.Resampling.LANCZOS)
-    return np.asarray(square, dtype=np.float32).transpose(2, 0, 1) / np.float32(255.0)
-
-
 @torch.inference_mode()
 def style_vectors(pictures: Sequence[Image.Image], batch: int = 16) -> Tensor:
-    """Style vectors of ``pictures`` (each judged by its centre square): (N,D) float32."""
+    """Style vectors of ``pictures`` (each judged by its centre square, as
+    :func:`~styleforge.infer.apply.predictor_square` cuts it for a photo): (N,D) float32."""
     if not pictures:
         raise ValueError("style_vectors needs at least one picture")
     predictor = load_predictor()
     out = []
     for start in range(0, len(pictures), batch):
-        chunk = np.stack([_predictor_input(p) for p in pictures[start : start + batch]])
+        chunk = np.concatenate(
+            [predictor_square(pil_to_array(p)) for p in pictures[start : start + batch]]
+        )
         out.append(predictor(torch.from_numpy(chunk)))
     return torch.cat(out)
 

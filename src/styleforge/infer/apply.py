@@ -21,6 +21,7 @@ from styleforge.infer.tiling import apply_tiled
 
 __all__ = [
     "AUTO_TILE_PIXELS",
+    "DEFAULT_PAINT_SIZE",
     "ApplyOptions",
     "ApplySummary",
     "RunBatch",
@@ -42,6 +43,9 @@ is predicted) and may have a ``paint_size`` (the long side it paints at by defau
 
 #: Highest ``strength``: above 1 the network paints over its own result (see ApplyOptions).
 MAX_STRENGTH = 2.0
+#: The long side (px) a painter-prior model paints at unless its model file or the user says
+#: otherwise: its strokes keep the size they had in training (see ApplyOptions.paint_size).
+DEFAULT_PAINT_SIZE = 512
 #: Side of the square the style predictor sees (``styleforge.nets.painter.PREDICTOR_SIZE``).
 PREDICTOR_SIZE = 256
 

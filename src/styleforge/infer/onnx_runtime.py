@@ -99,8 +99,10 @@ class OnnxStylizerNet:
         if self.conditional:
             import json
 
+            from styleforge.infer.apply import DEFAULT_PAINT_SIZE
+
             training = json.loads(self.metadata.get("training", "{}") or "{}")
-            self.paint_size = int(training.get("paint_size", 512))
+            self.paint_size = int(training.get("paint_size", DEFAULT_PAINT_SIZE))
 
     @property
     def metadata(self) -> dict[str, str]:

@@ -19,7 +19,7 @@ from torch import Tensor
 
 from styleforge import images
 from styleforge.errors import UserError
-from styleforge.infer.apply import ApplyOptions, stylize_array, stylize_pil
+from styleforge.infer.apply import DEFAULT_PAINT_SIZE, ApplyOptions, stylize_array, stylize_pil
 from styleforge.infer.model_file import ModelInfo, read_model
 from styleforge.nets import AnyStylizer, PainterNet, build_stylizer
 from styleforge.runtime import autocast, memory_format, pick_device, place
@@ -52,8 +52,6 @@ class Stylizer:
         """The long side the network paints at by default (``None``: full size)."""
         if not self.conditional:
             return None
-        from styleforge.prior import DEFAULT_PAINT_SIZE
-
         return int(self.info.training.get("paint_size", DEFAULT_PAINT_SIZE))
 
     @classmethod

@@ -24,6 +24,7 @@ from styleforge.augment import AugmentPolicy, diff_augment
 from styleforge.distributed import World
 from styleforge.errors import UserError
 from styleforge.features import load_encoder
+from styleforge.infer.apply import DEFAULT_PAINT_SIZE
 from styleforge.losses import content_loss, gram_matrix, style_loss, total_variation
 from styleforge.losses.functional import GanKind, GanLoss
 from styleforge.nets import (
@@ -98,7 +99,7 @@ class TrainConfig:
     disc: DiscriminatorConfig = field(default_factory=lambda: DiscriminatorConfig(width=32))
     augment: AugmentPolicy = field(default_factory=AugmentPolicy)
     compile: bool = False
-    paint_size: int = 512
+    paint_size: int = DEFAULT_PAINT_SIZE
 
     def __post_init__(self) -> None:
         for name in ("steps", "size", "batch", "checkpoint_every", "preview_every"):
