@@ -222,7 +222,7 @@ def test_strength_is_checked(tmp_path: Path, capsys) -> None:
                  "--strength", "1.5"]) == 0  # fmt: skip
     with pytest.raises(SystemExit) as exit_info:
         main(["apply", str(model), str(photo), "-o", str(tmp_path / "x.png"), "--strength", "2.5"])
-    assert exit_info.value.code == 2 and "between 0 and 2" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "from 0 to 2" in capsys.readouterr().err
 
 
 def test_paint_size_paints_small_and_scales_up() -> None:

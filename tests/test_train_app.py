@@ -249,7 +249,7 @@ def test_sigterm_saves_a_checkpoint_and_resume_continues(
         (["apply", "{tmp}/none.safetensors", "{photo}", "-o", "{tmp}/o.png"], "no such model"),
         (["apply", "{notmodel}", "{photo}", "-o", "{tmp}/o.png"], "not a readable"),
         (["apply", "{model}", "{tmp}/nope.jpg", "-o", "{tmp}/o.png"], "no such file"),
-        (["apply", "{model}", "{photo}", "-o", "{tmp}/o.png", "--strength", "2.5"], "0 and 2"),
+        (["apply", "{model}", "{photo}", "-o", "{tmp}/o.png", "--strength", "2.5"], "0 to 2"),
         (["apply", "{model}", "{photo}", "-o", "{tmp}/o.png", "--tile", "50"], "twice the"),
         (["export", "{model}", "-o", "{tmp}/m.txt"], "must end in .onnx"),
         (["export", "{notmodel}", "-o", "{tmp}/m.onnx"], "not a readable"),

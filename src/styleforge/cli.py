@@ -6,8 +6,9 @@ A user mistake prints one line on stderr and exits with code 2.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -60,25 +61,24 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value}")
-    return value
+def _number_in(low: float, high: float) -> Callable[[str], float]:
+    """argparse type: a number in [low, high]."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:
+            message = f"expected a number from {low:g} to {high:g}, got {text}"
+            raise argparse.ArgumentTypeError(message)
+        return value
+
+    return parse
 
 
-def _strength(text: str) -> float:
-    """argparse type: a number in [0, 2]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 2, got {text!r}") from None
-    if not 0.0 <= value <= 2.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2, got {text}")
-    return value
+_fraction = _number_in(0.0, 1.0)
+_strength = _number_in(0.0, 2.0)
 
 
 def _non_negative(text: str) -> float:
