@@ -241,16 +241,29 @@ def finish_step(
     return last_good
 
 
+def _ignore_sigterm() -> None:
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 @contextmanager
 def peers_watched(world: World, run_dir: Path) -> Iterator[None]:
     """Under torchrun, turn the error a process gets when another one died (a collective that
     fails) into one line saying what to do; the checkpoint, written atomically by process 0
-    only, is intact."""
+    only, is intact.
+
+    Use it outside :meth:`StopRequest.installed`: torchrun sends SIGTERM to the survivors as soon
+    as one process dies, so on this path SIGTERM is ignored from here on (the process is ending
+    anyway); otherwise the default handler, restored on the way out, could kill the process
+    before it has said why."""
     try:
         yield
     except RuntimeError as err:
         if not world.distributed:
             raise
+        _ignore_sigterm()
         raw = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         # gloo's "[.../pair.cc:553] Connection closed by peer [addr]:port. This is ..." -> the
         # first sentence, without the source location.

@@ -293,7 +293,7 @@ def train_stylizer(
                                     height=max(16, preview_side // 2))  # fmt: skip
     stop = stop if stop is not None else StopRequest()
     if not main:
-        with stop.installed(), peers_watched(world, run):
+        with peers_watched(world, run), stop.installed():
             state = train_stylizer_loop(
                 config, photo_pool, style_pool, dev, checkpoint=ckpt, resume=resume, stop=stop,
                 world=world,
@@ -323,7 +323,7 @@ def train_stylizer(
             _save_preview(state, preview, run, strip)
 
     try:
-        with stop.installed(), peers_watched(world, run):
+        with peers_watched(world, run), stop.installed():
             state = train_stylizer_loop(
                 config, photo_pool, style_pool, dev, checkpoint=ckpt, resume=resume,
                 on_step=on_step, stop=stop, world=world,

@@ -144,7 +144,7 @@ def train_sampler(
     pool = [images.resize_to(images.load_image(p, max_pixels), short, "short") for p in coll.images]
     stop = stop if stop is not None else StopRequest()
     if not world.is_main:
-        with stop.installed(), peers_watched(world, run):
+        with peers_watched(world, run), stop.installed():
             state = train_sampler_loop(
                 config, pool, dev, checkpoint=ckpt, resume=resume, stop=stop, world=world
             )
@@ -184,7 +184,7 @@ def train_sampler(
             _save_preview(state, run)
 
     try:
-        with stop.installed(), peers_watched(world, run):
+        with peers_watched(world, run), stop.installed():
             state = train_sampler_loop(
                 config, pool, dev, checkpoint=ckpt, resume=resume, on_step=on_step, stop=stop,
                 world=world,
