@@ -33,6 +33,7 @@ __all__ = [
     "predictor_square",
     "stylize_array",
     "stylize_pil",
+    "tone_curve",
 ]
 
 RunBatch = Callable[[np.ndarray], np.ndarray]
@@ -69,7 +70,8 @@ class ApplyOptions:
             (and a painter-prior model also paints less: its style vector moves toward the
             photo's own). Above 1, up to 2, the network paints over its own result, blended in
             by ``strength − 1``: more paint, not more photo.
-        preserve_colors: keep the photo's colours (YIQ chrominance), take the stylized luminance.
+        preserve_colors: how much of the photo's colours (YIQ chrominance) to keep under the
+            stylized luminance: 0 (``False``) none .. 1 (``True``) all.
         max_size: first downscale so the long side is at most this (``None``: full size).
         tile: tile side in px; ``None`` tiles automatically above :data:`AUTO_TILE_PIXELS`
             (tiles of :data:`DEFAULT_TILE`), 0 never tiles.
@@ -79,17 +81,24 @@ class ApplyOptions:
             at this size and the result scaled up (Lanczos) to the photo's size, so strokes keep
             the size they were learned at. ``None``: the model's own default (painter-prior
             models: 512; from-scratch models: full size); 0: always full size.
+        tone: a contrast curve applied last (:func:`tone_curve`): −1 softer .. 0 unchanged ..
+            1 punchier.
     """
 
     strength: float = 1.0
-    preserve_colors: bool = False
+    preserve_colors: float = 0.0  # a bool works too: True = 1, False = 0
     max_size: int | None = None
     tile: int | None = None
     overlap: int = DEFAULT_OVERLAP
     batch: int = 1
     paint_size: int | None = None
+    tone: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.preserve_colors <= 1.0:
+            raise UserError(f"colour amount must be from 0 to 1, got {self.preserve_colors}")
+        if not -1.0 <= self.tone <= 1.0:
+            raise UserError(f"tone must be from -1 to 1, got {self.tone}")
         if not 0.0 <= self.strength <= MAX_STRENGTH:
             raise UserError(f"strength must be from 0 to {MAX_STRENGTH:g}, got {self.strength}")
         if self.paint_size is not None and self.paint_size != 0 and self.paint_size < 16:
@@ -128,10 +137,11 @@ def array_to_pil(arr: np.ndarray) -> Image.Image:
     return Image.fromarray(a.astype(np.uint8))
 
 
-def blend(photo: np.ndarray, stylized: np.ndarray, strength: float, colors: bool) -> np.ndarray:
+def blend(photo: np.ndarray, stylized: np.ndarray, strength: float, colors: float) -> np.ndarray:
     """Mix a stylized image into its photo: (N,3,H,W) × 2 -> (N,3,H,W) float32 in [0,1].
 
-    ``colors``: keep the photo's YIQ chrominance under the stylized luminance.
+    ``colors`` (0..1; a bool is 0 or 1): how much of the photo's YIQ chrominance replaces the
+    stylized one, under the stylized luminance.
     """
     if not colors and strength >= 1.0:
         return stylized  # networks end in a sigmoid: already in [0,1]; array_to_pil clamps
@@ -141,10 +151,25 @@ def blend(photo: np.ndarray, stylized: np.ndarray, strength: float, colors: bool
         from_yiq = images.YIQ_TO_RGB.astype(np.float32)
         yiq = np.einsum("ij,njhw->nihw", to_yiq, photo)
         yiq[:, 0] = np.einsum("j,njhw->nhw", to_yiq[0], stylized)
+        if colors < 1.0:
+            own = np.einsum("ij,njhw->nihw", to_yiq[1:], stylized)
+            yiq[:, 1:] = own + np.float32(colors) * (yiq[:, 1:] - own)
         out = np.einsum("ij,njhw->nihw", from_yiq, yiq)
     if strength < 1.0:
         out = photo + np.float32(strength) * (out - photo)
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def tone_curve(image: np.ndarray, tone: float) -> np.ndarray:
+    """A contrast curve on values in [0,1], any shape -> float32 in [0,1], monotone.
+
+    ``tone`` −1..1 mixes the identity toward the smoothstep S-curve ``3x² − 2x³`` (above 0:
+    more contrast) or away from it (below 0: less); 0 returns ``image`` unchanged."""
+    if tone == 0.0:
+        return image
+    x = np.clip(image, 0.0, 1.0)
+    s_curve = x * x * (np.float32(3.0) - np.float32(2.0) * x)
+    return np.clip(x + np.float32(tone) * (s_curve - x), 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def at_least_min_side(run_batch: RunBatch) -> RunBatch:
@@ -184,7 +209,7 @@ def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions)
         raise ValueError(f"expected a (1,3,H,W) array, got {photo.shape}")
     strength = options.strength
     if strength == 0.0:
-        return photo.astype(np.float32, copy=True)
+        return tone_curve(photo.astype(np.float32, copy=True), options.tone)
     paint_default = getattr(run_batch, "paint_size", None)
     if getattr(run_batch, "conditional", False):
         square = predictor_square(photo)
@@ -214,7 +239,8 @@ def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions)
         out = out + np.float32(strength - 1.0) * (paint_over(out) - out)
     if work is not photo:
         out = images.resize_array(out, height, width)
-    return blend(photo, out, min(strength, 1.0), options.preserve_colors)
+    out = blend(photo, out, min(strength, 1.0), float(options.preserve_colors))
+    return tone_curve(out, options.tone)
 
 
 def fit_max_size(img: Image.Image, max_size: int | None) -> Image.Image:
