@@ -10,7 +10,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from styleforge import __version__
 from styleforge.configs import DEVICE_CHOICES
@@ -79,6 +79,7 @@ def _number_in(low: float, high: float) -> Callable[[str], float]:
 
 _fraction = _number_in(0.0, 1.0)
 _strength = _number_in(0.0, 2.0)
+_tone = _number_in(-1.0, 1.0)
 
 
 def _non_negative(text: str) -> float:
@@ -140,7 +141,7 @@ def _add_apply_args(p: argparse.ArgumentParser) -> None:
         "from the painter prior (a preview of what `train` will learn)",
     )  # fmt: skip
     p.add_argument(
-        "--strength", type=_strength, default=1.0,
+        "--strength", type=_strength,
         help="0 (the photo) .. 1 (the style, default) .. 2 (more paint; painter-prior models)",
     )  # fmt: skip
     p.add_argument(
@@ -148,7 +149,19 @@ def _add_apply_args(p: argparse.ArgumentParser) -> None:
         help="long side the network paints at; bigger photos are painted at it and scaled up, "
         "so strokes keep their size (default: 512 for painter-prior models; 0: full size)",
     )  # fmt: skip
-    p.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours")
+    p.add_argument(
+        "--preserve-colors", action="store_true", default=None, help="keep the photo's colours"
+    )
+    p.add_argument(
+        "--color-amount", type=_fraction, metavar="A",
+        help="keep this much of the photo's colours, 0..1 (--preserve-colors: 1)",
+    )  # fmt: skip
+    p.add_argument("--tone", type=_tone, help="contrast curve: -1 softer .. 0 (default) .. 1")
+    p.add_argument(
+        "--no-taste", action="store_true",
+        help="ignore the taste `styleforge tune` stored in the model (by default apply uses "
+        "it; the flags above override it one by one)",
+    )  # fmt: skip
     p.add_argument("--max-size", type=_positive_int, help="downscale the long side to this first")
     p.add_argument(
         "--tile", type=int, default=None,
@@ -166,6 +179,45 @@ def _add_apply_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_common(p)
+
+
+def _add_tune_parser(sub: Any) -> None:
+    from styleforge.taste_commands import PICKS_HELP
+
+    tu = sub.add_parser(
+        "tune",
+        help="rounds of picks among variants of your photos; apply then follows your taste",
+        description="Show a numbered grid of variants of the photos (strength, stroke scale, "
+        f"colours kept, tone) and type the ones you like: {PICKS_HELP}. Each next grid explores "
+        "around what you liked (a Gaussian-process preference model, expected improvement). "
+        "After every round the model file's taste is updated (same weights); `apply` uses it "
+        "unless --no-taste. Running tune again continues the rounds stored in the model.",
+    )  # fmt: skip
+    tu.add_argument("model", type=Path, help="model file (.safetensors) from `styleforge train`")
+    tu.add_argument("photos", nargs="*", type=Path, help="one to a few photos to judge on")
+    tu.add_argument("-n", "--variants", type=_at_least_2, default=8, help="per round (8)")
+    tu.add_argument(
+        "--picks", metavar="'1,3;2 -5'",
+        help="the rounds' picks without asking, rounds separated by ';' (for scripts)",
+    )  # fmt: skip
+    tu.add_argument(
+        "--size", type=_positive_int, default=512,
+        help="long side the photos are restyled at (512; bigger shows stroke scale better)",
+    )  # fmt: skip
+    tu.add_argument("--thumb", type=_positive_int, default=192, help="grid row height (192)")
+    tu.add_argument("--out", type=Path, help="folder for the grids (default MODEL.tune/)")
+    tu.add_argument("--restart", action="store_true", help="forget the stored rounds, start over")
+    tu.add_argument("--show", action="store_true", help="print the stored taste and stop")
+    tu.add_argument("--reset", action="store_true", help="remove the stored taste and stop")
+    tu.add_argument("--quiet", "-q", action="store_true", help="do not list each variant")
+    _add_common(tu)
+
+
+def _at_least_2(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected at least 2, got {value}")
+    return value
 
 
 def build_apply_parser() -> argparse.ArgumentParser:
@@ -252,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("model", type=Path, help="model file from `styleforge train`")
     ex.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     ex.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
+    _add_tune_parser(sub)
 
     ts = sub.add_parser(
         "train-sampler",
@@ -368,6 +422,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from styleforge import stylizer_commands
 
             return int(getattr(stylizer_commands, f"run_{args.command}")(args))
+        if args.command == "tune":
+            from styleforge.taste_commands import run_tune
+
+            return run_tune(args)
         if args.command in ("train-sampler", "generate"):
             from styleforge import sampler_commands
 

@@ -20,6 +20,7 @@ from styleforge.infer.apply import (
     apply_files,
     plan_outputs,
 )
+from styleforge.taste_commands import apply_options
 
 ONNX_FORMAT = "styleforge-stylizer-onnx-v1"
 
@@ -107,10 +108,7 @@ def run_apply(args: argparse.Namespace) -> int:
         raise UserError("give a model file and the photos to restyle (or --style-from DIR)")
     if not inputs:
         raise UserError("give the photos to restyle")
-    options = ApplyOptions(
-        strength=args.strength, preserve_colors=args.preserve_colors, max_size=args.max_size,
-        tile=args.tile, overlap=args.overlap, batch=args.batch, paint_size=args.paint_size,
-    )  # fmt: skip
+    options = apply_options(args, model)
     if model is None:
         pairs = plan_outputs(inputs, args.output)
         run_batch = _preview_backend(args.style_from, args.device, max_pixels)
