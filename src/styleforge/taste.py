@@ -168,7 +168,7 @@ class PreferenceConfig:
 
     lengthscale: float = 0.25
     variance: float = 1.0
-    noise: float = 0.5
+    noise: float = 1.0
     jitter: float = 1e-6
 
 
