@@ -287,5 +287,9 @@ def test_bad_picks_and_missing_or_damaged_taste_are_one_line_errors(
                           "--no-taste"], capsys)  # fmt: skip
         assert code == 0 and out.exists()
         out.unlink()
-    code, err = _run(["tune", str(model), "--reset"], capsys)
-    assert code == 0 and _taste(model) is None
+        code, err = _run(["tune", str(model), "--reset"], capsys)  # the way out
+        assert code == 0 and _taste(model) is None
+    save_file(tensors, str(model), metadata={**meta, TASTE_KEY: "{not json"})
+    code, err = _run(["tune", str(model), str(photos[0]), "--picks", "1", "-n", "2", "-q",
+                      "--restart"], capsys)  # fmt: skip
+    assert code == 0 and len(_taste(model)["rounds"]) == 1

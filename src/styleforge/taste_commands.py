@@ -37,16 +37,22 @@ def _note(message: str) -> None:
 # --------------------------------------------------------------------------- the record
 
 
-def read_taste_record(model: Path) -> dict[str, Any] | None:
-    """A model file's raw taste record, ``None`` when it has none (or the file is unreadable:
-    loading it reports that). A record that is not JSON is a :class:`UserError`."""
+def taste_text(model: Path) -> str | None:
+    """The taste entry of a model file's header as stored, ``None`` when it has none (or the
+    file is unreadable: loading it reports that in its own words)."""
     from safetensors import safe_open
 
     try:
         with safe_open(str(model), framework="numpy") as fh:
-            text = (fh.metadata() or {}).get(TASTE_KEY)
-    except Exception:  # not a safetensors file: the model loader says so in its own words
+            return (fh.metadata() or {}).get(TASTE_KEY)
+    except Exception:  # safetensors raises its own error types for bad headers
         return None
+
+
+def read_taste_record(model: Path) -> dict[str, Any] | None:
+    """A model file's taste record (JSON-decoded, not yet validated), ``None`` when it has
+    none. A record that is not JSON is a :class:`UserError`."""
+    text = taste_text(model)
     if text is None:
         return None
     try:
@@ -57,7 +63,10 @@ def read_taste_record(model: Path) -> dict[str, Any] | None:
 
 
 def _fix_hint(model: Path) -> str:
-    return f" (`styleforge tune {model} --reset` removes it; apply --no-taste ignores it)"
+    return (
+        f" (`styleforge tune {model} --reset` removes it, tune --restart replaces it, "
+        "apply --no-taste ignores it)"
+    )
 
 
 def load_session(model: Path, record: dict[str, Any]) -> TasteSession:
@@ -222,23 +231,20 @@ def run_tune(args: argparse.Namespace) -> int:
     """``styleforge tune MODEL PHOTOS...``: rounds of picks -> the model's stored taste."""
     model: Path = args.model
     _check_model(model)
-    record = read_taste_record(model)
-    if args.reset:
-        if record is None:
+    if args.reset:  # also the way out of a damaged record
+        if taste_text(model) is None:
             raise UserError(f"{model} has no taste to reset")
         write_taste(model, None)
         _note(f"{model}: taste removed; apply restyles with the plain defaults")
         return 0
     if args.show:
-        return _show(model, record)
+        return _show(model, read_taste_record(model))
     if not args.photos:
         raise UserError("give the photo(s) to judge the variants on")
     n = args.variants
     scripted = None if args.picks is None else parse_all_picks(args.picks, n)
-    if record is not None and not args.restart:
-        session = load_session(model, record)
-    else:
-        session = TasteSession(seed=args.seed)
+    record = None if args.restart else read_taste_record(model)
+    session = TasteSession(seed=args.seed) if record is None else load_session(model, record)
     max_pixels = int(args.max_pixels or images.DEFAULT_MAX_PIXELS)
     photos = [
         pil_to_array(fit_max_size(images.open_image(p, max_pixels=max_pixels), args.size))
