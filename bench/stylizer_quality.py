@@ -1,14 +1,17 @@
 """Quality of a trained stylizer per style collection, next to the preview, `transfer` and the peer.
 
-    .venv/bin/python bench/stylizer_quality.py [--collections hokusai_fuji,monet,van_gogh]
-        [--dirs PATH,...] [--scratch] [--reuse]
+    .venv/bin/python bench/stylizer_quality.py [--collections hokusai_fuji,monet,van_gogh,...]
+        [--dirs PATH,...] [--scratch] [--reuse] [--train-args "--style-weight 4e-3"] [--tag T]
 
 For each collection (shared/data/styles/<name>, or any folder given with --dirs): trains the
 quick preset (`styleforge train`: fine-tunes the painter prior; content photos: shared/data/
 content minus 6 held-out photos) and restyles the held-out photos with it at full resolution and
 with `--max-size 512`; restyles them with the zero-training preview (`apply --style-from`),
 with `styleforge transfer` (one image of the collection as the style, 256 px), with the peer's
-`--style-image` mode (the same image) and, with --scratch, with a `--from-scratch` model. Every
+`--style-image` mode (the same image) and, with --scratch, with a `--from-scratch` model.
+`abstract_unseen` is a collection in a style none of the tuned-on collections has (Kandinsky,
+van Doesburg, Mondrian, Picabia, Klee from shared/data/style_images); --train-args passes
+options to `train` for an ablation, and --tag keeps its results apart. Every
 set is scored by `styleforge evaluate` against the whole collection. Prints a table per
 collection and writes figures.json and a sheet per collection (a strip of the collection above
 photo | preview | trained | transfer | peer rows) under bench/out/stylizer_quality/.
@@ -64,15 +67,33 @@ def split_photos(out: Path) -> tuple[Path, Path]:
     return train, held
 
 
+UNSEEN = ("composition_vii", "composition_xiii_van_doesburg",
+          "mondrian_tableau_no2_composition_vii", "udnie", "clouds_over_bor_klee")  # fmt: skip
+
+
+def unseen_collection(out: Path) -> Path:
+    """A folder of symlinks: abstract modernist paintings, a style no tuned-on collection has."""
+    folder = out / "abstract_unseen_pictures"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for stem in UNSEEN:
+        (folder / f"{stem}.jpg").symlink_to(DATA / "style_images" / f"{stem}.jpg")
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--collections", default="hokusai_fuji,monet,van_gogh,embed_hokusai")
+    parser.add_argument(
+        "--collections", default="hokusai_fuji,monet,van_gogh,embed_hokusai,abstract_unseen"
+    )
     parser.add_argument("--dirs", default="", help="more collection folders, comma-separated")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "stylizer_quality")
     parser.add_argument("--steps", type=int, help="override the preset's training steps")
     parser.add_argument("--transfer-steps", type=int, default=100)
     parser.add_argument("--scratch", action="store_true", help="also train --from-scratch")
     parser.add_argument("--reuse", action="store_true", help="keep models already trained")
+    parser.add_argument("--train-args", default="", help="more `train` options (an ablation)")
+    parser.add_argument("--tag", default="", help="suffix for this run's folders and figures")
     args = parser.parse_args()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -81,10 +102,11 @@ def main() -> None:
     sf = [PY, "-m", "styleforge"]
     figures_path = out / "figures.json"
     figures: dict[str, Any] = json.loads(figures_path.read_text()) if figures_path.exists() else {}
-    dirs = {n: (EMBED if n == "embed_hokusai" else DATA / "styles" / n)
-            for n in args.collections.split(",") if n}  # fmt: skip
+    named = {"embed_hokusai": EMBED, "abstract_unseen": unseen_collection(out)}
+    dirs = {n: named.get(n, DATA / "styles" / n) for n in args.collections.split(",") if n}
     dirs |= {Path(d).name: Path(d) for d in args.dirs.split(",") if d}
-    for name, style_dir in dirs.items():
+    for base, style_dir in dirs.items():
+        name = f"{base}{'_' + args.tag if args.tag else ''}"
         pictures = sorted(p for p in style_dir.iterdir() if p.suffix.lower() in (".jpg", ".png"))
         style_image = pictures[0]
         work = out / name
@@ -100,6 +122,7 @@ def main() -> None:
                    "--device", "cpu", "--quiet", "--overwrite"]  # fmt: skip
             cmd += ["--from-scratch"] if label == "from scratch" else []
             cmd += ["--steps", str(args.steps)] if args.steps else []
+            cmd += args.train_args.split()
             start = time.perf_counter()
             sh(cmd)
             minutes[label] = round((time.perf_counter() - start) / 60, 2)
@@ -133,8 +156,9 @@ def main() -> None:
         rows = {}
         for label, folder in sets.items():
             rows[label] = evaluate(folder, style_dir, held, work / "reports" / folder.name)
-        figures[name] = {"train_minutes": minutes, "preview_seconds_6_photos": preview_s,
-                         "style_image": style_image.name, "sets": rows}  # fmt: skip
+        figures[name] = {"train_args": args.train_args, "train_minutes": minutes,
+                         "preview_seconds_6_photos": preview_s, "style_image": style_image.name,
+                         "sets": rows}  # fmt: skip
         print(f"\n{name} ({len(pictures)} images; training minutes {minutes}; preview of 6 "
               f"photos {preview_s} s; transfer/peer style image {style_image.name})")  # fmt: skip
         print("| method | style gain | content error | SSIM | KID |")
