@@ -359,6 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--truncation", type=_fraction, default=1.0,
         help="0..1: scale latents toward the mean; lower = more typical, less varied (1)",
     )  # fmt: skip
+    ge.add_argument(
+        "--like", metavar="SEEDS",
+        help="-n new images around these seeds' latents, e.g. 3,7,42 (written as like_NNNN.png)",
+    )  # fmt: skip
+    ge.add_argument("--dislike", metavar="SEEDS", help="with --like: seeds to move away from")
+    ge.add_argument("--seed", type=int, default=0,
+                    help="randomness of --like's neighbourhoods (0)")  # fmt: skip
     ge.add_argument("--interpolate", metavar="A,B", help="a latent walk from seed A to seed B")
     ge.add_argument("--frames", type=_positive_int, default=24, help="frames of a walk (24)")
     ge.add_argument("--fps", type=_positive_int, default=12, help="GIF frames per second (12)")

@@ -21,8 +21,11 @@ def _note(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"0-15"``, ``"1,5,9"`` or ``"0-3,10"`` -> the seeds, in order, without repeats."""
+def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
+    """``"0-15"``, ``"1,5,9"`` or ``"0-3,10"`` -> the seeds, in order, without repeats.
+
+    A bad list (not whole numbers, a negative seed, nothing, too many) is a one-line
+    :class:`UserError` that names ``flag``."""
     seeds: list[int] = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -32,17 +35,30 @@ def parse_seeds(text: str) -> list[int]:
                 cut = part.index("-", 1)
                 lo, hi = int(part[:cut]), int(part[cut + 1 :])
                 if hi < lo:
-                    raise UserError(f"--seeds {text}: {part} runs backwards")
+                    raise UserError(f"{flag} {text}: {part} runs backwards")
                 seeds += range(lo, hi + 1)
             else:
                 seeds.append(int(part))
         except ValueError:
-            raise UserError(f"--seeds {text}: expected seeds like 0-15 or 1,5,9") from None
+            raise UserError(f"{flag} {text}: expected seeds like 0-15 or 1,5,9") from None
     if not seeds:
-        raise UserError(f"--seeds {text}: no seeds")
+        raise UserError(f"{flag} {text!r}: no seeds")
+    negative = [s for s in seeds if s < 0]
+    if negative:
+        raise UserError(f"{flag} {text}: seeds are whole numbers from 0 up, got {negative[0]}")
     if len(seeds) > 10_000:
-        raise UserError(f"--seeds {text}: {len(seeds)} seeds is too many at once (max 10000)")
+        raise UserError(f"{flag} {text}: {len(seeds)} seeds is too many at once (max 10000)")
     return list(dict.fromkeys(seeds))
+
+
+def parse_likes(like: str, dislike: str | None) -> tuple[list[int], list[int]]:
+    """``--like 3,7,42 --dislike 5`` -> (liked, disliked) seeds; a seed in both is an error."""
+    liked = parse_seeds(like, "--like")
+    disliked = [] if dislike is None else parse_seeds(dislike, "--dislike")
+    both = sorted(set(liked) & set(disliked))
+    if both:
+        raise UserError(f"seed {both[0]} is both liked (--like) and disliked (--dislike)")
+    return liked, disliked
 
 
 def run_train_sampler(args: argparse.Namespace) -> int:
@@ -114,27 +130,45 @@ def run_generate(args: argparse.Namespace) -> int:
         _note(f"wrote a {args.frames}-frame walk from seed {seeds[0]} to {seeds[1]}: {out}")
         return 0
 
+    likes = None
+    if args.like is not None:
+        if args.seeds:
+            raise UserError("--like draws new images around liked seeds; leave out --seeds")
+        likes = parse_likes(args.like, args.dislike)
+    elif args.dislike is not None:
+        raise UserError("--dislike goes with --like (the seeds to sample around)")
     seeds = parse_seeds(args.seeds) if args.seeds else list(range(args.n))
     if out.suffix.lower() in IMAGE_SUFFIXES:
         raise UserError(f"-o {out}: give a folder for the images (and --grid FILE for a grid)")
     if out.exists() and not out.is_dir():
         raise UserError(f"-o {out}: exists and is not a folder")
     width = max(4, len(str(max(seeds))))
-    targets = [out / f"seed_{s:0{width}d}.png" for s in seeds]
+    if likes is None:
+        targets = [out / f"seed_{s:0{width}d}.png" for s in seeds]
+    else:  # variants, numbered
+        targets = [out / f"like_{i:0{width}d}.png" for i in seeds]
     if args.grid is not None:
         if args.grid.suffix.lower() not in IMAGE_SUFFIXES:
             raise UserError(f"--grid {args.grid}: give an image file name like grid.png")
         targets.append(args.grid)
     _check_free(targets, args.overwrite)
     sampler = Sampler.load(args.sampler, args.device)
-    batch = sampler.sample(seeds, args.truncation)
+    if likes is None:
+        batch = sampler.sample(seeds, args.truncation)
+    else:
+        batch = sampler.around(*likes, n=len(seeds), seed=args.seed, truncation=args.truncation)
     for img, path in zip(batch, targets, strict=False):
         images.save_image(img[None], path)
     if args.grid is not None:
         cols = math.ceil(math.sqrt(len(seeds)))
         images.save_image(images.grid(batch, cols), args.grid)
     grid_note = f" and a grid {args.grid}" if args.grid is not None else ""
-    _note(f"wrote {len(seeds)} image(s) to {out}{grid_note}")
+    around = ""
+    if likes is not None:
+        around = f" around seed(s) {','.join(map(str, likes[0]))}"
+        if likes[1]:
+            around += f", away from {','.join(map(str, likes[1]))}"
+    _note(f"wrote {len(seeds)} image(s){around} to {out}{grid_note}")
     return 0
 
 

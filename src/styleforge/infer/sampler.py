@@ -8,11 +8,16 @@ Seeds: the latent of seed ``s`` is ``latent_dim`` standard-normal numbers drawn 
 generator seeded with ``s``, so an image depends only on its seed, not on the batch it was
 drawn in nor on the device. Truncation ``ψ`` scales latents toward the mean (0): 1 keeps
 them, smaller values trade variety for typical-looking images.
+
+Likes (issue #15): :func:`around_latents` draws new latents around liked ones, in the manner
+of Deep Interactive Evolution (Bontrager et al., 2018): the liked latents' mean and slerp
+neighbourhoods of each, pushed away from the disliked ones' mean, at the prior's typical norm.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +32,15 @@ from styleforge.infer.model_file import PREPROCESSING, now_iso, read_safetensors
 from styleforge.nets.sampler import SamplerConfig, SamplerGenerator
 from styleforge.runtime import autocast, pick_device, place
 
-__all__ = ["SAMPLER_FORMAT", "Sampler", "SamplerInfo", "latents", "slerp"]
+__all__ = [
+    "SAMPLER_FORMAT",
+    "LikeConfig",
+    "Sampler",
+    "SamplerInfo",
+    "around_latents",
+    "latents",
+    "slerp",
+]
 
 SAMPLER_FORMAT = "styleforge-sampler-v1"
 
@@ -97,6 +110,57 @@ def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
+@dataclass(frozen=True)
+class LikeConfig:
+    """How far :func:`around_latents` wanders.
+
+    Args:
+        spread: the largest slerp fraction from a centre toward a random latent (0: none,
+            1: anywhere); each neighbour draws its fraction from [spread/2, spread].
+        push: how far a disliked mean pushes, as a fraction of the typical norm.
+    """
+
+    spread: float = 0.35
+    push: float = 0.5
+
+
+def _to_norm(z: Tensor, norm: float) -> Tensor:
+    """Rows of (N,d) rescaled to length ``norm``."""
+    return z * (norm / z.norm(dim=-1, keepdim=True).clamp_min(1e-8))
+
+
+def around_latents(
+    liked: Tensor, disliked: Tensor | None, n: int, seed: int = 0,
+    config: LikeConfig = LikeConfig(),
+) -> Tensor:  # fmt: skip
+    """``n`` latents (n,d) around ``liked`` (k,d), away from ``disliked`` (m,d) or ``None``.
+
+    Row 0 is the liked latents' mean; the others are slerp neighbourhoods of, in turn, the
+    mean and each liked latent (one liked latent: of it alone), toward random latents. With
+    dislikes, every row then moves away from the disliked mean's direction. All rows are
+    rescaled to √d, the typical norm of a standard-normal latent (a plain mean would be
+    shorter: an over-typical, truncated-looking image). Deterministic for ``seed``."""
+    if liked.ndim != 2 or len(liked) == 0:
+        raise UserError("like at least one seed")
+    if n < 1:
+        raise UserError(f"ask for at least one image, got {n}")
+    d = liked.shape[1]
+    norm = math.sqrt(d)
+    gen = torch.Generator().manual_seed(int(seed))
+    mean = _to_norm(liked.mean(0, keepdim=True), norm)[0]
+    centres = [mean, *liked] if len(liked) > 1 else [liked[0]]
+    rows = [centres[0]]
+    for i in range(1, n):
+        target = torch.randn(d, generator=gen)
+        t = config.spread * (0.5 + 0.5 * torch.rand(1, generator=gen))
+        rows.append(slerp(centres[i % len(centres)], target, t)[0])
+    z = _to_norm(torch.stack(rows), 1.0)
+    if disliked is not None and len(disliked):
+        away = _to_norm(disliked.mean(0, keepdim=True), 1.0)
+        z = z - config.push * away
+    return _to_norm(z, norm)
+
+
 class Sampler:
     """A trained unconditional generator, ready to draw new images.
 
@@ -143,6 +207,19 @@ class Sampler:
     def sample(self, seeds: Sequence[int], truncation: float = 1.0) -> Tensor:
         """One image per seed: (len(seeds),3,R,R) in [0,1], reproducible by seed."""
         return self.decode(latents(seeds, self.latent_dim), truncation)
+
+    def around(
+        self, liked: Sequence[int], disliked: Sequence[int] = (), n: int = 16, seed: int = 0,
+        truncation: float = 1.0,
+    ) -> Tensor:  # fmt: skip
+        """``n`` images (n,3,R,R) around the liked seeds' latents, away from the disliked ones'
+        (see :func:`around_latents`); the same arguments give the same images."""
+        both = sorted(set(liked) & set(disliked))
+        if both:
+            raise UserError(f"seed {both[0]} is both liked and disliked")
+        bad = latents(disliked, self.latent_dim) if disliked else None
+        z = around_latents(latents(liked, self.latent_dim), bad, n, seed)
+        return self.decode(z, truncation)
 
     def walk(self, seed_a: int, seed_b: int, frames: int, truncation: float = 1.0) -> Tensor:
         """``frames`` images along the spherical path from seed_a's latent to seed_b's."""
