@@ -12,6 +12,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -191,10 +192,20 @@ def ask_picks(n: int, read: Callable[[str], str] = input) -> Picks | None:
 
 
 def render_round(
-    run_batch: RunBatch, photos: Sequence[np.ndarray], variants: Sequence[Controls]
-) -> list[list[np.ndarray]]:
-    """Each (1,3,H,W) photo restyled with each variant: [photo][variant] -> (1,3,H,W)."""
-    return [[stylize_array(run_batch, p, c.to_options()) for c in variants] for p in photos]
+    run_batch: RunBatch, photos: Sequence[np.ndarray], variants: Sequence[Controls],
+    paint_scale: float = 1.0,
+) -> list[list[np.ndarray]]:  # fmt: skip
+    """Each (1,3,H,W) photo restyled with each variant: [photo][variant] -> (1,3,H,W).
+
+    ``paint_scale`` < 1 previews photos shrunk by that factor as they would look at full
+    size: each variant's paint size is scaled alike (the web app's small thumbnails)."""
+    options = [c.to_options() for c in variants]
+    if paint_scale != 1.0:
+        options = [
+            replace(o, paint_size=max(16, round(c.paint_size * paint_scale)))
+            for o, c in zip(options, variants, strict=True)
+        ]
+    return [[stylize_array(run_batch, p, o) for o in options] for p in photos]
 
 
 def grid_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str], height: int) -> Any:

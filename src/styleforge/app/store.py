@@ -6,6 +6,11 @@ Layout of the data directory::
     styles/<style id>/img_0001.jpg the uploaded pictures, renamed: upload names never make paths
     jobs/<job id>/                 a training run folder (checkpoint, previews, logs)
     models/<job id>.safetensors    the model a finished job wrote
+    tune/, results/                the Tune tab's variants and other results shown in the page
+
+A stylizer's taste (issue #15) is one row per model: the Tune tab's rounds so far (a
+:meth:`~styleforge.taste.TasteSession.to_dict` record) and the record last applied to the
+model file, so rounds in progress and the applied taste survive a restart.
 
 Every write is one SQLite transaction; the database is opened per call, so the request
 threads and the training worker can share it. A server restart loses nothing: a job that was
@@ -15,6 +20,7 @@ checkpoint.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import uuid
@@ -30,7 +36,7 @@ from styleforge import collection, images
 from styleforge.errors import ImageError, UserError
 from styleforge.infer.model_file import now_iso
 
-__all__ = ["Job", "JobKind", "Store", "StyleRecord"]
+__all__ = ["Job", "JobKind", "Store", "StyleRecord", "TasteRow"]
 
 JobKind = Literal["stylizer", "sampler"]
 ACTIVE = ("queued", "running")
@@ -42,6 +48,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, style_id TEXT NOT NULL, kind TEXT NOT NULL, preset TEXT NOT NULL,
     steps INTEGER, status TEXT NOT NULL, created TEXT NOT NULL, started TEXT, finished TEXT,
     message TEXT NOT NULL DEFAULT '', model TEXT
+);
+CREATE TABLE IF NOT EXISTS tastes (
+    model TEXT PRIMARY KEY, session TEXT NOT NULL, applied TEXT, updated TEXT NOT NULL
 );
 """
 _SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
@@ -82,6 +91,17 @@ class Job:
             self.status in ("interrupted", "cancelled")
             and (self.run_dir / "checkpoint.pt").is_file()
         )
+
+
+@dataclass(frozen=True)
+class TasteRow:
+    """A model's taste in the database: the rounds so far and the record last applied
+    (``None``: not applied), both JSON-decoded taste records (validated by their reader)."""
+
+    model: str
+    session: dict[str, Any]
+    applied: dict[str, Any] | None
+    updated: str
 
 
 class Store:
@@ -201,6 +221,7 @@ class Store:
             shutil.rmtree(job.run_dir, ignore_errors=True)
             if job.model:
                 Path(job.model).unlink(missing_ok=True)
+                self.delete_taste(job.model)
         shutil.rmtree(self.style_folder(style_id), ignore_errors=True)
         with self._connect() as con:
             con.execute("DELETE FROM jobs WHERE style_id = ?", (style_id,))
@@ -289,3 +310,45 @@ class Store:
             ):
                 out.append((f"{names.get(job.style_id, '?')} ({job.id})", Path(str(job.model))))
         return out
+
+    # ------------------------------------------------------------------ tastes
+
+    def taste(self, model: str) -> TasteRow | None:
+        """A model's taste row, ``None`` when it has none; a row that is not JSON is a
+        :class:`UserError` (``delete_taste`` is the way out)."""
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM tastes WHERE model = ?", (model,)).fetchone()
+        if row is None:
+            return None
+        try:
+            session = json.loads(row["session"])
+            applied = None if row["applied"] is None else json.loads(row["applied"])
+        except ValueError:
+            raise UserError(
+                "damaged taste record in the database: not JSON (Reset clears it)"
+            ) from None
+        if not isinstance(session, dict) or not isinstance(applied, dict | None):
+            raise UserError("damaged taste record in the database (Reset clears it)")
+        return TasteRow(model, session, applied, row["updated"])
+
+    def save_taste(
+        self, model: str, session: dict[str, Any], applied: dict[str, Any] | None
+    ) -> TasteRow:
+        """Store a model's rounds so far and its applied record (one transaction)."""
+        applied_text = None if applied is None else json.dumps(applied)
+        with self._connect() as con:
+            con.execute(
+                "INSERT INTO tastes (model, session, applied, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(model) DO UPDATE SET session = excluded.session, "
+                "applied = excluded.applied, updated = excluded.updated",
+                (model, json.dumps(session), applied_text, now_iso()),
+            )
+        row = self.taste(model)
+        assert row is not None
+        return row
+
+    def delete_taste(self, model: str) -> bool:
+        """Forget a model's taste; True when there was one."""
+        with self._connect() as con:
+            cur = con.execute("DELETE FROM tastes WHERE model = ?", (model,))
+        return cur.rowcount > 0

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from styleforge import images
+from styleforge.app import tune
 from styleforge.app.store import JobKind, Store
 from styleforge.app.worker import Worker, progress
 from styleforge.errors import UserError
@@ -183,9 +184,12 @@ class App:
         return out
 
     def restyle(
-        self, files: Any, model: str, strength: float, preserve_colors: bool
-    ) -> list[tuple[str, str]]:
-        """Restyle uploaded photos; returns (before, after) path pairs."""
+        self, files: Any, model: str, strength: float, preserve_colors: bool,
+        use_taste: bool = True,
+    ) -> list[tuple[str, str]]:  # fmt: skip
+        """Restyle uploaded photos; returns (before, after) path pairs. With ``use_taste`` and
+        a model that has a taste (the Tune tab's), its controls replace strength and colours."""
+        from styleforge.infer.apply import stylize_pil
         from styleforge.infer.stylizer import Stylizer
 
         photos = _paths(files)
@@ -193,6 +197,7 @@ class App:
             raise UserError("upload at least one photo")
         if not model:
             raise UserError("pick a trained style (train one in the Train tab)")
+        taste = self.taste_of(model) if use_taste else None
         stylizer = Stylizer.load(model, self.worker.device)
         out = self._results_dir()
         pairs = []
@@ -203,7 +208,10 @@ class App:
             before = out / f"photo_{i:03d}.png"
             img.save(before)
             after = out / f"restyled_{i:03d}.png"
-            stylizer(img, float(strength), preserve_colors=bool(preserve_colors)).save(after)
+            if taste is not None:
+                stylize_pil(stylizer.backend(), img, taste.to_options()).save(after)
+            else:
+                stylizer(img, float(strength), preserve_colors=bool(preserve_colors)).save(after)
             pairs.append((str(before), str(after)))
         return pairs
 
@@ -229,6 +237,46 @@ class App:
         grid = images.save_image(images.grid(batch, cols), out / "grid.png")
         return str(grid), paths
 
+    def dream_more(
+        self, sampler: str, liked: str, disliked: str, truncation: float, seed: float = 0
+    ) -> tuple[str, list[str]]:
+        """More like these: 16 images around the liked seeds, away from the disliked ones."""
+        return tune.dream_more(self.store, sampler, liked, disliked, float(truncation),
+                               int(seed or 0), self.worker.device)  # fmt: skip
+
+    # ------------------------------------------------------------------ Tune (taste)
+
+    def tune_round(self, model: str, files: Any = None) -> tune.TuneView:
+        """The model's current round of 8 variants (photos: uploads, else sample photos)."""
+        return tune.tune_round(self.store, model, _paths(files))
+
+    def tune_next(self, model: str, picks: str, files: Any = None) -> tune.TuneView:
+        """Record this round's picks (``"2 5 -7"``) and show the next round."""
+        return tune.tune_next(self.store, model, picks, _paths(files))
+
+    def tune_apply(self, model: str) -> str:
+        """Apply my taste: the recommendation into the model file and the database."""
+        return tune.tune_apply(self.store, model)
+
+    def tune_reset(self, model: str) -> str:
+        """Forget the rounds; remove the model's taste."""
+        return tune.tune_reset(self.store, model)
+
+    @staticmethod
+    def toggle_pick(picks: str, number: int | None, like: bool) -> str:
+        """The picks text with variant ``number`` (1-based) liked or disliked (again: undone)."""
+        return tune.toggle_pick(picks, number, like)
+
+    @staticmethod
+    def toggle_seed(liked: str, disliked: str, seed: int | None, like: bool) -> tuple[str, str]:
+        """The Dream tab's liked / disliked seed lists with ``seed`` moved to one of them."""
+        return tune.toggle_seed(liked, disliked, seed, like)
+
+    @staticmethod
+    def taste_of(model: str) -> Any:
+        """The model's taste (:class:`~styleforge.taste.Controls`), ``None`` without one."""
+        return tune.taste_of(model)
+
 
 def torch_cpu() -> Any:
     """The CPU device (the web app's previews are small; the GPU is for training jobs)."""
@@ -251,8 +299,10 @@ def _safe(fn: Any, n_outputs: int) -> Any:
 
 
 def build_ui(app: App) -> Any:
-    """The Gradio Blocks page: tabs My styles, Train, Restyle, Dream."""
+    """The Gradio Blocks page: tabs My styles, Train, Restyle, Dream, Tune."""
     import os
+
+    from styleforge.sampler_commands import parse_seeds
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
     import gradio as gr
@@ -311,6 +361,9 @@ def build_ui(app: App) -> Any:
                                       elem_id="restyle-model")  # fmt: skip
                 strength = gr.Slider(0, 1, value=1.0, label="Strength")
                 keep = gr.Checkbox(label="Preserve colours")
+                use_taste = gr.Checkbox(value=True, label="Use my taste",
+                                        info="the Tune tab's; replaces strength and colours",
+                                        elem_id="use-taste")  # fmt: skip
             go = gr.Button("Restyle", variant="primary", elem_id="restyle")
             r_msg = gr.Markdown(elem_id="restyle-msg")
             gallery = gr.Gallery(label="Before / after", columns=2, elem_id="restyle-gallery")
@@ -325,15 +378,52 @@ def build_ui(app: App) -> Any:
             dream = gr.Button("Dream", variant="primary", elem_id="dream")
             d_msg = gr.Markdown()
             grid = gr.Image(label="Grid", type="filepath", elem_id="dream-grid")
+            d_gallery = gr.Gallery(label="Click an image, then Like or Dislike", columns=8,
+                                   allow_preview=False, object_fit="contain",
+                                   elem_id="dream-gallery")  # fmt: skip
+            with gr.Row():
+                d_like = gr.Button("Like", elem_id="dream-like")
+                d_dislike = gr.Button("Dislike", elem_id="dream-dislike")
+                d_liked = gr.Textbox(label="Liked seeds", elem_id="dream-liked")
+                d_disliked = gr.Textbox(label="Disliked seeds", elem_id="dream-disliked")
+                d_more = gr.Button("More like these", variant="primary", elem_id="dream-more")
             d_files = gr.File(label="Download", file_count="multiple")
+            d_seeds = gr.State([])  # the seeds the gallery shows (none after More like these)
+            d_pick = gr.State(None)
+
+        with gr.Tab("Tune"):
+            gr.Markdown("Pick the variants you like, round after round; *Apply my taste* makes "
+                        "Restyle follow it.")  # fmt: skip
+            with gr.Row():
+                u_model = gr.Dropdown(label="Style model", choices=app.model_choices("stylizer"),
+                                      elem_id="tune-model")  # fmt: skip
+                u_photos = gr.File(label="Photos to judge on (none: sample photos)",
+                                   file_count="multiple", file_types=["image"],
+                                   elem_id="tune-photos")  # fmt: skip
+            u_show = gr.Button("Show this round", elem_id="tune-show")
+            u_status = gr.Markdown(elem_id="tune-status")
+            u_grid = gr.Gallery(label="Variants: click one, then Like or Dislike", columns=4,
+                                allow_preview=False, object_fit="contain",
+                                elem_id="tune-grid")  # fmt: skip
+            with gr.Row():
+                u_like = gr.Button("Like", elem_id="tune-like")
+                u_dislike = gr.Button("Dislike", elem_id="tune-dislike")
+                u_picks = gr.Textbox(label="Picks (numbers liked, -N disliked)",
+                                     elem_id="tune-picks")  # fmt: skip
+            with gr.Row():
+                u_next = gr.Button("Next round", variant="primary", elem_id="tune-next")
+                u_apply = gr.Button("Apply my taste", elem_id="tune-apply")
+                u_reset = gr.Button("Reset", variant="stop", elem_id="tune-reset")
+            u_pick = gr.State(None)
 
         def refresh() -> tuple[Any, ...]:
             return (app.styles_table(), style_dd(), style_dd(),
                     gr.Dropdown(choices=app.job_choices()),
                     gr.Dropdown(choices=app.model_choices("stylizer")),
-                    gr.Dropdown(choices=app.model_choices("sampler")))  # fmt: skip
+                    gr.Dropdown(choices=app.model_choices("sampler")),
+                    gr.Dropdown(choices=app.model_choices("stylizer")))  # fmt: skip
 
-        lists = [table, pick, t_style, job, r_model, d_model]
+        lists = [table, pick, t_style, job, r_model, d_model, u_model]
 
         def newest_preview() -> str | None:
             return app.style_preview(app.last_created)
@@ -375,25 +465,96 @@ def build_ui(app: App) -> Any:
         cancel.click(_safe(app.cancel, 1), [job], status)
         resume.click(_safe(app.resume, 1), [job], status)
 
-        def do_restyle(files: Any, model: str, s: float, k: bool) -> tuple[Any, ...]:
+        def do_restyle(files: Any, model: str, s: float, k: bool, t: bool) -> tuple[Any, ...]:
             try:
-                pairs = app.restyle(files, model, s, k)
+                pairs = app.restyle(files, model, s, k, t)
+                taste = app.taste_of(model) if t else None
             except UserError as err:
                 return f"⚠️ {err}", None, None
             shown = [(p, label) for pair in pairs for p, label in zip(pair, ("before", "after"),
                                                                       strict=True)]  # fmt: skip
-            return f"Restyled {len(pairs)} photo(s).", shown, [a for _, a in pairs]
+            note = f" with your taste ({taste.describe()})" if taste is not None else ""
+            return f"Restyled {len(pairs)} photo(s){note}.", shown, [a for _, a in pairs]
 
-        go.click(do_restyle, [photos, r_model, strength, keep], [r_msg, gallery, downloads])
+        go.click(do_restyle, [photos, r_model, strength, keep, use_taste],
+                 [r_msg, gallery, downloads])  # fmt: skip
 
         def do_dream(model: str, s: str, t: float) -> tuple[Any, ...]:
             try:
                 grid_path, paths = app.dream(model, s, t)
+                shown = parse_seeds(s or "0-15")
             except UserError as err:
-                return f"⚠️ {err}", None, None
-            return f"{len(paths)} new image(s).", grid_path, paths
+                return f"⚠️ {err}", None, None, None, [], None
+            captions = [(p, f"seed {n}") for p, n in zip(paths, shown, strict=True)]
+            return f"{len(paths)} new image(s).", grid_path, paths, captions, shown, None
 
-        dream.click(do_dream, [d_model, seeds, trunc], [d_msg, grid, d_files])
+        dream_out = [d_msg, grid, d_files, d_gallery, d_seeds, d_pick]
+        dream.click(do_dream, [d_model, seeds, trunc], dream_out)
+
+        def selected(evt: gr.SelectData) -> int:
+            return int(evt.index)
+
+        # Gradio finds the event argument by its annotation; this module's are strings
+        selected.__annotations__ = {"evt": gr.SelectData, "return": int}
+
+        d_gallery.select(selected, None, d_pick)
+
+        def do_seed(like: bool) -> Any:
+            def press(liked: str, disliked: str, shown: list[int], i: int | None) -> Any:
+                seed = shown[i] if i is not None and i < len(shown) else None
+                try:
+                    return (*app.toggle_seed(liked, disliked, seed, like), "")
+                except UserError as err:
+                    return liked, disliked, f"⚠️ {err}"
+
+            return press
+
+        seed_io = [d_liked, d_disliked, d_seeds, d_pick]
+        d_like.click(do_seed(True), seed_io, [d_liked, d_disliked, d_msg])
+        d_dislike.click(do_seed(False), seed_io, [d_liked, d_disliked, d_msg])
+
+        def do_more(model: str, liked: str, disliked: str, t: float) -> tuple[Any, ...]:
+            try:
+                grid_path, paths = app.dream_more(model, liked, disliked, t)
+            except UserError as err:
+                return f"⚠️ {err}", None, None, None, [], None
+            shown = [(p, f"variant {i + 1}") for i, p in enumerate(paths)]
+            text = f"{len(paths)} new image(s) around seed(s) {liked}."
+            return text, grid_path, paths, shown, [], None
+
+        d_more.click(do_more, [d_model, d_liked, d_disliked, trunc], dream_out)
+
+        def tune_view(run: Any) -> Any:
+            def action(*args: Any) -> tuple[Any, ...]:
+                try:
+                    view = run(*args)
+                except UserError as err:
+                    return f"⚠️ {err}", gr.Gallery(), gr.Textbox(), None
+                return view.text, list(view.variants), "", None
+
+            return action
+
+        tune_out = [u_status, u_grid, u_picks, u_pick]
+        u_show.click(tune_view(app.tune_round), [u_model, u_photos], tune_out)
+        u_model.change(tune_view(app.tune_round), [u_model, u_photos], tune_out)
+        u_next.click(tune_view(app.tune_next), [u_model, u_picks, u_photos], tune_out)
+        u_grid.select(selected, None, u_pick)
+
+        def do_pick(like: bool) -> Any:
+            def press(picks: str, i: int | None) -> tuple[str, str]:
+                try:
+                    return app.toggle_pick(picks, None if i is None else i + 1, like), ""
+                except UserError as err:
+                    return picks, f"⚠️ {err}"
+
+            return press
+
+        u_like.click(do_pick(True), [u_picks, u_pick], [u_picks, u_status])
+        u_dislike.click(do_pick(False), [u_picks, u_pick], [u_picks, u_status])
+        u_apply.click(_safe(app.tune_apply, 1), [u_model], u_status)
+        u_reset.click(_safe(app.tune_reset, 1), [u_model], u_status).then(
+            lambda: (gr.Gallery(value=None), "", None), None, [u_grid, u_picks, u_pick]
+        )
         page.load(refresh, None, lists)
     return page
 

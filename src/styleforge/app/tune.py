@@ -1,0 +1,253 @@
+"""The web app's taste actions (issue #15): the Tune tab's rounds and the Dream tab's likes.
+
+Plain functions on a :class:`~styleforge.app.store.Store`; :class:`~styleforge.app.ui.App`
+exposes them as its methods. The search is :class:`~styleforge.taste.TasteSession` and the
+model file's taste is written by :func:`~styleforge.taste_commands.write_taste`, exactly as
+``styleforge tune`` does; the rounds so far live in the store's ``tastes`` table, so a restart
+shows the same round again (proposals are deterministic for the rounds so far).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from styleforge import images
+from styleforge.app.store import Store
+from styleforge.errors import UserError
+from styleforge.taste import DEFAULT_VARIANTS, Controls, TasteSession
+
+__all__ = [
+    "TUNE_SIZE",
+    "TuneView",
+    "dream_more",
+    "taste_of",
+    "toggle_pick",
+    "toggle_seed",
+    "tune_apply",
+    "tune_next",
+    "tune_reset",
+    "tune_round",
+]
+
+#: Long side (px) of the Tune tab's photos: small, so a round of 8 takes seconds on a CPU.
+TUNE_SIZE = 256
+#: The photo size the thumbnails stand for (``tune``'s default ``--size``): paint sizes are
+#: scaled by TUNE_SIZE / TUNE_REFERENCE so stroke scale shows as it would there.
+TUNE_REFERENCE = 512
+#: Sample photos a round is judged on when none are uploaded; at most this many uploads.
+TUNE_PHOTOS = 2
+MAX_TUNE_PHOTOS = 4
+
+
+@dataclass(frozen=True)
+class TuneView:
+    """One round as the page shows it.
+
+    Args:
+        round: the round's number (1-based).
+        variants: (image path, caption) per variant, in grid order (caption ``"3: ..."``).
+        text: a Markdown status line (round, picks so far, the applied taste).
+    """
+
+    round: int
+    variants: tuple[tuple[str, str], ...]
+    text: str
+
+
+def _model(store: Store, model: str) -> Path:
+    """A finished stylizer of this store (a page never names an arbitrary file to write)."""
+    if not model:
+        raise UserError("pick a trained style model (train one in the Train tab)")
+    if model not in {str(p) for _, p in store.models("stylizer")}:
+        raise UserError("that is not one of this app's trained style models")
+    return Path(model)
+
+
+def _session(store: Store, model: str) -> TasteSession:
+    row = store.taste(model)
+    if row is None:
+        return TasteSession()
+    try:
+        return TasteSession.from_dict(row.session)
+    except UserError as err:
+        raise UserError(f"{err} (Reset clears it)") from None
+
+
+def _photos(store: Store, paths: list[Path]) -> list[np.ndarray]:
+    """Uploaded photos (or the bundled sample photos) at TUNE_SIZE: (1,3,H,W) arrays."""
+    from styleforge.infer.apply import fit_max_size, pil_to_array
+
+    if len(paths) > MAX_TUNE_PHOTOS:
+        raise UserError(f"judge on at most {MAX_TUNE_PHOTOS} photos at once")
+    out = []
+    for path in paths:
+        if path.stat().st_size > store.max_upload_bytes:
+            raise UserError(f"{path.name}: over the upload limit")
+        out.append(pil_to_array(fit_max_size(images.open_image(path), TUNE_SIZE)))
+    if out:
+        return out
+    from styleforge.train.run import sample_photos
+
+    samples = list(sample_photos().values())[:TUNE_PHOTOS]
+    return [images.resize_to(t, TUNE_SIZE).numpy() for t in samples]
+
+
+def _render(
+    store: Store, model: Path, variants: list[Controls], photos: list[Path], number: int
+) -> tuple[tuple[str, str], ...]:
+    """Each variant as one image (the photos side by side), saved under ``tune/``."""
+    import torch
+
+    from styleforge.infer.stylizer import Stylizer
+    from styleforge.taste_commands import render_round
+
+    arrays = _photos(store, photos)
+    backend = Stylizer.load(model, torch.device("cpu")).backend()  # small: the CPU is enough
+    rows = render_round(backend, arrays, variants, paint_scale=TUNE_SIZE / TUNE_REFERENCE)
+    height = min(p.shape[-2] for p in arrays)
+    out = store.root / "tune" / f"{model.stem}-{number:02d}-{uuid.uuid4().hex[:8]}"
+    shown = []
+    for i, controls in enumerate(variants):
+        tiles = [torch.from_numpy(row[i]) for row in rows]
+        sheet = images.make_sheet(tiles, height=height, pad=4)
+        path = images.save_image(sheet, out / f"variant_{i + 1}.png")
+        shown.append((str(path), f"{i + 1}: {controls.describe()}"))
+    return tuple(shown)
+
+
+def _status(store: Store, model: str, session: TasteSession, note: str = "") -> str:
+    row = store.taste(model)
+    picked = len(session.rounds)
+    text = f"**Round {picked + 1}**. "
+    text += f"{picked} round(s) picked so far. " if picked else "Nothing picked yet. "
+    if row is not None and row.applied is not None:
+        from styleforge.taste import stored_recommendation
+
+        text += f"Applied taste: {stored_recommendation(row.applied).describe()}."
+    else:
+        text += "No taste applied yet."
+    return f"{note}\n\n{text}" if note else text
+
+
+def tune_round(store: Store, model: str, photos: list[Path]) -> TuneView:
+    """The current round's grid (the same after a restart: proposals are deterministic)."""
+    path = _model(store, model)
+    session = _session(store, model)
+    variants = session.propose(DEFAULT_VARIANTS)
+    number = len(session.rounds) + 1
+    shown = _render(store, path, variants, photos, number)
+    return TuneView(number, shown, _status(store, model, session))
+
+
+def tune_next(store: Store, model: str, picks: str, photos: list[Path]) -> TuneView:
+    """Record the picks (``"2 5 -7"``: 1-based, ``-N`` disliked) for the current grid, store
+    the rounds, and show the next grid."""
+    from styleforge.taste_commands import parse_picks
+
+    path = _model(store, model)
+    session = _session(store, model)
+    session.propose(DEFAULT_VARIANTS)  # the grid on the page
+    liked, disliked = parse_picks(picks or "", DEFAULT_VARIANTS)
+    session.record(liked, disliked)
+    row = store.taste(model)
+    store.save_taste(model, session.to_dict(), None if row is None else row.applied)
+    variants = session.propose(DEFAULT_VARIANTS)
+    number = len(session.rounds) + 1
+    shown = _render(store, path, variants, photos, number)
+    return TuneView(number, shown, _status(store, model, session))
+
+
+def tune_apply(store: Store, model: str) -> str:
+    """Write the recommendation into the model file's taste (as ``styleforge tune`` does) and
+    the database; Restyle uses it from then on."""
+    from styleforge.taste_commands import write_taste
+
+    path = _model(store, model)
+    session = _session(store, model)
+    if not session.rounds:
+        raise UserError("no picks yet: like a few variants and press Next round first")
+    write_taste(path, session)
+    record = session.to_dict()
+    store.save_taste(model, record, record)
+    taste = session.recommendation()
+    note = (f"Your taste is applied: {taste.describe()}. Restyle uses it (untick "
+            "*Use my taste* there to ignore it).")  # fmt: skip
+    return _status(store, model, session, note)
+
+
+def tune_reset(store: Store, model: str) -> str:
+    """Forget the rounds and remove the taste from the model file and the database."""
+    from styleforge.taste_commands import taste_text, write_taste
+
+    path = _model(store, model)
+    had = store.delete_taste(model)
+    if taste_text(path) is not None:
+        write_taste(path, None)
+        had = True
+    note = "Taste reset: Restyle uses the plain defaults." if had else "No taste to reset."
+    return _status(store, model, TasteSession(), note)
+
+
+def taste_of(model: str) -> Controls | None:
+    """The taste stored in a model file (what Restyle follows), ``None`` without one."""
+    from styleforge.taste_commands import model_taste
+
+    return model_taste(Path(model)) if model else None
+
+
+def toggle_pick(picks: str, number: int | None, like: bool) -> str:
+    """Picks text with variant ``number`` (1-based) liked (``like``) or disliked (``-N``);
+    pressing the same again takes it back, the other way switches it."""
+    if number is None:
+        raise UserError("click a variant first, then Like or Dislike")
+    tokens = [t for t in re.split(r"[\s,]+", picks.strip()) if t]
+    token = str(number) if like else f"-{number}"
+    kept = [t for t in tokens if t.lstrip("-") != str(number)]
+    if token not in tokens:
+        kept.append(token)
+    return " ".join(kept)
+
+
+def toggle_seed(liked: str, disliked: str, seed: int | None, like: bool) -> tuple[str, str]:
+    """The liked / disliked seed lists (``"3,7"``) with ``seed`` moved to one of them (pressing
+    the same again takes it back)."""
+    if seed is None:
+        raise UserError("click one of a Dream grid's seeds first, then Like or Dislike")
+
+    def seeds(text: str) -> list[int]:
+        return [int(t) for t in re.split(r"[\s,]+", text.strip()) if t.isdigit()]
+
+    mine, other = (seeds(liked), seeds(disliked)) if like else (seeds(disliked), seeds(liked))
+    other = [s for s in other if s != seed]
+    mine = [s for s in mine if s != seed] if seed in mine else [*mine, seed]
+    pair = (mine, other) if like else (other, mine)
+    return ",".join(map(str, pair[0])), ",".join(map(str, pair[1]))
+
+
+def dream_more(
+    store: Store, sampler: str, liked: str, disliked: str, truncation: float, seed: int,
+    device: str, n: int = 16,
+) -> tuple[str, list[str]]:  # fmt: skip
+    """``n`` new images around the liked seeds, away from the disliked ones (as ``generate
+    --like``); returns the grid path and the image paths."""
+    import math
+
+    from styleforge.infer.sampler import Sampler
+    from styleforge.sampler_commands import parse_likes
+
+    if not sampler:
+        raise UserError("pick a trained sampler (train one in the Train tab)")
+    if not (liked or "").strip():
+        raise UserError("like at least one image first (click it, then Like)")
+    likes = parse_likes(liked, disliked if (disliked or "").strip() else None)
+    batch = Sampler.load(sampler, device).around(*likes, n=n, seed=seed, truncation=truncation)
+    out = store.root / "results" / uuid.uuid4().hex[:12]
+    paths = [str(images.save_image(img[None], out / f"like_{i:04d}.png"))
+             for i, img in enumerate(batch)]  # fmt: skip
+    grid = images.save_image(images.grid(batch, math.ceil(math.sqrt(n))), out / "grid.png")
+    return str(grid), paths

@@ -1,0 +1,192 @@
+"""The web app's taste (issue #15), called directly: a Tune round trip into the model file and
+the database (kept across a restart), Restyle following it, and the Dream tab's likes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from styleforge.app.store import Store
+from styleforge.app.ui import App
+from styleforge.app.worker import Worker
+from styleforge.errors import UserError
+from styleforge.infer.model_file import ModelInfo, write_model
+from styleforge.infer.sampler import SamplerInfo
+from styleforge.nets import StylizerConfig, StylizerNet
+from styleforge.nets.sampler import SamplerConfig, SamplerGenerator
+from styleforge.taste import Controls
+from styleforge.taste_commands import model_taste
+
+from .conftest import write_image
+
+
+def _finished(store: Store, kind: str, write) -> str:  # type: ignore[no-untyped-def]
+    """A style with a done job of ``kind`` whose model ``write(path)`` writes (no training)."""
+    pics = [write_image(store.root.parent / "up" / f"{kind}{i}.png", (64, 64), seed=i)
+            for i in range(2)]  # fmt: skip
+    style, _ = store.create_style(kind, pics)
+    job = store.create_job(style.id, kind, "quick", 1)  # type: ignore[arg-type]
+    path = store.root / "models" / f"{job.id}.safetensors"
+    write(path)
+    store.update_job(job.id, status="done", model=str(path))
+    return str(path)
+
+
+def _stylizer(path: Path) -> None:
+    torch.manual_seed(0)
+    net = StylizerNet(StylizerConfig(width=4, n_res=1))
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    write_model(path, net.state_dict(), ModelInfo(net=net.config))
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> App:
+    store = Store(tmp_path / "data")
+    return App(store, Worker(store, "cpu"))  # the worker thread is not needed here
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> list[Path]:
+    return [write_image(tmp_path / f"p{i}.png", (56, 48), seed=20 + i) for i in range(2)]
+
+
+def test_tune_round_trip_applies_the_taste_and_survives_a_restart(
+    app: App, photos: list[Path], tmp_path: Path
+) -> None:
+    model = _finished(app.store, "stylizer", _stylizer)
+    first = app.tune_round(model, photos)
+    assert first.round == 1 and len(first.variants) == 8
+    assert first.variants[0][1].startswith("1: strength 1.00")  # the default leads round 1
+    grid = Image.open(first.variants[0][0])
+    assert grid.height == 48 + 8 and grid.width == 2 * 56 + 12  # two photos, side by side
+    assert app.tune_round(model, photos).variants[3][1] == first.variants[3][1]  # same grid
+    with pytest.raises(UserError, match="no picks yet"):
+        app.tune_apply(model)
+    with pytest.raises(UserError, match="out of range"):
+        app.tune_next(model, "9", photos)
+    with pytest.raises(UserError, match="empty round"):
+        app.tune_next(model, "", photos)
+
+    picks = app.toggle_pick("", 3, like=True)
+    picks = app.toggle_pick(picks, 6, like=True)
+    picks = app.toggle_pick(picks, 1, like=False)
+    assert picks == "3 6 -1"
+    assert app.toggle_pick(picks, 6, like=False) == "3 -1 -6"  # switched to a dislike
+    second = app.tune_next(model, picks, photos)
+    assert second.round == 2 and "1 round(s) picked" in second.text
+    assert app.store.taste(model) is not None and app.store.taste(model).applied is None
+    assert model_taste(Path(model)) is None  # not applied yet: Restyle stays plain
+    third = app.tune_next(model, "2", None)  # the sample photos by default
+    assert third.round == 3 and Image.open(third.variants[0][0]).height > 100
+
+    text = app.tune_apply(model)
+    assert "Your taste is applied" in text
+    taste = model_taste(Path(model))
+    assert taste is not None and taste != Controls()
+    assert app.taste_of(model) == taste
+
+    # A restart (a new app on the same data folder) remembers the rounds and the taste.
+    again = App(Store(app.store.root), Worker(app.store, "cpu"))
+    row = again.store.taste(model)
+    assert row is not None and len(row.session["rounds"]) == 2 and row.applied is not None
+    view = again.tune_round(model, photos)
+    assert view.round == 3 and "Applied taste" in view.text
+
+    # Restyle follows the taste; unticking "Use my taste" gives the plain result.
+    def restyled(use: bool) -> np.ndarray:
+        [(_, after)] = again.restyle([photos[0]], model, 1.0, False, use)
+        return np.asarray(Image.open(after), np.int16)
+
+    assert np.abs(restyled(True) - restyled(False)).mean() > 1
+
+    assert "Taste reset" in again.tune_reset(model)
+    assert model_taste(Path(model)) is None and again.store.taste(model) is None
+    assert again.tune_round(model, photos).round == 1
+    assert "No taste to reset" in again.tune_reset(model)
+    with pytest.raises(UserError, match="not one of this app"):
+        again.tune_round(str(tmp_path / "elsewhere.safetensors"), photos)
+
+
+def test_dream_likes_sample_around_the_liked_seeds(app: App) -> None:
+    net = SamplerConfig(resolution=64, latent_dim=8, width=4, max_width=16)
+
+    def write(path: Path) -> None:
+        torch.manual_seed(0)
+        write_model(path, SamplerGenerator(net).state_dict(), SamplerInfo(net))
+
+    sampler = _finished(app.store, "sampler", write)
+    _, paths = app.dream(sampler, "0-7", 1.0)
+    liked, disliked = app.toggle_seed("", "", 3, like=True)
+    liked, disliked = app.toggle_seed(liked, disliked, 5, like=True)
+    liked, disliked = app.toggle_seed(liked, disliked, 6, like=False)
+    assert (liked, disliked) == ("3,5", "6")
+    assert app.toggle_seed(liked, disliked, 5, like=True) == ("3", "6")  # pressed again: undone
+    more_grid, more = app.dream_more(sampler, liked, disliked, 1.0, 0)
+    assert len(more) == 16 and Path(more_grid).is_file()
+    again = app.dream_more(sampler, liked, disliked, 1.0, 0)[1]
+    pixels = [np.asarray(Image.open(p), np.float64) for p in more]
+    assert all(np.array_equal(a, np.asarray(Image.open(b), np.float64))
+               for a, b in zip(pixels, again, strict=True))  # fmt: skip
+    seeds = [np.asarray(Image.open(p), np.float64) for p in paths]
+    target = (seeds[3] + seeds[5]) / 2
+    others = np.mean([s for i, s in enumerate(seeds) if i not in (3, 5)], axis=0)
+    assert np.abs(np.mean(pixels, 0) - target).mean() < np.abs(others - target).mean()
+    for liked_text, disliked_text, message in [
+        ("", "", "like at least one"),
+        ("3", "3", "both liked"),
+        ("x", "", "expected"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            app.dream_more(sampler, liked_text, disliked_text, 1.0, 0)
+    with pytest.raises(UserError, match="click one"):
+        app.toggle_seed("", "", None, like=True)
+
+
+@pytest.mark.slow
+def test_browser_tune_tab_shows_a_grid_and_a_like_click_counts(tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from styleforge.app.ui import build_ui
+
+    from .test_app import SCREENSHOTS, _chromium, _free_port
+
+    store = Store(tmp_path / "data")
+    model = _finished(store, "stylizer", _stylizer)
+    page_app = build_ui(App(store, Worker(store, "cpu")))
+    port = _free_port()
+    page_app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                            quiet=True)  # fmt: skip
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=_chromium(), headless=True,
+                                         args=["--no-sandbox"])  # fmt: skip
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.get_by_role("tab", name="Tune").click()
+            page.locator("#tune-model input").click()
+            page.get_by_role("option").first.click()
+            page.locator("#tune-show").click()
+            expect(page.locator("#tune-status")).to_contain_text("Round 1", timeout=60_000)
+            cells = page.locator("#tune-grid img")
+            expect(cells).to_have_count(8, timeout=30_000)
+            cells.nth(2).click()
+            page.locator("#tune-like").click()
+            picks = page.locator("#tune-picks textarea, #tune-picks input").first
+            expect(picks).to_have_value("3", timeout=10_000)
+            page.screenshot(path=str(SCREENSHOTS / "5_tune.png"), full_page=True)
+            page.locator("#tune-next").click()
+            expect(page.locator("#tune-status")).to_contain_text("Round 2", timeout=60_000)
+            browser.close()
+    finally:
+        page_app.close()
+    row = store.taste(model)
+    assert row is not None and row.session["rounds"][0]["liked"] == [2]
