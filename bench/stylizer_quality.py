@@ -94,6 +94,11 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep models already trained")
     parser.add_argument("--train-args", default="", help="more `train` options (an ablation)")
     parser.add_argument("--tag", default="", help="suffix for this run's folders and figures")
+    parser.add_argument(
+        "--trained-only",
+        action="store_true",
+        help="an ablation: only the trained model; the others from the last run",
+    )
     args = parser.parse_args()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -127,11 +132,13 @@ def main() -> None:
             sh(cmd)
             minutes[label] = round((time.perf_counter() - start) / 60, 2)
         sets: dict[str, Path] = {}
-        sets["preview (no training)"] = work / "preview"
-        start = time.perf_counter()
-        sh([*sf, "apply", "--style-from", str(style_dir), str(held), "-o",
-            str(sets["preview (no training)"]), "--overwrite", "-q"])  # fmt: skip
-        preview_s = round(time.perf_counter() - start, 1)
+        preview_s = None
+        if not args.trained_only:
+            sets["preview (no training)"] = work / "preview"
+            start = time.perf_counter()
+            sh([*sf, "apply", "--style-from", str(style_dir), str(held), "-o",
+                str(sets["preview (no training)"]), "--overwrite", "-q"])  # fmt: skip
+            preview_s = round(time.perf_counter() - start, 1)
         sets["trained (full res)"] = work / "trained"
         sh([*sf, "apply", str(models["trained"]), str(held), "-o",
             str(sets["trained (full res)"]), "--overwrite", "-q"])  # fmt: skip
@@ -143,19 +150,23 @@ def main() -> None:
             sets["from scratch (full res)"] = work / "scratch"
             sh([*sf, "apply", str(models["from scratch"]), str(held), "-o",
                 str(sets["from scratch (full res)"]), "--overwrite", "-q"])  # fmt: skip
-        sets["transfer (1 image)"] = work / "transfer"
-        sh([*sf, "transfer", str(held), "--style", str(style_image), "-o",
-            str(sets["transfer (1 image)"]), "--size", "256", "--steps",
-            str(args.transfer_steps), "--overwrite", "--quiet"])  # fmt: skip
-        if peer:
-            sets["peer --style-image"] = work / "peer"
-            sets["peer --style-image"].mkdir(exist_ok=True)
-            for photo in sorted(held.glob("*.jpg")):
-                sh([peer, "stylize", str(photo), "--style-image", str(style_image),
-                    "-o", str(sets["peer --style-image"] / f"{photo.stem}.png")])  # fmt: skip
+        if not args.trained_only:
+            sets["transfer (1 image)"] = work / "transfer"
+            sh([*sf, "transfer", str(held), "--style", str(style_image), "-o",
+                str(sets["transfer (1 image)"]), "--size", "256", "--steps",
+                str(args.transfer_steps), "--overwrite", "--quiet"])  # fmt: skip
+            if peer:
+                sets["peer --style-image"] = work / "peer"
+                sets["peer --style-image"].mkdir(exist_ok=True)
+                for photo in sorted(held.glob("*.jpg")):
+                    sh([peer, "stylize", str(photo), "--style-image", str(style_image),
+                        "-o", str(sets["peer --style-image"] / f"{photo.stem}.png")])  # fmt: skip
         rows = {}
         for label, folder in sets.items():
             rows[label] = evaluate(folder, style_dir, held, work / "reports" / folder.name)
+        if args.trained_only:  # the same methods, measured by the last full run
+            rows = {**figures.get(base, {}).get("sets", {}), **rows}
+            rows = {k: v for k, v in rows.items() if k in sets or not k.startswith("trained")}
         figures[name] = {"train_args": args.train_args, "train_minutes": minutes,
                          "preview_seconds_6_photos": preview_s, "style_image": style_image.name,
                          "sets": rows}  # fmt: skip
@@ -180,8 +191,14 @@ def main() -> None:
                   f"{full['mean_ssim']:.2f} ({'PASS' if ok else 'FAIL'})")  # fmt: skip
             rp = rows["preview (no training)"]["mean_style_gain"] / p["mean_style_gain"]
             print(f"preview / peer gain: {rp:.2f} ({'PASS' if rp >= 1.0 else 'FAIL'} ≥ 1.0)")
-        sheet(name, pictures, held, sets, out / f"{name}_sheet.png")
-        figures_path.write_text(json.dumps(figures, indent=2))  # kept per collection
+        if not args.trained_only:
+            sheet(name, pictures, held, sets, out / f"{name}_sheet.png")
+        else:  # next to the last full run's sets
+            done = {k: out / base / f for k, f in (
+                ("preview (no training)", "preview"), ("transfer (1 image)", "transfer"),
+                ("peer --style-image", "peer"))}  # fmt: skip
+            done = {k: v for k, v in done.items() if v.exists()}
+            sheet(name, pictures, held, {**done, **sets}, out / f"{name}_sheet.png")
 
 
 SHEET_COLUMNS = ("photo", "preview (no training)", "trained (full res)",
