@@ -210,6 +210,21 @@ def _add_tune_parser(sub: Any) -> None:
     tu.add_argument("--show", action="store_true", help="print the stored taste and stop")
     tu.add_argument("--reset", action="store_true", help="remove the stored taste and stop")
     tu.add_argument("--quiet", "-q", action="store_true", help="do not list each variant")
+    tu.add_argument(
+        "--refine", action="store_true",
+        help="after the rounds, fine-tune the model toward what you liked (a new model file; "
+        "needs --style)",
+    )  # fmt: skip
+    tu.add_argument("--style", type=Path, help="with --refine: the style folder it learned")
+    tu.add_argument(
+        "--refined", type=Path, metavar="PATH",
+        help="with --refine: the new model (default MODEL-refined.safetensors)",
+    )  # fmt: skip
+    tu.add_argument(
+        "--refine-steps", type=_positive_int, default=150,
+        help="with --refine: training steps (150: about 2 minutes on a 2-core CPU)",
+    )  # fmt: skip
+    tu.add_argument("--overwrite", action="store_true", help="with --refine: replace --refined")
     _add_common(tu)
 
 

@@ -252,6 +252,7 @@ def run_tune(args: argparse.Namespace) -> int:
         return _show(model, read_taste_record(model))
     if not args.photos:
         raise UserError("give the photo(s) to judge the variants on")
+    refined = _refine_target(args) if args.refine else None
     n = args.variants
     scripted = None if args.picks is None else parse_all_picks(args.picks, n)
     record = None if args.restart else read_taste_record(model)
@@ -284,8 +285,11 @@ def run_tune(args: argparse.Namespace) -> int:
         session.record(*picks)
         write_taste(model, session)  # after every round: an interruption loses nothing
         done += 1
+    if refined is not None:
+        _refine(args, model, refined, session, run_batch, photos)
     if not done:
-        _note(f"no picks: {model} is unchanged")
+        if refined is None:
+            _note(f"no picks: {model} is unchanged")
         return 0
     taste = session.recommendation()
     renders = render_round(run_batch, photos, [Controls(), taste])
@@ -296,3 +300,67 @@ def run_tune(args: argparse.Namespace) -> int:
     print(f"{model}: taste saved after {len(session.rounds)} round(s): {taste.describe()}")
     _note(f"before/after: {after}; `styleforge apply` uses it, --no-taste ignores it")
     return 0
+
+
+# --------------------------------------------------------------------------- refine
+
+#: At most this many liked (and disliked) renders join a refine: the most recent rounds'.
+REFINE_MAX_RENDERS = 24
+
+
+def _refine_target(args: argparse.Namespace) -> Path:
+    """The refined model's path, checked before any round is shown."""
+    model: Path = args.model
+    if args.style is None:
+        raise UserError("--refine needs --style DIR: the style folder the model learned")
+    if not args.style.is_dir():
+        raise UserError(f"{args.style}: no such style folder")
+    target: Path = args.refined or model.with_name(f"{model.stem}-refined.safetensors")
+    if target.resolve() == model.resolve():
+        raise UserError(f"{target}: refine writes a new model; the original is never overwritten")
+    if target.exists() and not args.overwrite:
+        raise UserError(f"{target} exists; pass --overwrite to replace it or --refined PATH")
+    return target
+
+
+def pick_renders(
+    run_batch: RunBatch, photos: Sequence[np.ndarray], session: TasteSession
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Every liked and every disliked variant of all rounds, restyled on ``photos`` ((1,3,H,W)
+    each): -> (liked, disliked) lists of (1,3,H,W) arrays, the most recent first, each at most
+    :data:`REFINE_MAX_RENDERS` long."""
+    out: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+    for rnd in reversed(session.rounds):
+        for renders, picked in zip(out, (rnd.liked, rnd.disliked), strict=True):
+            for i in picked:
+                if len(renders) < REFINE_MAX_RENDERS:
+                    options = rnd.shown[i].to_options()
+                    renders.extend(stylize_array(run_batch, p, options) for p in photos)
+    return out[0][:REFINE_MAX_RENDERS], out[1][:REFINE_MAX_RENDERS]
+
+
+def _refine(
+    args: argparse.Namespace, model: Path, target: Path, session: TasteSession,
+    run_batch: RunBatch, photos: Sequence[np.ndarray],
+) -> None:  # fmt: skip
+    """Fine-tune ``model`` toward the session's picks into ``target`` (with the session as its
+    taste)."""
+    import torch
+
+    from styleforge.train.refine import RefineConfig, refine_model
+
+    config = RefineConfig(steps=args.refine_steps)  # checked before the renders
+    liked, disliked = pick_renders(run_batch, photos, session)
+    if not liked:
+        raise UserError("nothing liked yet: like a few variants before --refine")
+    _note(f"refining on {len(liked)} liked and {len(disliked)} disliked results "
+          f"({config.steps} steps)...")  # fmt: skip
+    as_tensors = [[torch.from_numpy(np.ascontiguousarray(x)) for x in group]
+                  for group in (liked, disliked, photos)]  # fmt: skip
+    refine_model(
+        model, target, args.style, *as_tensors, config=config,
+        record={"rounds": len(session.rounds)}, device=args.device,
+        max_pixels=int(args.max_pixels or images.DEFAULT_MAX_PIXELS),
+    )  # fmt: skip
+    write_taste(target, session)
+    print(f"wrote {target} (refined from {model.name} on your picks; its taste is yours)")

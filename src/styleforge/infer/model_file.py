@@ -65,10 +65,14 @@ class ModelInfo:
     style: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     created: str = ""
+    #: One entry per ``tune --refine`` that led to this model (oldest first): what it started
+    #: from and the picks it learned from.
+    refined: list[dict[str, Any]] = field(default_factory=list)
 
     def to_metadata(self) -> dict[str, str]:
         """safetensors metadata: every value a string (JSON for structured ones)."""
-        return {
+        extra = {"refined": json.dumps(self.refined)} if self.refined else {}
+        return extra | {
             "format": MODEL_FORMAT,
             "styleforge_version": self.version,
             "net": json.dumps(self.net.to_dict()),
@@ -93,6 +97,7 @@ class ModelInfo:
                 style=json.loads(meta.get("style", "{}")),
                 metrics=json.loads(meta.get("metrics", "{}")),
                 created=meta.get("created", ""),
+                refined=list(json.loads(meta.get("refined", "[]"))),
             )
         except (KeyError, ValueError, TypeError) as err:
             raise UserError(f"{path}: damaged styleforge model header ({err})") from err

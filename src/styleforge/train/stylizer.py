@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -35,6 +35,7 @@ from styleforge.nets import (
     PatchDiscriminator,
     StylizerConfig,
     StylizerNet,
+    build_stylizer,
     stylizer_config_from_dict,
 )
 from styleforge.runtime import at_least_float32, autocast, memory_format, place
@@ -209,15 +210,20 @@ def random_crops(
     size: int,
     gen: torch.Generator,
     keep: slice | None = None,
+    weights: Tensor | None = None,
 ) -> Tensor:
     """``n`` random ``size``×``size`` crops, each from a random image of ``pool`` (each
     (1,3,H,W) with both sides ≥ size), with random horizontal flips. Returns (n,3,size,size),
     or with ``keep`` only those rows (one process's share: the draws are made for all ``n``, so
-    every process's generator stays in step)."""
+    every process's generator stays in step). ``weights``: (len(pool),) how often each image
+    is drawn (default: all alike)."""
     kept = range(n)[keep] if keep is not None else range(n)
     crops = []
     for i in range(n):
-        img = pool[int(torch.randint(len(pool), (1,), generator=gen))]
+        if weights is None:
+            img = pool[int(torch.randint(len(pool), (1,), generator=gen))]
+        else:
+            img = pool[int(torch.multinomial(weights, 1, generator=gen))]
         h, w = img.shape[-2:]
         top = int(torch.randint(h - size + 1, (1,), generator=gen))
         left = int(torch.randint(w - size + 1, (1,), generator=gen))
@@ -226,6 +232,34 @@ def random_crops(
             crop = img[..., top : top + size, left : left + size]
             crops.append(crop.flip(-1) if flip else crop)
     return torch.cat(crops)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Results the user liked and disliked (``styleforge tune --refine``): (1,3,H,W) images in
+    [0,1], both sides ≥ the training size. The liked ones join the style images at a lower
+    weight: a ``liked_share`` of the discriminator's real crops and of the Gram targets come
+    from them. The disliked ones are shown to the discriminator as extra fakes, so the
+    generator is pushed away from what they look like."""
+
+    liked: Sequence[Tensor] = ()
+    disliked: Sequence[Tensor] = ()
+    liked_share: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.liked_share < 1.0:
+            raise ValueError(f"liked_share must be in [0, 1), got {self.liked_share}")
+
+    def style_weights(self, n_styles: int) -> Tensor | None:
+        """How often each of the style images, then each liked image, is drawn: a
+        (n_styles + len(liked),) vector summing to 1; ``None`` without liked images."""
+        if not self.liked:
+            return None
+        share = self.liked_share
+        return torch.tensor(
+            [(1 - share) / n_styles] * n_styles + [share / len(self.liked)] * len(self.liked),
+            dtype=torch.float64,
+        )
 
 
 class TrainState(GanState[AnyStylizer, PatchDiscriminator]):
@@ -239,12 +273,19 @@ def new_state(
     device: torch.device,
     photos: Sequence[Tensor] = (),
     styles: Sequence[Tensor] = (),
+    start: Mapping[str, Tensor] | None = None,
 ) -> TrainState:
     """Fresh networks and optimisers, seeded by ``config.seed``. A painter-prior generator
     starts from the pretrained weights with the mean style vector of ``styles`` as its style
-    and that of ``photos`` as its neutral ((1,3,H,W) images in [0,1])."""
+    and that of ``photos`` as its neutral ((1,3,H,W) images in [0,1]); with ``start`` (a model
+    file's weights, for ``tune --refine``) the generator starts from those instead."""
     torch.manual_seed(config.seed)
-    gen = place(_initial_generator(config.net, photos, styles), device)
+    if start is not None:
+        net = build_stylizer(config.net)
+        net.load_state_dict(start)
+    else:
+        net = _initial_generator(config.net, photos, styles)
+    gen = place(net, device)
     disc = place(PatchDiscriminator(config.disc), device)
     ema = copy.deepcopy(gen).requires_grad_(False)
     return TrainState(
@@ -283,10 +324,14 @@ def train_stylizer_loop(
     on_step: Callable[[TrainState], None] | None = None,
     stop: StopRequest | None = None,
     world: World = SINGLE,
+    start: Mapping[str, Tensor] | None = None,
+    feedback: Feedback | None = None,
 ) -> TrainState:
     """Train until ``config.steps`` (or ``stop_at``, or a stop request); returns the state.
 
     ``photos`` and ``styles`` are (1,3,H,W) images in [0,1] with both sides ≥ ``config.size``.
+    ``start``: the generator's first weights (see :func:`new_state`); ``feedback``: the user's
+    liked and disliked results (:class:`Feedback`).
     With ``checkpoint``, state is saved there every ``checkpoint_every`` steps and at the end;
     ``resume`` continues exactly from it. A NaN or infinite loss rolls back to the last good
     state with half the learning rate; a second one raises :class:`TrainingDiverged`.
@@ -296,7 +341,7 @@ def train_stylizer_loop(
     processes (up to float rounding), and only process 0 writes the checkpoint.
     """
     rows = world.rows(config.batch)
-    state = new_state(config, device, photos, styles)
+    state = new_state(config, device, photos, styles, start)
     last_good = start_from(state, config, checkpoint, resume, world)
     save_to = checkpoint if world.is_main else None
     encoder = load_encoder([*config.style_layers, config.content_layer], device=device)
@@ -307,8 +352,11 @@ def train_stylizer_loop(
     gan = GanLoss(config.gan_loss)
     fmt = memory_format(device)
     rng = state.data_gen
+    feedback = feedback or Feedback()
+    pool = [*styles, *feedback.liked]  # the style images, then the liked results
+    draw = feedback.style_weights(len(styles))
     image_grams = (
-        _image_grams(encoder, styles, config, device) if config.style_target == "image" else []
+        _image_grams(encoder, pool, config, device) if config.style_target == "image" else []
     )
 
     def augment(x: Tensor) -> Tensor:
@@ -317,8 +365,16 @@ def train_stylizer_loop(
     end = min(config.steps, stop_at) if stop_at is not None else config.steps
     while state.step < end and not world.any(stop is not None and stop.requested):
         photo = random_crops(photos, config.batch, config.size, rng, keep=rows)
-        real = random_crops(styles, config.batch, config.size, rng, keep=rows)
-        picks = torch.randint(len(styles), (config.batch,), generator=rng)[rows]
+        real = random_crops(pool, config.batch, config.size, rng, keep=rows, weights=draw)
+        if draw is None:
+            picks = torch.randint(len(styles), (config.batch,), generator=rng)[rows]
+        else:
+            picks = torch.multinomial(draw, config.batch, replacement=True, generator=rng)[rows]
+        disliked = (
+            random_crops(feedback.disliked, config.batch, config.size, rng, keep=rows)
+            if feedback.disliked
+            else None
+        )
         photo = photo.to(device, memory_format=fmt)
         real = real.to(device, memory_format=fmt)
         logs: dict[str, float] = {"step": float(state.step)}
@@ -329,6 +385,11 @@ def train_stylizer_loop(
             with autocast(device):
                 d_real = at_least_float32(disc_train(augment(real)))
                 d_fake = at_least_float32(disc_train(augment(fake.detach())))
+                if disliked is not None:  # what the user disliked counts as fake too
+                    d_bad = at_least_float32(
+                        disc_train(augment(disliked.to(device, memory_format=fmt)))
+                    )
+                    d_fake = torch.cat([d_fake, d_bad])
             d_loss = gan.d(d_real, d_fake)
             logs |= world.mean({"d_loss": d_loss.item()})
             if not math.isfinite(logs["d_loss"]):
