@@ -115,6 +115,36 @@ def test_tune_round_trip_applies_the_taste_and_survives_a_restart(
         again.tune_round(str(tmp_path / "elsewhere.safetensors"), photos)
 
 
+def test_refine_my_model_adds_a_new_model_of_the_same_style(app: App, photos: list[Path]) -> None:
+    from styleforge.infer.model_file import read_model
+    from styleforge.nets import DiscriminatorConfig
+    from styleforge.train.stylizer import TrainConfig
+
+    recipe = TrainConfig(steps=2, size=32, batch=2, warmup=0, net=StylizerConfig(width=4, n_res=1),
+                         disc=DiscriminatorConfig(width=8))  # fmt: skip
+
+    def write(path: Path) -> None:
+        torch.manual_seed(0)
+        net = StylizerNet(recipe.net)
+        write_model(path, net.state_dict(), ModelInfo(net=net.config, training=recipe.to_dict()))
+
+    model = _finished(app.store, "stylizer", write)
+    before = len(app.model_choices("stylizer"))
+    with pytest.raises(UserError, match="nothing liked"):
+        app.tune_refine(model, photos, steps=2)
+    app.tune_round(model, photos)
+    app.tune_next(model, "2 -5", photos)
+    text = app.tune_refine(model, photos, steps=2)
+    assert "Refined into a new model" in text
+    choices = app.model_choices("stylizer")
+    assert len(choices) == before + 1
+    refined = next(path for _, path in choices if path != model)
+    _, info = read_model(Path(refined))
+    assert info.refined[0]["rounds"] == 1 and info.refined[0]["liked"] == 2  # 1 variant x 2
+    assert model_taste(Path(refined)) is not None  # its taste is the rounds'
+    assert app.store.taste(refined) is not None
+
+
 def test_dream_likes_sample_around_the_liked_seeds(app: App) -> None:
     net = SamplerConfig(resolution=64, latent_dim=8, width=4, max_width=16)
 

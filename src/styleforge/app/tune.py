@@ -19,6 +19,7 @@ import numpy as np
 from styleforge import images
 from styleforge.app.store import Store
 from styleforge.errors import UserError
+from styleforge.infer.model_file import now_iso
 from styleforge.taste import DEFAULT_VARIANTS, Controls, TasteSession
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "toggle_seed",
     "tune_apply",
     "tune_next",
+    "tune_refine",
     "tune_reset",
     "tune_round",
 ]
@@ -42,6 +44,9 @@ TUNE_REFERENCE = 512
 #: Sample photos a round is judged on when none are uploaded; at most this many uploads.
 TUNE_PHOTOS = 2
 MAX_TUNE_PHOTOS = 4
+#: Long side (px) the liked and disliked variants are rendered at for a refine (training
+#: crops need more than the thumbnails' pixels).
+REFINE_SIZE = TUNE_REFERENCE
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,8 @@ def _session(store: Store, model: str) -> TasteSession:
         raise UserError(f"{err} (Reset clears it)") from None
 
 
-def _photos(store: Store, paths: list[Path]) -> list[np.ndarray]:
-    """Uploaded photos (or the bundled sample photos) at TUNE_SIZE: (1,3,H,W) arrays."""
+def _photos(store: Store, paths: list[Path], size: int = TUNE_SIZE) -> list[np.ndarray]:
+    """Uploaded photos (or the bundled sample photos) at ``size``: (1,3,H,W) arrays."""
     from styleforge.infer.apply import fit_max_size, pil_to_array
 
     if len(paths) > MAX_TUNE_PHOTOS:
@@ -88,13 +93,13 @@ def _photos(store: Store, paths: list[Path]) -> list[np.ndarray]:
     for path in paths:
         if path.stat().st_size > store.max_upload_bytes:
             raise UserError(f"{path.name}: over the upload limit")
-        out.append(pil_to_array(fit_max_size(images.open_image(path), TUNE_SIZE)))
+        out.append(pil_to_array(fit_max_size(images.open_image(path), size)))
     if out:
         return out
     from styleforge.train.run import sample_photos
 
     samples = list(sample_photos().values())[:TUNE_PHOTOS]
-    return [images.resize_to(t, TUNE_SIZE).numpy() for t in samples]
+    return [images.resize_to(t, size).numpy() for t in samples]
 
 
 def _render(
@@ -177,6 +182,49 @@ def tune_apply(store: Store, model: str) -> str:
     taste = session.recommendation()
     note = (f"Your taste is applied: {taste.describe()}. Restyle uses it (untick "
             "*Use my taste* there to ignore it).")  # fmt: skip
+    return _status(store, model, session, note)
+
+
+def tune_refine(store: Store, model: str, photos: list[Path], steps: int = 150) -> str:
+    """Fine-tune the model toward the liked variants and away from the disliked ones
+    (``styleforge tune --refine``): a new model of the same style, listed like a trained one,
+    with the rounds as its taste. Takes minutes on a CPU; returns the status line."""
+    import torch
+
+    from styleforge.infer.stylizer import Stylizer
+    from styleforge.taste_commands import pick_renders, write_taste
+    from styleforge.train.refine import RefineConfig, refine_model
+
+    path = _model(store, model)
+    session = _session(store, model)
+    config = RefineConfig(steps=steps)
+    job = next(j for j in store.jobs() if j.model == model)  # _model checked it is one
+    arrays = _photos(store, photos, REFINE_SIZE)
+    backend = Stylizer.load(path, torch.device("cpu")).backend()
+    liked, disliked = pick_renders(backend, arrays, session)
+    if not liked:
+        raise UserError("nothing liked yet: like a few variants and press Next round first")
+    new = store.create_job(job.style_id, "stylizer", f"refined {job.preset}", steps)
+    store.update_job(new.id, status="running", started=now_iso(),
+                     message=f"refining {job.id} on your picks")  # fmt: skip
+    target = new.run_dir / "model.safetensors"
+    try:
+        new.run_dir.mkdir(parents=True, exist_ok=True)
+        tensors = [[torch.from_numpy(np.ascontiguousarray(x)) for x in group]
+                   for group in (liked, disliked, arrays)]  # fmt: skip
+        refine_model(path, target, store.style_folder(job.style_id), *tensors, config=config,
+                     record={"rounds": len(session.rounds)}, device="auto")  # fmt: skip
+        write_taste(target, session)
+    except Exception as err:
+        store.update_job(new.id, status="failed", finished=now_iso(), message=str(err)[:300])
+        raise
+    store.update_job(new.id, status="done", finished=now_iso(), model=str(target),
+                     message=f"refined from {job.id} on {len(liked)} liked results")  # fmt: skip
+    record = session.to_dict()
+    store.save_taste(str(target), record, record)
+    note = (f"Refined into a new model ({new.id}): pick it in Restyle. It learned from "
+            f"{len(liked)} liked and {len(disliked)} disliked results; the original is as it "
+            "was.")  # fmt: skip
     return _status(store, model, session, note)
 
 

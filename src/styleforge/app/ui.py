@@ -262,6 +262,10 @@ class App:
         """Forget the rounds; remove the model's taste."""
         return tune.tune_reset(self.store, model)
 
+    def tune_refine(self, model: str, files: Any = None, steps: int = 150) -> str:
+        """Refine my model: a new model fine-tuned toward the liked variants (minutes)."""
+        return tune.tune_refine(self.store, model, _paths(files), steps)
+
     @staticmethod
     def toggle_pick(picks: str, number: int | None, like: bool) -> str:
         """The picks text with variant ``number`` (1-based) liked or disliked (again: undone)."""
@@ -413,6 +417,7 @@ def build_ui(app: App) -> Any:
             with gr.Row():
                 u_next = gr.Button("Next round", variant="primary", elem_id="tune-next")
                 u_apply = gr.Button("Apply my taste", elem_id="tune-apply")
+                u_refine = gr.Button("Refine my model (a few minutes)", elem_id="tune-refine")
                 u_reset = gr.Button("Reset", variant="stop", elem_id="tune-reset")
             u_pick = gr.State(None)
 
@@ -552,6 +557,9 @@ def build_ui(app: App) -> Any:
         u_like.click(do_pick(True), [u_picks, u_pick], [u_picks, u_status])
         u_dislike.click(do_pick(False), [u_picks, u_pick], [u_picks, u_status])
         u_apply.click(_safe(app.tune_apply, 1), [u_model], u_status)
+        u_refine.click(_safe(app.tune_refine, 1), [u_model, u_photos], u_status).then(
+            refresh, None, lists
+        )
         u_reset.click(_safe(app.tune_reset, 1), [u_model], u_status).then(
             lambda: (gr.Gallery(value=None), "", None), None, [u_grid, u_picks, u_pick]
         )

@@ -32,17 +32,22 @@ class RefineConfig:
 
     ``steps``: training steps (the model's own batch and size; about 0.6 s a step for a quick
     painter model on a 2-core CPU). ``liked_share``: the fraction of real crops and Gram
-    targets drawn from the liked results rather than the style images.
+    targets drawn from the liked results rather than the style images. ``ema_decay``: of the
+    averaged weights the refined model keeps (shorter than training's, so that a short refine
+    shows in the result instead of averaging back toward the start).
     """
 
     steps: int = 150
-    liked_share: float = 0.25
+    liked_share: float = 0.5
+    ema_decay: float = 0.98
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise UserError(f"refine steps must be at least 1, got {self.steps}")
         if not 0.0 < self.liked_share < 1.0:
             raise UserError(f"liked share must be between 0 and 1, got {self.liked_share}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise UserError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
 
 
 def _pool(pictures: Sequence[Tensor], short: int) -> list[Tensor]:
@@ -87,7 +92,7 @@ def refine_model(
     base = TrainConfig.from_dict(info.training)
     train = replace(
         base, steps=config.steps, warmup=0, checkpoint_every=config.steps,
-        preview_every=config.steps,
+        preview_every=config.steps, ema_decay=config.ema_decay,
     )  # fmt: skip
     short = max(train.size, round(train.size * train.pool_scale))
     styles = _pool([images.load_image(p, max_pixels) for p in coll.images], short)
