@@ -49,3 +49,18 @@ def starry() -> torch.Tensor:
     from styleforge.images import load_image
 
     return load_image(ASSETS / "style_images" / "starry_night.jpg", size=64)
+
+
+def write_tiny_stylizer(path: Path) -> Path:
+    """A tiny seeded from-scratch stylizer model file whose output is far from the photo."""
+    from styleforge.infer.model_file import ModelInfo, write_model
+    from styleforge.nets import StylizerConfig, StylizerNet
+
+    torch.manual_seed(0)
+    net = StylizerNet(StylizerConfig(width=4, n_res=1))
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    return write_model(path, net.state_dict(), ModelInfo(net=net.config))

@@ -17,11 +17,10 @@ from safetensors.torch import save_file
 from styleforge.cli import main
 from styleforge.errors import UserError
 from styleforge.infer.apply import ApplyOptions, blend, stylize_array, tone_curve
-from styleforge.infer.model_file import ModelInfo, read_model, write_model
-from styleforge.nets import StylizerConfig, StylizerNet
+from styleforge.infer.model_file import ModelInfo, read_model
 from styleforge.taste import AXES, Controls, TasteSession, fit_preference, round_outcomes
 from styleforge.taste_commands import TASTE_KEY, parse_all_picks, parse_picks
-from tests.conftest import write_image
+from tests.conftest import write_image, write_tiny_stylizer
 
 # ----------------------------------------------------------------------------- the library
 
@@ -163,14 +162,7 @@ def test_picks_parse_and_refuse_bad_input() -> None:
 @pytest.fixture
 def model(tmp_path: Path) -> Path:
     """A tiny from-scratch model file whose output is far from the photo."""
-    torch.manual_seed(0)
-    net = StylizerNet(StylizerConfig(width=4, n_res=1))
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.InstanceNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-    return write_model(tmp_path / "m.safetensors", net.state_dict(), ModelInfo(net=net.config))
+    return write_tiny_stylizer(tmp_path / "m.safetensors")
 
 
 @pytest.fixture

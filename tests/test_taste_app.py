@@ -21,7 +21,7 @@ from styleforge.nets.sampler import SamplerConfig, SamplerGenerator
 from styleforge.taste import Controls
 from styleforge.taste_commands import model_taste
 
-from .conftest import write_image
+from .conftest import write_image, write_tiny_stylizer
 
 
 def _finished(store: Store, kind: str, write) -> str:  # type: ignore[no-untyped-def]
@@ -37,14 +37,7 @@ def _finished(store: Store, kind: str, write) -> str:  # type: ignore[no-untyped
 
 
 def _stylizer(path: Path) -> None:
-    torch.manual_seed(0)
-    net = StylizerNet(StylizerConfig(width=4, n_res=1))
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.InstanceNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-    write_model(path, net.state_dict(), ModelInfo(net=net.config))
+    write_tiny_stylizer(path)
 
 
 @pytest.fixture
