@@ -32,7 +32,9 @@ class RefineConfig:
 
     ``steps``: training steps (the model's own batch and size; about 0.6 s a step for a quick
     painter model on a 2-core CPU). ``liked_share``: the fraction of real crops and Gram
-    targets drawn from the liked results rather than the style images. ``ema_decay``: of the
+    targets drawn from the liked results rather than the style images (the collection keeps
+    the rest; measured on a van Gogh model, 150 steps: a quarter left the colours where they
+    were, half moved them visibly toward the liked results). ``ema_decay``: of the
     averaged weights the refined model keeps (shorter than training's, so that a short refine
     shows in the result instead of averaging back toward the start).
     """
