@@ -7,7 +7,10 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -132,25 +135,39 @@ def _chromium() -> str:
     return found
 
 
-def test_browser_create_train_restyle(tmp_path: Path, uploads: list[Path]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+@contextmanager
+def served_page(app: App) -> Iterator[Any]:
+    """The app's page served on a free local port, opened in headless Chromium: yields the
+    Playwright page; the browser and the server are closed afterwards."""
+    from playwright.sync_api import sync_playwright
 
     from styleforge.app.ui import build_ui
 
-    store = Store(tmp_path / "data")
-    worker = Worker(store, "cpu").start()
-    page_app = build_ui(App(store, worker))
+    page_app = build_ui(app)
     port = _free_port()
     page_app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
                             quiet=True)  # fmt: skip
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    photo = write_image(tmp_path / "photo.jpg", size=(96, 80), seed=9)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=_chromium(), headless=True,
                                          args=["--no-sandbox"])  # fmt: skip
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/")
+            yield page
+            browser.close()
+    finally:
+        page_app.close()
+
+
+def test_browser_create_train_restyle(tmp_path: Path, uploads: list[Path]) -> None:
+    from playwright.sync_api import expect
+
+    store = Store(tmp_path / "data")
+    worker = Worker(store, "cpu").start()
+    photo = write_image(tmp_path / "photo.jpg", size=(96, 80), seed=9)
+    try:
+        with served_page(App(store, worker)) as page:
             # My styles: create a style from uploaded pictures.
             page.locator("#style-name textarea, #style-name input").first.fill("Browser style")
             page.locator("#style-files input[type=file]").set_input_files(
@@ -184,9 +201,7 @@ def test_browser_create_train_restyle(tmp_path: Path, uploads: list[Path]) -> No
 
             page.get_by_role("tab", name="Dream").click()
             page.screenshot(path=str(SCREENSHOTS / "4_dream.png"), full_page=True)
-            browser.close()
     finally:
-        page_app.close()
         worker.close()
     [job] = store.jobs()
     assert job.status == "done" and job.model is not None and Path(job.model).is_file()

@@ -175,41 +175,26 @@ def test_dream_likes_sample_around_the_liked_seeds(app: App) -> None:
 
 @pytest.mark.slow
 def test_browser_tune_tab_shows_a_grid_and_a_like_click_counts(tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from styleforge.app.ui import build_ui
-
-    from .test_app import SCREENSHOTS, _chromium, _free_port
+    from .test_app import SCREENSHOTS, served_page
 
     store = Store(tmp_path / "data")
     model = _finished(store, "stylizer", _stylizer)
-    page_app = build_ui(App(store, Worker(store, "cpu")))
-    port = _free_port()
-    page_app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                            quiet=True)  # fmt: skip
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=_chromium(), headless=True,
-                                         args=["--no-sandbox"])  # fmt: skip
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.get_by_role("tab", name="Tune").click()
-            page.locator("#tune-model input").click()
-            page.get_by_role("option").first.click()
-            page.locator("#tune-show").click()
-            expect(page.locator("#tune-status")).to_contain_text("Round 1", timeout=60_000)
-            cells = page.locator("#tune-grid img")
-            expect(cells).to_have_count(8, timeout=30_000)
-            cells.nth(2).click()
-            page.locator("#tune-like").click()
-            picks = page.locator("#tune-picks textarea, #tune-picks input").first
-            expect(picks).to_have_value("3", timeout=10_000)
-            page.screenshot(path=str(SCREENSHOTS / "5_tune.png"), full_page=True)
-            page.locator("#tune-next").click()
-            expect(page.locator("#tune-status")).to_contain_text("Round 2", timeout=60_000)
-            browser.close()
-    finally:
-        page_app.close()
+    with served_page(App(store, Worker(store, "cpu"))) as page:
+        page.get_by_role("tab", name="Tune").click()
+        page.locator("#tune-model input").click()
+        page.get_by_role("option").first.click()
+        page.locator("#tune-show").click()
+        expect(page.locator("#tune-status")).to_contain_text("Round 1", timeout=60_000)
+        cells = page.locator("#tune-grid img")
+        expect(cells).to_have_count(8, timeout=30_000)
+        cells.nth(2).click()
+        page.locator("#tune-like").click()
+        picks = page.locator("#tune-picks textarea, #tune-picks input").first
+        expect(picks).to_have_value("3", timeout=10_000)
+        page.screenshot(path=str(SCREENSHOTS / "5_tune.png"), full_page=True)
+        page.locator("#tune-next").click()
+        expect(page.locator("#tune-status")).to_contain_text("Round 2", timeout=60_000)
     row = store.taste(model)
     assert row is not None and row.session["rounds"][0]["liked"] == [2]
