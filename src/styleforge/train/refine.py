@@ -21,6 +21,7 @@ from styleforge import collection, images
 from styleforge.errors import UserError
 from styleforge.infer.model_file import ModelInfo, read_model, style_fingerprint, write_model
 from styleforge.runtime import pick_device
+from styleforge.train.run import resize_pool
 from styleforge.train.stylizer import Feedback, TrainConfig, train_stylizer_loop
 
 __all__ = ["RefineConfig", "refine_model"]
@@ -50,10 +51,6 @@ class RefineConfig:
             raise UserError(f"liked share must be between 0 and 1, got {self.liked_share}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UserError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
-
-
-def _pool(pictures: Sequence[Tensor], short: int) -> list[Tensor]:
-    return [images.resize_to(t, short, "short") for t in pictures]
 
 
 def refine_model(
@@ -96,12 +93,12 @@ def refine_model(
         base, steps=config.steps, warmup=0, checkpoint_every=config.steps,
         preview_every=config.steps, ema_decay=config.ema_decay,
     )  # fmt: skip
-    short = max(train.size, round(train.size * train.pool_scale))
-    styles = _pool([images.load_image(p, max_pixels) for p in coll.images], short)
-    feedback = Feedback(_pool(liked, short), _pool(disliked, short), config.liked_share)
+    short = train.pool_side
+    styles = resize_pool([images.load_image(p, max_pixels) for p in coll.images], short)
+    feedback = Feedback(resize_pool(liked, short), resize_pool(disliked, short), config.liked_share)
     dev = device if isinstance(device, torch.device) else pick_device(device)
     state = train_stylizer_loop(
-        train, _pool(photos, short), styles, dev, start=state_dict, feedback=feedback
+        train, resize_pool(photos, short), styles, dev, start=state_dict, feedback=feedback
     )
     refined = {
         "from": model.name,

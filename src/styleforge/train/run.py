@@ -40,6 +40,7 @@ __all__ = [
     "SAMPLE_PHOTOS",
     "RunResult",
     "default_run_dir",
+    "resize_pool",
     "sample_photos",
     "stopped_early",
     "style_record",
@@ -81,7 +82,7 @@ def sample_photos() -> dict[str, Tensor]:
     return {name: load(name) for name in SAMPLE_PHOTOS}
 
 
-def _pool(tensors: Sequence[Tensor], short_side: int) -> list[Tensor]:
+def resize_pool(tensors: Sequence[Tensor], short_side: int) -> list[Tensor]:
     """Resize each image so its short side is ``short_side`` px (up or down)."""
     return [images.resize_to(t, short_side, "short") for t in tensors]
 
@@ -271,8 +272,8 @@ def train_stylizer(
             "the discriminator from memorising it, and more images give a richer style",
             file=sys.stderr,
         )
-    short = max(config.size, round(config.size * config.pool_scale))
-    style_pool = _pool([images.load_image(p, max_pixels) for p in styles_coll.images], short)
+    short = config.pool_side
+    style_pool = resize_pool([images.load_image(p, max_pixels) for p in styles_coll.images], short)
     if content_dir is not None:
         photo_coll = world.on_main(
             lambda: collection.scan_for(content_dir, 1, "training (--content)", max_pixels)
@@ -286,7 +287,7 @@ def train_stylizer(
                 file=sys.stderr,
             )
         raw = list(sample_photos().values())
-    photo_pool = _pool(raw, short)
+    photo_pool = resize_pool(raw, short)
     preview_side = min(256, short)
     preview = torch.cat([_center_square(t, preview_side) for t in raw[:PREVIEW_PHOTOS]])
     strip = images.collection_strip(style_pool[:24], preview.shape[0] * preview_side,

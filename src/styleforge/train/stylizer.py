@@ -114,6 +114,11 @@ class TrainConfig:
         if not (self.lr_g > 0 and self.lr_d > 0):
             raise UserError("learning rates must be positive")
 
+    @property
+    def pool_side(self) -> int:
+        """The short side (px) photos and style images are resized to before cropping."""
+        return max(self.size, round(self.size * self.pool_scale))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (for checkpoints and model metadata)."""
         d = asdict(self)
