@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--scratch", action="store_true", help="also train --from-scratch")
     parser.add_argument("--reuse", action="store_true", help="keep models already trained")
     parser.add_argument("--train-args", default="", help="more `train` options (an ablation)")
+    parser.add_argument("--apply-args", default="", help="more `apply` options (trained)")
     parser.add_argument("--tag", default="", help="suffix for this run's folders and figures")
     parser.add_argument(
         "--trained-only",
@@ -141,11 +142,12 @@ def main() -> None:
             preview_s = round(time.perf_counter() - start, 1)
         sets["trained (full res)"] = work / "trained"
         sh([*sf, "apply", str(models["trained"]), str(held), "-o",
-            str(sets["trained (full res)"]), "--overwrite", "-q"])  # fmt: skip
+            str(sets["trained (full res)"]), "--overwrite", "-q",
+            *args.apply_args.split()])  # fmt: skip
         sets["trained (--max-size 512)"] = work / "trained_512"
         sh([*sf, "apply", str(models["trained"]), str(held), "-o",
             str(sets["trained (--max-size 512)"]), "--max-size", "512", "--overwrite",
-            "-q"])  # fmt: skip
+            "-q", *args.apply_args.split()])  # fmt: skip
         if args.scratch:
             sets["from scratch (full res)"] = work / "scratch"
             sh([*sf, "apply", str(models["from scratch"]), str(held), "-o",
@@ -167,7 +169,8 @@ def main() -> None:
         if args.trained_only:  # the same methods, measured by the last full run
             rows = {**figures.get(base, {}).get("sets", {}), **rows}
             rows = {k: v for k, v in rows.items() if k in sets or not k.startswith("trained")}
-        figures[name] = {"train_args": args.train_args, "train_minutes": minutes,
+        figures[name] = {"train_args": args.train_args, "apply_args": args.apply_args,
+                         "train_minutes": minutes,
                          "preview_seconds_6_photos": preview_s, "style_image": style_image.name,
                          "sets": rows}  # fmt: skip
         print(f"\n{name} ({len(pictures)} images; training minutes {minutes}; preview of 6 "
