@@ -6,9 +6,11 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 from styleforge.configs import DEVICE_CHOICES
+from styleforge.errors import UserError
 from styleforge.images import DEFAULT_MAX_PIXELS
 
 #: What ``parser.add_subparsers()`` returns (argparse keeps its class private).
@@ -107,3 +109,22 @@ def add_common(p: argparse.ArgumentParser) -> None:
         "--max-pixels", type=positive_int, default=None,
         help="refuse input images larger than this many pixels (default: 50 million)",
     )  # fmt: skip
+
+
+def add_run_flags(p: argparse.ArgumentParser, run_dir: str, previews: str) -> None:
+    """A training run's folder flags: ``--run-dir`` (``run_dir``: its help), ``--resume``,
+    ``--preview-every`` (steps between ``previews``) and ``--checkpoint-every``."""
+    p.add_argument("--run-dir", type=Path, help=run_dir)
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument("--preview-every", type=positive_int, help=f"steps between {previews}")
+    p.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints")
+
+
+def check_training_output(args: argparse.Namespace, what: str) -> None:
+    """``-o`` of a training verb: a ``.safetensors`` name (``what``: the kind of file), not an
+    existing file unless ``--overwrite`` or ``--resume``."""
+    from styleforge.outputs import refuse_existing
+
+    if args.output.suffix.lower() != ".safetensors":
+        raise UserError(f"-o {args.output}: the {what} file name must end in .safetensors")
+    refuse_existing([args.output], args.overwrite or args.resume)

@@ -8,12 +8,13 @@ from pathlib import Path
 from styleforge.cli.common import (
     Subparsers,
     add_common,
+    add_run_flags,
+    check_training_output,
     max_pixels,
     non_negative,
     note,
     positive_int,
 )
-from styleforge.errors import UserError
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -48,10 +49,7 @@ def add_parser(sub: Subparsers) -> None:
         "--gan-loss", choices=("hinge", "bce", "minimax", "lsgan"),
         help="adversarial loss (default: hinge; bce is the non-saturating form)",
     )  # fmt: skip
-    p.add_argument("--run-dir", type=Path, help="previews, logs, checkpoints (default MODEL.run/)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
-    p.add_argument("--preview-every", type=positive_int, help="steps between preview grids")
-    p.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints")
+    add_run_flags(p, "previews, logs, checkpoints (default MODEL.run/)", "preview grids")
     p.add_argument("--compile", action="store_true", help="torch.compile the generator (CUDA)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -61,13 +59,10 @@ def add_parser(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """``styleforge train STYLE_DIR -o MODEL``."""
     from styleforge.distributed import joined
-    from styleforge.outputs import refuse_existing
     from styleforge.train.run import describe, train_stylizer
     from styleforge.train.stylizer import TrainConfig, with_overrides
 
-    if args.output.suffix.lower() != ".safetensors":
-        raise UserError(f"-o {args.output}: the model file name must end in .safetensors")
-    refuse_existing([args.output], args.overwrite or args.resume)
+    check_training_output(args, "model")
     base = TrainConfig.preset(args.preset, from_scratch=args.from_scratch)
     lr_d = None if args.lr is None else args.lr / 10
     config = with_overrides(

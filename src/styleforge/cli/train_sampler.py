@@ -8,12 +8,13 @@ from pathlib import Path
 from styleforge.cli.common import (
     Subparsers,
     add_common,
+    add_run_flags,
+    check_training_output,
     max_pixels,
     non_negative,
     note,
     positive_int,
 )
-from styleforge.errors import UserError
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -44,10 +45,7 @@ def add_parser(sub: Subparsers) -> None:
         "--style-weight", type=non_negative,
         help="weight of the extra Gram style loss toward the collection (3e-10; 0: off)",
     )  # fmt: skip
-    ts.add_argument("--run-dir", type=Path, help="grids, logs, checkpoints (default SAMPLER.run/)")
-    ts.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
-    ts.add_argument("--preview-every", type=positive_int, help="steps between sample grids")
-    ts.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints")
+    add_run_flags(ts, "grids, logs, checkpoints (default SAMPLER.run/)", "sample grids")
     ts.add_argument("--kid-every", type=positive_int, help="steps between KID measurements")
     ts.add_argument("--overwrite", action="store_true", help="replace an existing sampler file")
     ts.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -59,13 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from styleforge.distributed import joined
-    from styleforge.outputs import refuse_existing
     from styleforge.train.sampler import SamplerTrainConfig
     from styleforge.train.sampler_run import describe_sampler, train_sampler
 
-    if args.output.suffix.lower() != ".safetensors":
-        raise UserError(f"-o {args.output}: the sampler file name must end in .safetensors")
-    refuse_existing([args.output], args.overwrite or args.resume)
+    check_training_output(args, "sampler")
     config = SamplerTrainConfig.preset(args.preset, args.resolution)
     net = config.net if args.latent_dim is None else replace(config.net, latent_dim=args.latent_dim)
     overrides = {
