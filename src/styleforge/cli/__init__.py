@@ -2,8 +2,9 @@
 
 One module per verb, each with ``add_parser(sub)`` (its sub-command and flags) and
 ``run(args) -> exit code``. A user mistake prints one line on stderr and exits with code 2.
-Verb modules import torch only inside ``run`` (``transfer`` also for its defaults), so only
-the verb named is built and ``apply`` with an ONNX model never loads it.
+Verb modules import torch only inside ``run`` (``transfer`` also when it adds its parser, for
+the defaults of ``TransferConfig``); ``main`` builds only the named verb's parser, so ``apply``
+with an ONNX model never loads torch.
 """
 
 from __future__ import annotations
