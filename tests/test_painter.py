@@ -164,8 +164,8 @@ def test_fine_tune_from_the_prior_writes_a_painter_model_that_exports(
 ) -> None:
     """A few steps of the painter preset: the weights and style vector move from the prior, the
     model file says `painter`, applies through torch and ONNX alike, and resumes exactly."""
+    from styleforge.infer.export import export_model
     from styleforge.infer.onnx_runtime import OnnxStylizerNet
-    from styleforge.stylizer_commands import export_model
     from styleforge.train.run import train_stylizer
     from styleforge.train.stylizer import TrainConfig, with_overrides
 

@@ -21,7 +21,7 @@ from styleforge.nets.sampler import (
     SamplerDiscriminator,
     SamplerGenerator,
 )
-from styleforge.sampler_commands import parse_seeds
+from styleforge.seeds import parse_seeds
 from styleforge.tblog import read_scalars
 from styleforge.train.common import StopRequest, TrainingDiverged
 from styleforge.train.sampler import SamplerState, SamplerTrainConfig, train_sampler_loop

@@ -19,7 +19,7 @@ from styleforge.infer.sampler import SamplerInfo
 from styleforge.nets import StylizerConfig, StylizerNet
 from styleforge.nets.sampler import SamplerConfig, SamplerGenerator
 from styleforge.taste import Controls
-from styleforge.taste_commands import model_taste
+from styleforge.taste_record import model_taste
 
 from .conftest import write_image, write_tiny_stylizer
 

@@ -185,7 +185,7 @@ def test_onnx_apply_does_not_import_torch(
 ) -> None:
     pytest.importorskip("onnxruntime")
     styles, photos = folders
-    from styleforge.stylizer_commands import export_model
+    from styleforge.infer.export import export_model
 
     model = tmp_path / "m.safetensors"
     train_stylizer(TINY, styles, model, content_dir=photos, device="cpu", progress=False,

@@ -2,7 +2,7 @@
 
 Plain functions on a :class:`~styleforge.app.store.Store`; :class:`~styleforge.app.ui.App`
 exposes them as its methods. The search is :class:`~styleforge.taste.TasteSession` and the
-model file's taste is written by :func:`~styleforge.taste_commands.write_taste`, exactly as
+model file's taste is written by :func:`~styleforge.taste_record.write_taste`, exactly as
 ``styleforge tune`` does; the rounds so far live in the store's ``tastes`` table, so a restart
 shows the same round again (proposals are deterministic for the rounds so far).
 """
@@ -109,7 +109,7 @@ def _render(
     import torch
 
     from styleforge.infer.stylizer import Stylizer
-    from styleforge.taste_commands import render_round
+    from styleforge.taste_rounds import render_round
 
     arrays = _photos(store, photos)
     backend = Stylizer.load(model, torch.device("cpu")).backend()  # small: the CPU is enough
@@ -152,7 +152,7 @@ def tune_round(store: Store, model: str, photos: list[Path]) -> TuneView:
 def tune_next(store: Store, model: str, picks: str, photos: list[Path]) -> TuneView:
     """Record the picks (``"2 5 -7"``: 1-based, ``-N`` disliked) for the current grid, store
     the rounds, and show the next grid."""
-    from styleforge.taste_commands import parse_picks
+    from styleforge.taste_rounds import parse_picks
 
     path = _model(store, model)
     session = _session(store, model)
@@ -170,7 +170,7 @@ def tune_next(store: Store, model: str, picks: str, photos: list[Path]) -> TuneV
 def tune_apply(store: Store, model: str) -> str:
     """Write the recommendation into the model file's taste (as ``styleforge tune`` does) and
     the database; Restyle uses it from then on."""
-    from styleforge.taste_commands import write_taste
+    from styleforge.taste_record import write_taste
 
     path = _model(store, model)
     session = _session(store, model)
@@ -192,7 +192,8 @@ def tune_refine(store: Store, model: str, photos: list[Path], steps: int = 150) 
     import torch
 
     from styleforge.infer.stylizer import Stylizer
-    from styleforge.taste_commands import pick_renders, write_taste
+    from styleforge.taste_record import write_taste
+    from styleforge.taste_rounds import pick_renders
     from styleforge.train.refine import RefineConfig, refine_model
 
     path = _model(store, model)
@@ -230,7 +231,7 @@ def tune_refine(store: Store, model: str, photos: list[Path], steps: int = 150) 
 
 def tune_reset(store: Store, model: str) -> str:
     """Forget the rounds and remove the taste from the model file and the database."""
-    from styleforge.taste_commands import taste_text, write_taste
+    from styleforge.taste_record import taste_text, write_taste
 
     path = _model(store, model)
     had = store.delete_taste(model)
@@ -243,7 +244,7 @@ def tune_reset(store: Store, model: str) -> str:
 
 def taste_of(model: str) -> Controls | None:
     """The taste stored in a model file (what Restyle follows), ``None`` without one."""
-    from styleforge.taste_commands import model_taste
+    from styleforge.taste_record import model_taste
 
     return model_taste(Path(model)) if model else None
 
@@ -286,7 +287,7 @@ def dream_more(
     import math
 
     from styleforge.infer.sampler import Sampler
-    from styleforge.sampler_commands import parse_likes
+    from styleforge.seeds import parse_likes
 
     if not sampler:
         raise UserError("pick a trained sampler (train one in the Train tab)")

@@ -220,7 +220,7 @@ class App:
         import math
 
         from styleforge.infer.sampler import Sampler
-        from styleforge.sampler_commands import parse_seeds
+        from styleforge.seeds import parse_seeds
 
         if not sampler:
             raise UserError("pick a trained sampler (train one in the Train tab)")
@@ -306,7 +306,7 @@ def build_ui(app: App) -> Any:
     """The Gradio Blocks page: tabs My styles, Train, Restyle, Dream, Tune."""
     import os
 
-    from styleforge.sampler_commands import parse_seeds
+    from styleforge.seeds import parse_seeds
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
     import gradio as gr

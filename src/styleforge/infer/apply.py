@@ -7,7 +7,6 @@ and onnxruntime only. A backend is any ``run_batch(x) -> y`` on float32 (N,3,H,W
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,6 @@ __all__ = [
     "array_to_pil",
     "blend",
     "pil_to_array",
-    "plan_outputs",
     "predictor_square",
     "stylize_array",
     "stylize_pil",
@@ -256,48 +254,6 @@ def stylize_pil(run_batch: RunBatch, img: Image.Image, options: ApplyOptions) ->
     """Restyle a PIL image (honouring ``max_size``); returns an RGB PIL image."""
     photo = pil_to_array(fit_max_size(img, options.max_size))
     return array_to_pil(stylize_array(run_batch, photo, options))
-
-
-def plan_outputs(inputs: Sequence[Path], output: Path) -> list[tuple[Path, Path]]:
-    """(source, destination) pairs. A single file with ``-o name.ext`` writes there; otherwise
-    ``output`` is a folder: files named directly go to ``output/<name>``, folders are mirrored
-    (``output/<sub/dirs>/<name>``), listed by suffix without opening a file (one that does not
-    decode fails on its own when restyled). Unknown output formats become ``.png``."""
-    from styleforge import collection
-
-    for src in inputs:
-        if not src.exists():
-            raise UserError(f"{src}: no such file or folder")
-    pairs: list[tuple[Path, Path]] = []
-    single = len(inputs) == 1 and inputs[0].is_file()
-    if single and output.suffix.lower() in images.SAVE_FORMATS:
-        return [(inputs[0], output)]
-    if output.exists() and not output.is_dir():
-        raise UserError(f"-o {output}: exists and is not a folder")
-    if output.suffix.lower() in images.SAVE_FORMATS and not single:
-        raise UserError(f"-o {output}: several photos need an output folder, not a file name")
-    for src in inputs:
-        if src.is_dir():
-            found, others = collection.list_images(src)
-            if others:
-                print(
-                    f"note: {len(others)} file(s) in {src} without an image suffix left out "
-                    f"(such as {others[0].relative_to(src)})",
-                    file=sys.stderr,
-                )
-            pairs += [(p, _out_name(output / p.relative_to(src))) for p in found]
-        else:
-            pairs.append((src, _out_name(output / src.name)))
-    if not pairs:
-        raise UserError("no images to restyle")
-    dests = [d for _, d in pairs]
-    if len(set(dests)) != len(dests):
-        raise UserError("two inputs would write the same output name; restyle them separately")
-    return pairs
-
-
-def _out_name(path: Path) -> Path:
-    return path if path.suffix.lower() in images.SAVE_FORMATS else path.with_suffix(".png")
 
 
 @dataclass

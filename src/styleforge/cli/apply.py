@@ -1,0 +1,191 @@
+"""``styleforge apply``: restyle photos with a trained model, its ONNX export, or (``--style-from``)
+straight from the painter prior.
+
+With an ``.onnx`` model nothing here imports torch: it runs on onnxruntime, numpy and PIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from styleforge.cli.common import (
+    Subparsers,
+    add_common,
+    fraction,
+    max_pixels,
+    note,
+    number_in,
+    positive_int,
+)
+from styleforge.errors import UserError
+
+if TYPE_CHECKING:
+    from styleforge.infer.apply import ApplyOptions, ApplySummary, RunBatch
+
+_strength = number_in(0.0, 2.0)
+_tone = number_in(-1.0, 1.0)
+
+
+def add_parser(sub: Subparsers) -> None:
+    """The ``apply`` sub-command and its flags."""
+    p = sub.add_parser(
+        "apply",
+        help="restyle photos with a trained model (fast, any size)",
+        description="Restyle photos with a model from `styleforge train` (or its ONNX export).",
+    )
+    _add_inputs(p)
+    _add_look(p)
+    _add_work(p)
+    add_common(p)
+
+
+def _add_inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "model", type=Path, nargs="?",
+        help="model file (.safetensors, or .onnx from export); left out with --style-from",
+    )  # fmt: skip
+    p.add_argument("inputs", nargs="*", type=Path, help="photo(s) or folder(s) of photos")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output image or folder")
+    p.add_argument(
+        "--style-from", type=Path, metavar="DIR",
+        help="no model: restyle in the look of this folder of pictures at once, straight "
+        "from the painter prior (a preview of what `train` will learn)",
+    )  # fmt: skip
+
+
+def _add_look(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--strength", type=_strength,
+        help="0 (the photo) .. 1 (the style, default) .. 2 (more paint; painter-prior models)",
+    )  # fmt: skip
+    p.add_argument(
+        "--paint-size", type=int, metavar="PX",
+        help="long side the network paints at; bigger photos are painted at it and scaled up, "
+        "so strokes keep their size (default: 512 for painter-prior models; 0: full size)",
+    )  # fmt: skip
+    p.add_argument(
+        "--preserve-colors", action="store_true", default=None, help="keep the photo's colours"
+    )
+    p.add_argument(
+        "--color-amount", type=fraction, metavar="A",
+        help="keep this much of the photo's colours, 0..1 (--preserve-colors: 1)",
+    )  # fmt: skip
+    p.add_argument("--tone", type=_tone, help="contrast curve: -1 softer .. 0 (default) .. 1")
+    p.add_argument(
+        "--no-taste", action="store_true",
+        help="ignore the taste `styleforge tune` stored in the model (by default apply uses "
+        "it; the flags above override it one by one)",
+    )  # fmt: skip
+
+
+def _add_work(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-size", type=positive_int, help="downscale the long side to this first")
+    p.add_argument(
+        "--tile", type=int, default=None,
+        help="tile side in px for large images (default: automatic; 0 = never tile)",
+    )  # fmt: skip
+    p.add_argument("--overlap", type=int, default=64, help="tile overlap in px (default 64)")
+    p.add_argument("--batch", type=positive_int, default=1, help="tiles per pass (default 1)")
+    p.add_argument(
+        "--backend", choices=("torch", "onnx"),
+        help="default: onnx for a .onnx model, else torch",
+    )  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--skip-existing", action="store_true", help="keep existing outputs, do the rest"
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def apply_options(args: argparse.Namespace, model: Path | None) -> ApplyOptions:
+    """``apply``'s options: the model's taste unless ``--no-taste``, explicit flags over it."""
+    from styleforge.infer.apply import ApplyOptions
+    from styleforge.taste import Controls
+    from styleforge.taste_record import model_taste
+
+    taste = None
+    if model is not None and model.suffix.lower() == ".safetensors" and not args.no_taste:
+        taste = model_taste(model)
+    base = taste or Controls()
+    colors = 1.0 if args.preserve_colors else args.color_amount
+    options = ApplyOptions(
+        strength=base.strength if args.strength is None else args.strength,
+        preserve_colors=base.colors if colors is None else colors,
+        paint_size=(taste.paint_size if taste else None) if args.paint_size is None
+        else args.paint_size,
+        tone=base.tone if args.tone is None else args.tone,
+        max_size=args.max_size, tile=args.tile, overlap=args.overlap, batch=args.batch,
+    )  # fmt: skip
+    if taste is not None:
+        note(f"{model}: using its taste ({taste.describe()}); --no-taste ignores it")
+    return options
+
+
+def _model_and_inputs(args: argparse.Namespace) -> tuple[Path | None, list[Path]]:
+    """(the model, ``None`` with ``--style-from``; the photos and folders to restyle)."""
+    inputs: list[Path] = list(args.inputs)
+    model: Path | None = args.model
+    if args.style_from is not None:
+        if args.backend == "onnx":
+            raise UserError("--style-from runs the torch backend; leave out --backend onnx")
+        return None, [model, *inputs] if model is not None else inputs
+    if model is None or not inputs:
+        raise UserError("give a model file and the photos to restyle (or --style-from DIR)")
+    return model, inputs
+
+
+def run(args: argparse.Namespace) -> int:
+    """``styleforge apply MODEL INPUT... -o OUT`` (or ``--style-from DIR INPUT... -o OUT``); under
+    torchrun every process restyles its share of the files."""
+    from styleforge.distributed import world
+    from styleforge.infer import backends
+    from styleforge.outputs import list_inputs, plan_outputs
+
+    model, inputs = _model_and_inputs(args)
+    if not inputs:
+        raise UserError("give the photos to restyle")
+    limit = max_pixels(args)
+    options = apply_options(args, model)
+    if model is None:
+        pairs = plan_outputs(list_inputs(inputs), args.output)
+        run_batch = backends.preview_backend(args.style_from, args.device, limit)
+        return _apply_and_report(run_batch, pairs, options, args)
+    backend = backends.choose_backend(model, args.backend)
+    pairs = plan_outputs(list_inputs(inputs), args.output)
+    if world().distributed:
+        shared = backends.apply_sharded(
+            model, backend, pairs, options, args.device, overwrite=args.overwrite,
+            max_pixels=limit,
+        )  # fmt: skip
+        if shared is None:  # not process 0: it reports for all
+            return 0
+        _report_failed(shared.total)
+        note(shared.line())
+        return shared.total.exit_code
+    with backends.opened_backend(model, backend, args.device) as run_batch:
+        return _apply_and_report(run_batch, pairs, options, args)
+
+
+def _report_failed(summary: ApplySummary) -> None:
+    for src, reason in summary.failed:
+        note(f"failed {src}: {reason}")
+
+
+def _apply_and_report(
+    run_batch: RunBatch, pairs: list[tuple[Path, Path]], options: ApplyOptions,
+    args: argparse.Namespace,
+) -> int:  # fmt: skip
+    from styleforge.infer.apply import apply_files
+
+    summary = apply_files(
+        run_batch, pairs, options, overwrite=args.overwrite,
+        skip_existing=args.skip_existing, max_pixels=max_pixels(args), progress=not args.quiet,
+    )  # fmt: skip
+    _report_failed(summary)
+    if len(pairs) == 1 and summary.done:
+        note(f"{pairs[0][0]} -> {summary.done[0]}")
+    else:
+        note(summary.line())
+    return summary.exit_code

@@ -1,0 +1,130 @@
+"""What the verbs share: the one-line-error parser, argument types, the common flags."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from styleforge.configs import DEVICE_CHOICES
+from styleforge.errors import UserError
+from styleforge.images import DEFAULT_MAX_PIXELS
+
+#: What ``parser.add_subparsers()`` returns (argparse keeps its class private).
+Subparsers = Any
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (exit code 2) instead of usage + error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def note(message: str) -> None:
+    """A line for the user on stderr (stdout is for results a script reads)."""
+    print(message, file=sys.stderr)
+
+
+def max_pixels(args: argparse.Namespace) -> int:
+    """``--max-pixels``, or the default limit."""
+    return int(args.max_pixels or DEFAULT_MAX_PIXELS)
+
+
+def floats(text: str) -> list[float]:
+    """argparse type: non-negative numbers like ``0.7,0.3``."""
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 0.7,0.3, got {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected non-negative numbers like 0.7,0.3, got {text!r}"
+        )
+    return values
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def at_least_2(text: str) -> int:
+    """argparse type: a whole number ≥ 2."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"expected at least 2, got {value}")
+    return value
+
+
+def number_in(low: float, high: float) -> Callable[[str], float]:
+    """argparse type: a number in [low, high]."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:
+            message = f"expected a number from {low:g} to {high:g}, got {text}"
+            raise argparse.ArgumentTypeError(message)
+        return value
+
+    return parse
+
+
+fraction = number_in(0.0, 1.0)
+
+
+def non_negative(text: str) -> float:
+    """argparse type: a number ≥ 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {value}")
+    return value
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    """``--device``."""
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="default: auto")
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    """``--device``, ``--seed`` and ``--max-pixels``."""
+    add_device(p)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument(
+        "--max-pixels", type=positive_int, default=None,
+        help="refuse input images larger than this many pixels (default: 50 million)",
+    )  # fmt: skip
+
+
+def add_run_flags(p: argparse.ArgumentParser, run_dir: str, previews: str) -> None:
+    """A training run's folder flags: ``--run-dir`` (``run_dir``: its help), ``--resume``,
+    ``--preview-every`` (steps between ``previews``) and ``--checkpoint-every``."""
+    p.add_argument("--run-dir", type=Path, help=run_dir)
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument("--preview-every", type=positive_int, help=f"steps between {previews}")
+    p.add_argument("--checkpoint-every", type=positive_int, help="steps between checkpoints")
+
+
+def check_training_output(args: argparse.Namespace, what: str) -> None:
+    """``-o`` of a training verb: a ``.safetensors`` name (``what``: the kind of file), not an
+    existing file unless ``--overwrite`` or ``--resume``."""
+    from styleforge.outputs import refuse_existing
+
+    if args.output.suffix.lower() != ".safetensors":
+        raise UserError(f"-o {args.output}: the {what} file name must end in .safetensors")
+    refuse_existing([args.output], args.overwrite or args.resume)

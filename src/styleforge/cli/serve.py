@@ -1,0 +1,47 @@
+"""``styleforge serve``: the local web app."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from styleforge.cli.common import Subparsers, add_device, positive_int
+
+
+def add_parser(sub: Subparsers) -> None:
+    """The ``serve`` sub-command and its flags."""
+    sv = sub.add_parser(
+        "serve",
+        help="a local web app: create styles from uploads, train, restyle photos, dream",
+        description="Start the styleforge web app (Gradio) on this machine.",
+    )
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost)")
+    sv.add_argument("--port", type=positive_int, default=7860, help="default 7860")
+    sv.add_argument(
+        "--data-dir", type=Path, default=Path("styleforge-data"),
+        help="where styles, models and jobs are kept (default ./styleforge-data)",
+    )  # fmt: skip
+    sv.add_argument(
+        "--max-upload-mb", type=positive_int, default=20, help="largest upload (default 20 MB)"
+    )
+    add_device(sv)
+    sv.add_argument(
+        "--auth", metavar="USER:PASSWORD",
+        help="require this login (or @FILE holding it; default: $STYLEFORGE_AUTH); needed for "
+        "a --host other than this machine's own",
+    )  # fmt: skip
+    sv.add_argument(
+        "--no-auth", action="store_true",
+        help="serve a non-local --host without a login, on purpose",
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    """``styleforge serve``: serves until interrupted."""
+    from styleforge.app.auth import resolve_auth
+
+    login = resolve_auth(args.host, args.auth, args.no_auth)  # before Gradio loads
+    from styleforge.app.ui import serve
+
+    serve(args.data_dir, args.host, args.port, args.max_upload_mb, args.device, login)
+    return 0

@@ -1,0 +1,86 @@
+"""``styleforge train``: learn the style of a folder of pictures into a model file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from styleforge.cli.common import (
+    Subparsers,
+    add_common,
+    add_run_flags,
+    check_training_output,
+    max_pixels,
+    non_negative,
+    note,
+    positive_int,
+)
+
+
+def add_parser(sub: Subparsers) -> None:
+    """The ``train`` sub-command and its flags."""
+    p = sub.add_parser(
+        "train",
+        help="learn the style of a folder of pictures (GAN + Gram style loss) into a model file",
+        description="Train a fast feed-forward stylizer on a style collection.",
+    )
+    p.add_argument("style_dir", type=Path, help="folder of pictures whose style to learn")
+    p.add_argument("-o", "--output", type=Path, required=True, help="model file (.safetensors)")
+    p.add_argument(
+        "--content", type=Path,
+        help="folder of your own photos to train on (default: a few built-in sample photos)",
+    )  # fmt: skip
+    p.add_argument(
+        "--preset", choices=("quick", "standard", "max"), default="quick",
+        help="quick: ~4 min on a 2-core CPU; standard, max: bigger models for a GPU",
+    )  # fmt: skip
+    p.add_argument(
+        "--from-scratch", action="store_true",
+        help="train the classic network from nothing instead of fine-tuning the painter prior",
+    )  # fmt: skip
+    p.add_argument("--steps", type=positive_int, help="training steps (default: by preset)")
+    p.add_argument("--size", type=positive_int, help="training crop size in px (by preset)")
+    p.add_argument("--batch", type=positive_int, help="images per step (by preset)")
+    p.add_argument("--lr", type=non_negative, help="generator learning rate (D gets lr/10)")
+    p.add_argument("--style-weight", type=non_negative, help="Gram style loss weight")
+    p.add_argument("--content-weight", type=non_negative, help="content loss weight")
+    p.add_argument("--adv-weight", type=non_negative, help="adversarial loss weight")
+    p.add_argument(
+        "--gan-loss", choices=("hinge", "bce", "minimax", "lsgan"),
+        help="adversarial loss (default: hinge; bce is the non-saturating form)",
+    )  # fmt: skip
+    add_run_flags(p, "previews, logs, checkpoints (default MODEL.run/)", "preview grids")
+    p.add_argument("--compile", action="store_true", help="torch.compile the generator (CUDA)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_common(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``styleforge train STYLE_DIR -o MODEL``."""
+    from styleforge.distributed import joined
+    from styleforge.train.run import describe, train_stylizer
+    from styleforge.train.stylizer import TrainConfig, with_overrides
+
+    check_training_output(args, "model")
+    base = TrainConfig.preset(args.preset, from_scratch=args.from_scratch)
+    lr_d = None if args.lr is None else args.lr / 10
+    config = with_overrides(
+        base, steps=args.steps, size=args.size, batch=args.batch, lr_g=args.lr, lr_d=lr_d,
+        style_weight=args.style_weight, content_weight=args.content_weight,
+        adv_weight=args.adv_weight, gan_loss=args.gan_loss, seed=args.seed,
+        preview_every=args.preview_every, checkpoint_every=args.checkpoint_every,
+    )  # fmt: skip
+    if args.compile:
+        config = with_overrides(config, compile=True)
+    with joined(args.device) as w:
+        result = train_stylizer(
+            config, args.style_dir, args.output, content_dir=args.content,
+            run_dir=args.run_dir, resume=args.resume, device=args.device,
+            progress=not args.quiet, max_pixels=max_pixels(args), world=w,
+        )  # fmt: skip
+    if result.stopped_early:
+        return 130
+    if w.is_main:
+        note(describe(result))
+    return 0

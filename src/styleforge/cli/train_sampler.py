@@ -1,0 +1,82 @@
+"""``styleforge train-sampler``: learn to draw new images like those of a folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from styleforge.cli.common import (
+    Subparsers,
+    add_common,
+    add_run_flags,
+    check_training_output,
+    max_pixels,
+    non_negative,
+    note,
+    positive_int,
+)
+
+
+def add_parser(sub: Subparsers) -> None:
+    """The ``train-sampler`` sub-command and its flags."""
+    ts = sub.add_parser(
+        "train-sampler",
+        help="learn to draw brand-new images like those in a folder (a GAN from noise)",
+        description="Train an unconditional generator (DCGAN family) on a style collection.",
+    )
+    ts.add_argument("style_dir", type=Path, help="folder of pictures (at least 4; 20+ is better)")
+    ts.add_argument("-o", "--output", type=Path, required=True, help="sampler file (.safetensors)")
+    ts.add_argument(
+        "--preset", choices=("quick", "standard", "max"), default="quick",
+        help="quick: 64 px, minutes on a laptop CPU; standard (128 px), max (256 px): for a GPU",
+    )  # fmt: skip
+    ts.add_argument(
+        "--resolution", type=int, choices=(64, 128, 256), help="image side (default: by preset)"
+    )
+    ts.add_argument("--latent-dim", type=positive_int, help="latent size (default 100)")
+    ts.add_argument("--steps", type=positive_int, help="training steps (default: by preset)")
+    ts.add_argument("--batch", type=positive_int, help="images per step (by preset)")
+    ts.add_argument("--lr", type=non_negative, help="Adam learning rate of G and D (2e-4)")
+    ts.add_argument(
+        "--gan-loss", choices=("bce", "minimax", "hinge", "lsgan"),
+        help="adversarial loss (default: bce, the non-saturating form)",
+    )  # fmt: skip
+    ts.add_argument(
+        "--style-weight", type=non_negative,
+        help="weight of the extra Gram style loss toward the collection (3e-10; 0: off)",
+    )  # fmt: skip
+    add_run_flags(ts, "grids, logs, checkpoints (default SAMPLER.run/)", "sample grids")
+    ts.add_argument("--kid-every", type=positive_int, help="steps between KID measurements")
+    ts.add_argument("--overwrite", action="store_true", help="replace an existing sampler file")
+    ts.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_common(ts)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``styleforge train-sampler STYLE_DIR -o SAMPLER.safetensors``."""
+    from dataclasses import replace
+
+    from styleforge.distributed import joined
+    from styleforge.train.sampler import SamplerTrainConfig
+    from styleforge.train.sampler_run import describe_sampler, train_sampler
+
+    check_training_output(args, "sampler")
+    config = SamplerTrainConfig.preset(args.preset, args.resolution)
+    net = config.net if args.latent_dim is None else replace(config.net, latent_dim=args.latent_dim)
+    overrides = {
+        "steps": args.steps, "batch": args.batch, "gan_loss": args.gan_loss,
+        "style_weight": args.style_weight, "seed": args.seed, "lr_g": args.lr, "lr_d": args.lr,
+        "preview_every": args.preview_every, "checkpoint_every": args.checkpoint_every,
+        "kid_every": args.kid_every,
+    }  # fmt: skip
+    config = replace(config, net=net, **{k: v for k, v in overrides.items() if v is not None})
+    with joined(args.device) as w:
+        result = train_sampler(
+            config, args.style_dir, args.output, run_dir=args.run_dir, resume=args.resume,
+            device=args.device, progress=not args.quiet, max_pixels=max_pixels(args), world=w,
+        )  # fmt: skip
+    if result.stopped_early:
+        return 130
+    if w.is_main:
+        note(describe_sampler(result))
+    return 0

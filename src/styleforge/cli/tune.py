@@ -1,0 +1,249 @@
+"""``styleforge tune``: rounds of picks among variants of your photos -> the model's stored taste
+(:mod:`styleforge.taste_record`), and ``--refine``: a model fine-tuned toward the picks."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from styleforge.cli.common import Subparsers, add_common, at_least_2, max_pixels, note, positive_int
+from styleforge.errors import UserError
+from styleforge.taste_rounds import PICKS_HELP, Picks, parse_picks
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from styleforge.infer.apply import RunBatch
+    from styleforge.taste import TasteSession
+
+
+def add_parser(sub: Subparsers) -> None:
+    """The ``tune`` sub-command and its flags."""
+    tu = sub.add_parser(
+        "tune",
+        help="rounds of picks among variants of your photos; apply then follows your taste",
+        description="Show a numbered grid of variants of the photos (strength, stroke scale, "
+        f"colours kept, tone) and type the ones you like: {PICKS_HELP}. Each next grid explores "
+        "around what you liked (a Gaussian-process preference model, expected improvement). "
+        "After every round the model file's taste is updated (same weights); `apply` uses it "
+        "unless --no-taste. Running tune again continues the rounds stored in the model.",
+    )  # fmt: skip
+    tu.add_argument("model", type=Path, help="model file (.safetensors) from `styleforge train`")
+    tu.add_argument("photos", nargs="*", type=Path, help="one to a few photos to judge on")
+    tu.add_argument("-n", "--variants", type=at_least_2, default=8, help="per round (8)")
+    tu.add_argument(
+        "--picks", metavar="'1,3;2 -5'",
+        help="the rounds' picks without asking, rounds separated by ';' (for scripts)",
+    )  # fmt: skip
+    tu.add_argument(
+        "--size", type=positive_int, default=512,
+        help="long side the photos are restyled at (512; bigger shows stroke scale better)",
+    )  # fmt: skip
+    tu.add_argument("--thumb", type=positive_int, default=192, help="grid row height (192)")
+    tu.add_argument("--out", type=Path, help="folder for the grids (default MODEL.tune/)")
+    tu.add_argument("--restart", action="store_true", help="forget the stored rounds, start over")
+    tu.add_argument("--show", action="store_true", help="print the stored taste and stop")
+    tu.add_argument("--reset", action="store_true", help="remove the stored taste and stop")
+    tu.add_argument("--quiet", "-q", action="store_true", help="do not list each variant")
+    _add_refine(tu)
+    add_common(tu)
+
+
+def _add_refine(tu: argparse.ArgumentParser) -> None:
+    tu.add_argument(
+        "--refine", action="store_true",
+        help="after the rounds, fine-tune the model toward what you liked (a new model file; "
+        "needs --style)",
+    )  # fmt: skip
+    tu.add_argument("--style", type=Path, help="with --refine: the style folder it learned")
+    tu.add_argument(
+        "--refined", type=Path, metavar="PATH",
+        help="with --refine: the new model (default MODEL-refined.safetensors)",
+    )  # fmt: skip
+    tu.add_argument(
+        "--refine-steps", type=positive_int, default=150,
+        help="with --refine: training steps (150: about 2 minutes on a 2-core CPU)",
+    )  # fmt: skip
+    tu.add_argument("--overwrite", action="store_true", help="with --refine: replace --refined")
+
+
+def ask_picks(n: int, read: Callable[[str], str] = input) -> Picks | None:
+    """Ask in the terminal until the picks parse; ``None`` on Enter alone or end of input."""
+    while True:
+        try:
+            line = read(f"picks ({PICKS_HELP}): ")
+        except EOFError:
+            return None
+        if not line.strip():
+            return None
+        try:
+            return parse_picks(line, n)
+        except UserError as err:
+            note(f"  {err}; try again")
+
+
+def _check_model(model: Path) -> None:
+    if not model.is_file():
+        raise UserError(f"{model}: no such model file")
+    if model.suffix.lower() != ".safetensors":
+        raise UserError(f"{model}: tune writes the taste into a .safetensors model file")
+
+
+def _reset(model: Path) -> int:
+    from styleforge.taste_record import taste_text, write_taste
+
+    if taste_text(model) is None:
+        raise UserError(f"{model} has no taste to reset")
+    write_taste(model, None)
+    note(f"{model}: taste removed; apply restyles with the plain defaults")
+    return 0
+
+
+def _show(model: Path) -> int:
+    from styleforge.taste import stored_recommendation
+    from styleforge.taste_record import load_session, read_taste_record
+
+    record = read_taste_record(model)
+    if record is None:
+        raise UserError(f"{model} has no taste yet; run `styleforge tune {model} PHOTOS...`")
+    session = load_session(model, record)
+    taste = stored_recommendation(record)
+    print(f"{model}: taste from {len(session.rounds)} round(s): {taste.describe()}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """``styleforge tune MODEL PHOTOS...``: rounds of picks -> the model's stored taste."""
+    from styleforge import images
+    from styleforge.infer.apply import fit_max_size, pil_to_array
+    from styleforge.infer.stylizer import Stylizer
+    from styleforge.taste import TasteSession
+    from styleforge.taste_record import load_session, read_taste_record
+    from styleforge.taste_rounds import parse_all_picks
+
+    model: Path = args.model
+    _check_model(model)
+    if args.reset:  # also the way out of a damaged record
+        return _reset(model)
+    if args.show:
+        return _show(model)
+    if not args.photos:
+        raise UserError("give the photo(s) to judge the variants on")
+    refined = _refine_target(args) if args.refine else None
+    scripted = None if args.picks is None else parse_all_picks(args.picks, args.variants)
+    record = None if args.restart else read_taste_record(model)
+    session = TasteSession(seed=args.seed) if record is None else load_session(model, record)
+    limit = max_pixels(args)
+    photos = [
+        pil_to_array(fit_max_size(images.open_image(p, max_pixels=limit), args.size))
+        for p in args.photos
+    ]
+    run_batch = Stylizer.load(model, args.device).backend()
+    out_dir: Path = args.out or model.with_suffix(".tune")
+    done = _rounds(args, session, run_batch, photos, out_dir, scripted)
+    if refined is not None:
+        _refine(args, refined, session, run_batch, photos)
+    if not done:
+        if refined is None:
+            note(f"no picks: {model} is unchanged")
+        return 0
+    _before_after(args, session, run_batch, photos, out_dir)
+    return 0
+
+
+def _rounds(
+    args: argparse.Namespace, session: TasteSession, run_batch: RunBatch,
+    photos: Sequence[np.ndarray], out_dir: Path, scripted: list[Picks] | None,
+) -> int:  # fmt: skip
+    """Show grids and record picks (typed, or ``scripted``) until there are none; the taste is
+    written after every round, so an interruption loses nothing. Returns the rounds picked."""
+    from styleforge import images
+    from styleforge.taste_record import write_taste
+    from styleforge.taste_rounds import grid_sheet, render_round
+
+    n = args.variants
+    done = 0
+    while scripted is None or done < len(scripted):
+        number = len(session.rounds) + 1
+        variants = session.propose(n)
+        rows = render_round(run_batch, photos, variants)
+        labels = [str(i) for i in range(1, n + 1)]
+        sheet = images.save_image(
+            grid_sheet(rows, labels, args.thumb), out_dir / f"round-{number:02d}.png"
+        )
+        print(f"round {number}: {sheet}")
+        if not args.quiet:
+            for i, c in enumerate(variants, 1):
+                note(f"  {i}: {c.describe()}")
+        picks = scripted[done] if scripted is not None else ask_picks(n)
+        if picks is None:
+            break
+        session.record(*picks)
+        write_taste(args.model, session)
+        done += 1
+    return done
+
+
+def _before_after(
+    args: argparse.Namespace, session: TasteSession, run_batch: RunBatch,
+    photos: Sequence[np.ndarray], out_dir: Path,
+) -> None:  # fmt: skip
+    """The sheet photo | default | your taste, and the taste in one line."""
+    from styleforge import images
+    from styleforge.taste import Controls
+    from styleforge.taste_rounds import grid_sheet, render_round
+
+    taste = session.recommendation()
+    renders = render_round(run_batch, photos, [Controls(), taste])
+    rows = [[p, *row] for p, row in zip(photos, renders, strict=True)]
+    after = images.save_image(
+        grid_sheet(rows, ["photo", "default", "your taste"], args.thumb), out_dir / "taste.png"
+    )
+    print(f"{args.model}: taste saved after {len(session.rounds)} round(s): {taste.describe()}")
+    note(f"before/after: {after}; `styleforge apply` uses it, --no-taste ignores it")
+
+
+def _refine_target(args: argparse.Namespace) -> Path:
+    """The refined model's path, checked before any round is shown."""
+    model: Path = args.model
+    if args.style is None:
+        raise UserError("--refine needs --style DIR: the style folder the model learned")
+    if not args.style.is_dir():
+        raise UserError(f"{args.style}: no such style folder")
+    target: Path = args.refined or model.with_name(f"{model.stem}-refined.safetensors")
+    if target.resolve() == model.resolve():
+        raise UserError(f"{target}: refine writes a new model; the original is never overwritten")
+    if target.exists() and not args.overwrite:
+        raise UserError(f"{target} exists; pass --overwrite to replace it or --refined PATH")
+    return target
+
+
+def _refine(
+    args: argparse.Namespace, target: Path, session: TasteSession, run_batch: RunBatch,
+    photos: Sequence[np.ndarray],
+) -> None:  # fmt: skip
+    """Fine-tune the model toward the session's picks into ``target`` (with the session as its
+    taste)."""
+    import numpy as np
+    import torch
+
+    from styleforge.taste_record import write_taste
+    from styleforge.taste_rounds import pick_renders
+    from styleforge.train.refine import RefineConfig, refine_model
+
+    config = RefineConfig(steps=args.refine_steps)  # checked before the renders
+    liked, disliked = pick_renders(run_batch, photos, session)
+    if not liked:
+        raise UserError("nothing liked yet: like a few variants before --refine")
+    note(f"refining on {len(liked)} liked and {len(disliked)} disliked results "
+         f"({config.steps} steps)...")  # fmt: skip
+    as_tensors = [[torch.from_numpy(np.ascontiguousarray(x)) for x in group]
+                  for group in (liked, disliked, photos)]  # fmt: skip
+    refine_model(
+        args.model, target, args.style, *as_tensors, config=config,
+        record={"rounds": len(session.rounds)}, device=args.device, max_pixels=max_pixels(args),
+    )  # fmt: skip
+    write_taste(target, session)
+    print(f"wrote {target} (refined from {args.model.name} on your picks; its taste is yours)")

@@ -1,0 +1,146 @@
+"""``styleforge demo``: learn a folder of prints (the bundled Hokusai ones by default) with a
+small training budget, restyle the sample photos, write the model, the results and a contact
+sheet; then train a sampler on the same prints and write a grid of new images."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from styleforge import collection, images
+
+__all__ = ["BUNDLED_STYLE", "DEMO_SAMPLER_STEPS", "DEMO_STEPS", "DemoConfig", "run_demo"]
+
+#: The demo's prints when no folder is given.
+BUNDLED_STYLE = Path(__file__).parent / "assets" / "hokusai_fuji"
+#: Training steps of the demo (a few minutes on a 2-core CPU).
+DEMO_STEPS = 300
+#: Sampler training steps of the demo.
+DEMO_SAMPLER_STEPS = 500
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """The demo's budget: stylizer and sampler training steps (0 sampler steps: no sampler)."""
+
+    steps: int = DEMO_STEPS
+    sampler_steps: int = DEMO_SAMPLER_STEPS
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Where and how a demo runs."""
+
+    style_dir: Path
+    out_dir: Path
+    device: str
+    progress: bool
+    max_pixels: int
+    log: Callable[[str], None]
+
+
+def run_demo(
+    config: DemoConfig,
+    out_dir: Path,
+    style_dir: Path = BUNDLED_STYLE,
+    device: str = "auto",
+    *,
+    progress: bool = True,
+    max_pixels: int = images.DEFAULT_MAX_PIXELS,
+    log: Callable[[str], None] = _stderr,
+) -> bool:
+    """Run the demo into ``out_dir`` (its own earlier run folders are replaced); ``log`` hears
+    what is done. Returns ``False`` when training was stopped early."""
+    job = _Job(style_dir, out_dir, device, progress, max_pixels, log)
+    model = _train_stylizer(config, job)
+    if model is None:
+        return False
+    _restyle_samples(model, job)
+    if config.sampler_steps == 0:
+        return True
+    return _train_sampler(config, job)
+
+
+def _fresh(run_dir: Path) -> Path:
+    if run_dir.exists():  # the demo's own earlier run: start afresh
+        shutil.rmtree(run_dir)
+    return run_dir
+
+
+def _train_stylizer(config: DemoConfig, job: _Job) -> Path | None:
+    """The demo's model file, ``None`` when stopped early."""
+    from styleforge.train.run import describe, train_stylizer
+    from styleforge.train.stylizer import TrainConfig, with_overrides
+
+    quick = TrainConfig.preset("quick")
+    train_config = with_overrides(quick, steps=config.steps, seed=config.seed)
+    job.log(f"learning the style of {job.style_dir} ({train_config.steps} steps; the full quick "
+            f"preset is {quick.steps})")  # fmt: skip
+    model = job.out_dir / "model.safetensors"
+    result = train_stylizer(
+        train_config, job.style_dir, model, run_dir=_fresh(job.out_dir / "run"),
+        device=job.device, progress=job.progress, max_pixels=job.max_pixels,
+    )  # fmt: skip
+    if result.stopped_early:
+        return None
+    job.log(describe(result))
+    return model
+
+
+def _restyle_samples(model: Path, job: _Job) -> None:
+    """Each sample photo restyled, and a sheet: the prints, then photo | preview | restyled."""
+    from torch import Tensor
+
+    from styleforge import prior
+    from styleforge.infer.stylizer import Stylizer
+    from styleforge.train.run import sample_photos
+
+    stylizer = Stylizer.load(model, job.device)
+    pictures = [images.open_image(p) for p in collection.scan(job.style_dir).images]
+    preview = Stylizer(prior.painter_for(pictures), stylizer.info, stylizer.device)
+    labels = ["photo", "no training (apply --style-from)", "trained (styleforge apply)"]
+    rows: list[Tensor] = []
+    for name, photo in sample_photos().items():
+        styled = stylizer(photo)
+        path = images.save_image(styled, job.out_dir / f"{name}.png")
+        job.log(f"wrote {path}")
+        rows.append(images.make_sheet([photo, preview(photo), styled], labels))
+    width = max(r.shape[-1] for r in rows)
+    strip = images.collection_strip([images.pil_to_tensor(p) for p in pictures], width, 160)
+    sheet = images.save_image(images.stack_rows([strip, *rows]), job.out_dir / "sheet.png")
+    job.log(f"wrote {sheet} (the prints, then photo | preview | restyled)")
+
+
+def _train_sampler(config: DemoConfig, job: _Job) -> bool:
+    """A sampler with the demo's budget, and a grid of 16 new images; ``False``: stopped."""
+    from dataclasses import replace
+
+    from styleforge.infer.sampler import Sampler
+    from styleforge.train.sampler import SamplerTrainConfig
+    from styleforge.train.sampler_run import describe_sampler, train_sampler
+
+    quick = SamplerTrainConfig.preset("quick")
+    steps = config.sampler_steps
+    train_config = replace(quick, steps=steps, seed=config.seed, kid_every=steps)
+    job.log(f"learning to draw new images like {job.style_dir} ({steps} steps; the full quick "
+            f"preset is {quick.steps})")  # fmt: skip
+    path = job.out_dir / "sampler.safetensors"
+    result = train_sampler(
+        train_config, job.style_dir, path, run_dir=_fresh(job.out_dir / "sampler_run"),
+        device=job.device, progress=job.progress, max_pixels=job.max_pixels,
+    )  # fmt: skip
+    if result.stopped_early:
+        return False
+    job.log(describe_sampler(result))
+    batch = Sampler.load(path, job.device).sample(range(16))
+    grid = images.save_image(images.grid(batch, cols=4), job.out_dir / "dream_grid.png")
+    job.log(f"wrote {grid} (16 new images, seeds 0-15; more with `styleforge generate {path}`)")
+    return True
