@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from styleforge.app.actions import App
 from styleforge.app.store import Store
-from styleforge.app.ui import App
 from styleforge.app.worker import Worker
 from styleforge.errors import UserError
 from styleforge.infer.model_file import ModelInfo, write_model
@@ -127,8 +127,15 @@ def test_refine_my_model_adds_a_new_model_of_the_same_style(app: App, photos: li
         app.tune_refine(model, photos, steps=2)
     app.tune_round(model, photos)
     app.tune_next(model, "2 -5", photos)
-    text = app.tune_refine(model, photos, steps=2)
-    assert "Refined into a new model" in text
+    job_id = app.tune_refine(model, photos, steps=2)  # queued: the request does not wait
+    assert app.store.job(job_id).status == "queued" and app.refine_status(job_id) is None
+    app.worker.start()  # the worker runs the refine as it runs a training job
+    try:
+        assert app.worker.wait_idle(300)
+    finally:
+        app.worker.close()
+    text = app.refine_status(job_id)
+    assert text is not None and "Refined into a new model" in text, text
     choices = app.model_choices("stylizer")
     assert len(choices) == before + 1
     refined = next(path for _, path in choices if path != model)
