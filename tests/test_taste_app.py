@@ -181,14 +181,15 @@ def test_dream_likes_sample_around_the_liked_seeds(app: App) -> None:
 
 
 @pytest.mark.slow
-def test_browser_tune_tab_shows_a_grid_and_a_like_click_counts(tmp_path: Path) -> None:
+def test_browser_tune_tab_grid_like_click_and_watched_refine_job(tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     from .test_app import SCREENSHOTS, served_page
 
     store = Store(tmp_path / "data")
     model = _finished(store, "stylizer", _stylizer)
-    with served_page(App(store, Worker(store, "cpu"))) as page:
+    worker = Worker(store, "cpu").start()
+    with served_page(App(store, worker)) as page:
         page.get_by_role("tab", name="Tune").click()
         page.locator("#tune-model input").click()
         page.get_by_role("option").first.click()
@@ -203,5 +204,13 @@ def test_browser_tune_tab_shows_a_grid_and_a_like_click_counts(tmp_path: Path) -
         page.screenshot(path=str(SCREENSHOTS / "5_tune.png"), full_page=True)
         page.locator("#tune-next").click()
         expect(page.locator("#tune-status")).to_contain_text("Round 2", timeout=60_000)
+        # Refine is a job the page watches: this model has no training recipe, so the job
+        # fails, and the page says so once the worker is done with it.
+        page.locator("#tune-refine").click()
+        expect(page.locator("#tune-status")).to_contain_text("Refining into a new model")
+        expect(page.locator("#tune-status")).to_contain_text("no training recipe", timeout=60_000)
+    worker.close()
+    [refine] = [j for j in store.jobs() if j.model != model]
+    assert refine.status == "failed" and refine.preset == "refined quick"
     row = store.taste(model)
     assert row is not None and row.session["rounds"][0]["liked"] == [2]
