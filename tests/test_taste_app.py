@@ -129,6 +129,10 @@ def test_refine_my_model_adds_a_new_model_of_the_same_style(app: App, photos: li
     app.tune_next(model, "2 -5", photos)
     job_id = app.tune_refine(model, photos, steps=2)  # queued: the request does not wait
     assert app.store.job(job_id).status == "queued" and app.refine_status(job_id) is None
+    app.store.update_job(job_id, status="running")  # as the worker has it: it cannot stop
+    with pytest.raises(UserError, match="is a refine: it runs to its end"):
+        app.cancel(job_id)
+    app.store.update_job(job_id, status="queued")
     app.worker.start()  # the worker runs the refine as it runs a training job
     try:
         assert app.worker.wait_idle(300)
