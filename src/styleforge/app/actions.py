@@ -77,9 +77,8 @@ class App:
         from styleforge.nets import PainterConfig
         from styleforge.train.run import sample_photos
 
-        pictures = [
-            images.open_image(p) for p in collection.scan(self.store.style_folder(style_id)).images
-        ]
+        found = collection.scan(self.store.style_folder(style_id)).images
+        pictures = [images.open_image(p) for p in found]
         if not pictures:
             return None
         # small previews: the CPU is enough (the GPU is for training jobs)

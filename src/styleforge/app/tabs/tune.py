@@ -72,6 +72,8 @@ class TuneTab:
         self._wire_refine(refresh)
 
     def _wire_refine(self, refresh: Refresh) -> None:
+        """Refine queues a job and starts the timer; each tick looks at the job, and once it
+        has ended shows its outcome, lists its model and stops the timer."""
         app = self.app
 
         def start(model: str, files: Any) -> tuple[Any, ...]:
