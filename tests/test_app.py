@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from styleforge.app.actions import App
 from styleforge.app.store import Store
-from styleforge.app.ui import App
 from styleforge.app.worker import Worker
 from styleforge.errors import UserError
 

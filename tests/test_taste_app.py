@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from styleforge.app.actions import App
 from styleforge.app.store import Store
-from styleforge.app.ui import App
 from styleforge.app.worker import Worker
 from styleforge.errors import UserError
 from styleforge.infer.model_file import ModelInfo, write_model
@@ -127,8 +127,19 @@ def test_refine_my_model_adds_a_new_model_of_the_same_style(app: App, photos: li
         app.tune_refine(model, photos, steps=2)
     app.tune_round(model, photos)
     app.tune_next(model, "2 -5", photos)
-    text = app.tune_refine(model, photos, steps=2)
-    assert "Refined into a new model" in text
+    job_id = app.tune_refine(model, photos, steps=2)  # queued: the request does not wait
+    assert app.store.job(job_id).status == "queued" and app.refine_status(job_id) is None
+    app.store.update_job(job_id, status="running")  # as the worker has it: it cannot stop
+    with pytest.raises(UserError, match="is a refine: it runs to its end"):
+        app.cancel(job_id)
+    app.store.update_job(job_id, status="queued")
+    app.worker.start()  # the worker runs the refine as it runs a training job
+    try:
+        assert app.worker.wait_idle(300)
+    finally:
+        app.worker.close()
+    text = app.refine_status(job_id)
+    assert text is not None and "Refined into a new model" in text, text
     choices = app.model_choices("stylizer")
     assert len(choices) == before + 1
     refined = next(path for _, path in choices if path != model)
@@ -174,14 +185,15 @@ def test_dream_likes_sample_around_the_liked_seeds(app: App) -> None:
 
 
 @pytest.mark.slow
-def test_browser_tune_tab_shows_a_grid_and_a_like_click_counts(tmp_path: Path) -> None:
+def test_browser_tune_tab_grid_like_click_and_watched_refine_job(tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     from .test_app import SCREENSHOTS, served_page
 
     store = Store(tmp_path / "data")
     model = _finished(store, "stylizer", _stylizer)
-    with served_page(App(store, Worker(store, "cpu"))) as page:
+    worker = Worker(store, "cpu").start()
+    with served_page(App(store, worker)) as page:
         page.get_by_role("tab", name="Tune").click()
         page.locator("#tune-model input").click()
         page.get_by_role("option").first.click()
@@ -196,5 +208,13 @@ def test_browser_tune_tab_shows_a_grid_and_a_like_click_counts(tmp_path: Path) -
         page.screenshot(path=str(SCREENSHOTS / "5_tune.png"), full_page=True)
         page.locator("#tune-next").click()
         expect(page.locator("#tune-status")).to_contain_text("Round 2", timeout=60_000)
+        # Refine is a job the page watches: this model has no training recipe, so the job
+        # fails, and the page says so once the worker is done with it.
+        page.locator("#tune-refine").click()
+        expect(page.locator("#tune-status")).to_contain_text("Refining into a new model")
+        expect(page.locator("#tune-status")).to_contain_text("no training recipe", timeout=60_000)
+    worker.close()
+    [refine] = [j for j in store.jobs() if j.model != model]
+    assert refine.status == "failed" and refine.preset == "refined quick"
     row = store.taste(model)
     assert row is not None and row.session["rounds"][0]["liked"] == [2]

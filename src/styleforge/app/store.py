@@ -24,7 +24,7 @@ import json
 import shutil
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +126,19 @@ class Store:
         finally:
             con.close()
 
+    def results_dir(self) -> Path:
+        """A new folder under ``results/`` for what one action shows in the page."""
+        out = self.root / "results" / uuid.uuid4().hex[:12]
+        out.mkdir(parents=True)
+        return out
+
+    def open_upload(self, path: Path) -> Image.Image:
+        """An uploaded photo, decoded; one over the upload limit, not an image or a
+        decompression bomb is a :class:`UserError`."""
+        if path.stat().st_size > self.max_upload_bytes:
+            raise UserError(f"{path.name}: over the upload limit")
+        return images.open_image(path)
+
     # ------------------------------------------------------------------ styles
 
     def style_folder(self, style_id: str) -> Path:
@@ -186,13 +199,17 @@ class Store:
         lines += [f"  refused upload {line}" for line in refused]
         return "\n".join(lines)
 
+    def _one(self, table: Literal["styles", "jobs"], key: str) -> sqlite3.Row:
+        """The row of ``table`` with id ``key``; an unknown id is a :class:`UserError`."""
+        with self._connect() as con:
+            row = con.execute(f"SELECT * FROM {table} WHERE id = ?", (key,)).fetchone()
+        if row is None:
+            raise UserError(f"no {table.removesuffix('s')} {key!r}")
+        return row
+
     def style(self, style_id: str) -> StyleRecord:
         """One style; an unknown id is a :class:`UserError`."""
-        with self._connect() as con:
-            row = con.execute("SELECT * FROM styles WHERE id = ?", (style_id,)).fetchone()
-        if row is None:
-            raise UserError(f"no style {style_id!r}")
-        return self._style(row)
+        return self._style(self._one("styles", style_id))
 
     def _style(self, row: sqlite3.Row) -> StyleRecord:
         folder = self.style_folder(row["id"])
@@ -234,15 +251,29 @@ class Store:
             id=row["id"], style_id=row["style_id"], kind=row["kind"], preset=row["preset"],
             steps=row["steps"], status=row["status"], created=row["created"],
             started=row["started"], finished=row["finished"], message=row["message"],
-            model=row["model"], run_dir=self.root / "jobs" / row["id"],
+            model=row["model"], run_dir=self._run_dir(row["id"]),
         )  # fmt: skip
 
-    def create_job(self, style_id: str, kind: JobKind, preset: str, steps: int | None) -> Job:
-        """Queue a training job for a style."""
+    def _run_dir(self, job_id: str) -> Path:
+        return self.root / "jobs" / job_id
+
+    def create_job(
+        self, style_id: str, kind: JobKind, preset: str, steps: int | None,
+        prepare: Callable[[Path], None] | None = None,
+    ) -> Job:  # fmt: skip
+        """Queue a job for a style. ``prepare(run_dir)`` writes what the job needs into its
+        (new) run folder before the job is queued, so the worker never sees it half made."""
         style = self.style(style_id)
         if style.images < 1:
             raise UserError(f"style {style.name!r} has no usable pictures")
         job_id = uuid.uuid4().hex[:12]
+        if prepare is not None:
+            self._run_dir(job_id).mkdir(parents=True)
+            try:
+                prepare(self._run_dir(job_id))
+            except BaseException:
+                shutil.rmtree(self._run_dir(job_id), ignore_errors=True)
+                raise
         with self._connect() as con:
             con.execute(
                 "INSERT INTO jobs (id, style_id, kind, preset, steps, status, created) "
@@ -253,11 +284,7 @@ class Store:
 
     def job(self, job_id: str) -> Job:
         """One job; an unknown id is a :class:`UserError`."""
-        with self._connect() as con:
-            row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
-            raise UserError(f"no job {job_id!r}")
-        return self._job(row)
+        return self._job(self._one("jobs", job_id))
 
     def jobs(self, style_id: str | None = None) -> list[Job]:
         """Jobs (of one style), newest first."""

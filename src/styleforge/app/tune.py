@@ -1,6 +1,6 @@
-"""The web app's taste actions (issue #15): the Tune tab's rounds and the Dream tab's likes.
+"""The web app's taste actions (issue #15): the Tune tab's rounds and its refine job.
 
-Plain functions on a :class:`~styleforge.app.store.Store`; :class:`~styleforge.app.ui.App`
+Plain functions on a :class:`~styleforge.app.store.Store`; :class:`~styleforge.app.actions.App`
 exposes them as its methods. The search is :class:`~styleforge.taste.TasteSession` and the
 model file's taste is written by :func:`~styleforge.taste_record.write_taste`, exactly as
 ``styleforge tune`` does; the rounds so far live in the store's ``tastes`` table, so a restart
@@ -9,6 +9,7 @@ shows the same round again (proposals are deterministic for the rounds so far).
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -17,18 +18,18 @@ from pathlib import Path
 import numpy as np
 
 from styleforge import images
-from styleforge.app.store import Store
+from styleforge.app.store import Job, Store
 from styleforge.errors import UserError
-from styleforge.infer.model_file import now_iso
 from styleforge.taste import DEFAULT_VARIANTS, Controls, TasteSession
 
 __all__ = [
     "TUNE_SIZE",
     "TuneView",
-    "dream_more",
+    "is_refine",
+    "refine_status",
+    "run_refine",
     "taste_of",
     "toggle_pick",
-    "toggle_seed",
     "tune_apply",
     "tune_next",
     "tune_refine",
@@ -47,6 +48,10 @@ MAX_TUNE_PHOTOS = 4
 #: Long side (px) the liked and disliked variants are rendered at for a refine (training
 #: crops need more than the thumbnails' pixels).
 REFINE_SIZE = TUNE_REFERENCE
+#: What a refine job's run folder holds besides its model: the request (source model, rounds,
+#: steps) and the photos the picks are rendered on, (1,3,H,W) arrays at REFINE_SIZE.
+_REFINE_REQUEST = "refine.json"
+_REFINE_PHOTOS = "photos.npz"
 
 
 @dataclass(frozen=True)
@@ -89,11 +94,7 @@ def _photos(store: Store, paths: list[Path], size: int = TUNE_SIZE) -> list[np.n
 
     if len(paths) > MAX_TUNE_PHOTOS:
         raise UserError(f"judge on at most {MAX_TUNE_PHOTOS} photos at once")
-    out = []
-    for path in paths:
-        if path.stat().st_size > store.max_upload_bytes:
-            raise UserError(f"{path.name}: over the upload limit")
-        out.append(pil_to_array(fit_max_size(images.open_image(path), size)))
+    out = [pil_to_array(fit_max_size(store.open_upload(path), size)) for path in paths]
     if out:
         return out
     from styleforge.train.run import sample_photos
@@ -185,10 +186,38 @@ def tune_apply(store: Store, model: str) -> str:
     return _status(store, model, session, note)
 
 
-def tune_refine(store: Store, model: str, photos: list[Path], steps: int = 150) -> str:
-    """Fine-tune the model toward the liked variants and away from the disliked ones
-    (``styleforge tune --refine``): a new model of the same style, listed like a trained one,
-    with the rounds as its taste. Takes minutes on a CPU; returns the status line."""
+def tune_refine(store: Store, model: str, photos: list[Path], steps: int = 150) -> Job:
+    """Queue a refine of the model toward the liked variants and away from the disliked ones
+    (``styleforge tune --refine``) as a job the worker runs (:func:`run_refine`; minutes on a
+    CPU): a new model of the same style, listed like a trained one when it is done."""
+    from styleforge.train.refine import RefineConfig
+
+    _model(store, model)
+    session = _session(store, model)
+    RefineConfig(steps=steps)  # a bad step count is refused before anything is queued
+    if not any(r.liked for r in session.rounds):
+        raise UserError("nothing liked yet: like a few variants and press Next round first")
+    source = next(j for j in store.jobs() if j.model == model)  # _model checked it is one
+    arrays = _photos(store, photos, REFINE_SIZE)
+    request = {"model": model, "from_job": source.id, "steps": steps,
+               "session": session.to_dict()}  # fmt: skip
+
+    def prepare(run_dir: Path) -> None:
+        np.savez(run_dir / _REFINE_PHOTOS, *arrays)
+        (run_dir / _REFINE_REQUEST).write_text(json.dumps(request), encoding="utf-8")
+
+    return store.create_job(source.style_id, "stylizer", f"refined {source.preset}", steps,
+                            prepare=prepare)  # fmt: skip
+
+
+def is_refine(job: Job) -> bool:
+    """Whether ``job`` is a refine (:func:`tune_refine`) rather than a training run."""
+    return (job.run_dir / _REFINE_REQUEST).is_file()
+
+
+def run_refine(store: Store, job: Job, device: str) -> tuple[Path, str]:
+    """Run a queued refine job (in the worker): render the liked and disliked variants,
+    fine-tune, write the new model with the rounds as its taste; -> (model, job message)."""
     import torch
 
     from styleforge.infer.stylizer import Stylizer
@@ -196,37 +225,35 @@ def tune_refine(store: Store, model: str, photos: list[Path], steps: int = 150) 
     from styleforge.taste_rounds import pick_renders
     from styleforge.train.refine import RefineConfig, refine_model
 
-    path = _model(store, model)
-    session = _session(store, model)
-    config = RefineConfig(steps=steps)
-    job = next(j for j in store.jobs() if j.model == model)  # _model checked it is one
-    arrays = _photos(store, photos, REFINE_SIZE)
-    backend = Stylizer.load(path, torch.device("cpu")).backend()
+    request = json.loads((job.run_dir / _REFINE_REQUEST).read_text(encoding="utf-8"))
+    session = TasteSession.from_dict(request["session"])
+    with np.load(job.run_dir / _REFINE_PHOTOS) as saved:
+        arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    source = Path(request["model"])
+    backend = Stylizer.load(source, torch.device("cpu")).backend()  # renders: the CPU is enough
     liked, disliked = pick_renders(backend, arrays, session)
-    if not liked:
-        raise UserError("nothing liked yet: like a few variants and press Next round first")
-    new = store.create_job(job.style_id, "stylizer", f"refined {job.preset}", steps)
-    store.update_job(new.id, status="running", started=now_iso(),
-                     message=f"refining {job.id} on your picks")  # fmt: skip
-    target = new.run_dir / "model.safetensors"
-    try:
-        new.run_dir.mkdir(parents=True, exist_ok=True)
-        tensors = [[torch.from_numpy(np.ascontiguousarray(x)) for x in group]
-                   for group in (liked, disliked, arrays)]  # fmt: skip
-        refine_model(path, target, store.style_folder(job.style_id), *tensors, config=config,
-                     record={"rounds": len(session.rounds)}, device="auto")  # fmt: skip
-        write_taste(target, session)
-    except Exception as err:
-        store.update_job(new.id, status="failed", finished=now_iso(), message=str(err)[:300])
-        raise
-    store.update_job(new.id, status="done", finished=now_iso(), model=str(target),
-                     message=f"refined from {job.id} on {len(liked)} liked results")  # fmt: skip
+    target = job.run_dir / "model.safetensors"
+    tensors = [[torch.from_numpy(np.ascontiguousarray(x)) for x in group]
+               for group in (liked, disliked, arrays)]  # fmt: skip
+    refine_model(source, target, store.style_folder(job.style_id), *tensors,
+                 config=RefineConfig(steps=request["steps"]),
+                 record={"rounds": len(session.rounds)}, device=device)  # fmt: skip
+    write_taste(target, session)
     record = session.to_dict()
     store.save_taste(str(target), record, record)
-    note = (f"Refined into a new model ({new.id}): pick it in Restyle. It learned from "
-            f"{len(liked)} liked and {len(disliked)} disliked results; the original is as it "
-            "was.")  # fmt: skip
-    return _status(store, model, session, note)
+    return target, (f"refined from {request['from_job']} on {len(liked)} liked and "
+                    f"{len(disliked)} disliked results")  # fmt: skip
+
+
+def refine_status(store: Store, job_id: str) -> str | None:
+    """What became of a refine job: ``None`` while it is queued or running, else a line."""
+    job = store.job(job_id)
+    if job.status in ("queued", "running"):
+        return None
+    if job.status != "done":
+        return f"⚠️ Refining ({job.id}) {job.status}: {job.message}"
+    return (f"Refined into a new model ({job.id}): pick it in Restyle. It was {job.message}; "
+            "the original is as it was.")  # fmt: skip
 
 
 def tune_reset(store: Store, model: str) -> str:
@@ -260,43 +287,3 @@ def toggle_pick(picks: str, number: int | None, like: bool) -> str:
     if token not in tokens:
         kept.append(token)
     return " ".join(kept)
-
-
-def toggle_seed(liked: str, disliked: str, seed: int | None, like: bool) -> tuple[str, str]:
-    """The liked / disliked seed lists (``"3,7"``) with ``seed`` moved to one of them (pressing
-    the same again takes it back)."""
-    if seed is None:
-        raise UserError("click one of a Dream grid's seeds first, then Like or Dislike")
-
-    def seeds(text: str) -> list[int]:
-        return [int(t) for t in re.split(r"[\s,]+", text.strip()) if t.isdigit()]
-
-    mine, other = (seeds(liked), seeds(disliked)) if like else (seeds(disliked), seeds(liked))
-    other = [s for s in other if s != seed]
-    mine = [s for s in mine if s != seed] if seed in mine else [*mine, seed]
-    pair = (mine, other) if like else (other, mine)
-    return ",".join(map(str, pair[0])), ",".join(map(str, pair[1]))
-
-
-def dream_more(
-    store: Store, sampler: str, liked: str, disliked: str, truncation: float, seed: int,
-    device: str, n: int = 16,
-) -> tuple[str, list[str]]:  # fmt: skip
-    """``n`` new images around the liked seeds, away from the disliked ones (as ``generate
-    --like``); returns the grid path and the image paths."""
-    import math
-
-    from styleforge.infer.sampler import Sampler
-    from styleforge.seeds import parse_likes
-
-    if not sampler:
-        raise UserError("pick a trained sampler (train one in the Train tab)")
-    if not (liked or "").strip():
-        raise UserError("like at least one image first (click it, then Like)")
-    likes = parse_likes(liked, disliked if (disliked or "").strip() else None)
-    batch = Sampler.load(sampler, device).around(*likes, n=n, seed=seed, truncation=truncation)
-    out = store.root / "results" / uuid.uuid4().hex[:12]
-    paths = [str(images.save_image(img[None], out / f"like_{i:04d}.png"))
-             for i, img in enumerate(batch)]  # fmt: skip
-    grid = images.save_image(images.grid(batch, math.ceil(math.sqrt(n))), out / "grid.png")
-    return str(grid), paths

@@ -1,0 +1,268 @@
+"""The web app's actions: ``App`` holds every button of the page as a plain method.
+
+Each action takes and returns plain values (names, paths, numbers, text), so tests call them
+directly; the Gradio layer (:mod:`styleforge.app.ui` and its tabs) only wires components to
+them. A user mistake is a :class:`~styleforge.errors.UserError`, shown as a message in the page
+(never a traceback). The Tune tab's actions live in :mod:`.tune`, the Dream tab's in
+:mod:`.dream`; ``App`` hands them its store and device.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from styleforge import images
+from styleforge.app import dream, tune
+from styleforge.app.store import JobKind, Store
+from styleforge.app.worker import Worker, progress
+from styleforge.errors import UserError
+from styleforge.taste import Controls
+from styleforge.train.stylizer import PRESETS
+
+__all__ = ["App", "upload_paths"]
+
+
+def upload_paths(files: Any) -> list[Path]:
+    """Gradio file values (paths, or objects with ``.name``; one or a list) -> paths."""
+    if files is None:
+        return []
+    items = files if isinstance(files, list | tuple) else [files]
+    return [Path(f) if isinstance(f, str | Path) else Path(str(f.name)) for f in items]
+
+
+class App:
+    """Every action of the page, on a store and its worker."""
+
+    def __init__(self, store: Store, worker: Worker) -> None:
+        self.store = store
+        self.worker = worker
+        self.last_created: str | None = None
+
+    # ------------------------------------------------------------------ My styles
+
+    def style_choices(self) -> list[tuple[str, str]]:
+        """(label, id) of every style, for dropdowns."""
+        return [(f"{s.name} ({s.images} images)", s.id) for s in self.store.styles()]
+
+    def styles_table(self) -> list[list[Any]]:
+        """Rows: name, images, created, id."""
+        return [[s.name, s.images, s.created, s.id] for s in self.store.styles()]
+
+    def create_style(self, name: str, files: Any, folder: str = "") -> str:
+        """Create a style from uploads (or a folder on this machine); returns the audit."""
+        paths = upload_paths(files)
+        if folder.strip():
+            root = Path(folder.strip()).expanduser()
+            if not root.is_dir():
+                raise UserError(f"{root}: no such folder")
+            paths += sorted(p for p in root.rglob("*") if p.is_file())
+        style, audit = self.store.create_style(name, paths)
+        self.last_created = style.id
+        return f"Created style **{style.name}**.\n\n```\n{audit}\n```"
+
+    def style_preview(self, style_id: str | None) -> str | None:
+        """Path of a sheet showing the style before any training: a strip of its pictures over
+        the sample photos restyled straight from the painter prior (made once, then kept)."""
+        if not style_id:
+            return None
+        sheet = self._preview_path(style_id)
+        if sheet.exists():
+            return str(sheet)
+        import torch
+
+        from styleforge import collection, prior
+        from styleforge.infer.model_file import ModelInfo
+        from styleforge.infer.stylizer import Stylizer
+        from styleforge.nets import PainterConfig
+        from styleforge.train.run import sample_photos
+
+        found = collection.scan(self.store.style_folder(style_id)).images
+        pictures = [images.open_image(p) for p in found]
+        if not pictures:
+            return None
+        # small previews: the CPU is enough (the GPU is for training jobs)
+        stylizer = Stylizer(prior.painter_for(pictures), ModelInfo(net=PainterConfig()),
+                            torch.device("cpu"))  # fmt: skip
+        photos = [images.resize_to(p, 256) for p in list(sample_photos().values())[:4]]
+        rows = [images.make_sheet([p, stylizer(p)], ["photo", "your style, no training yet"],
+                                  height=192) for p in photos]  # fmt: skip
+        width = max(r.shape[-1] for r in rows)
+        strip = images.collection_strip([images.pil_to_tensor(p) for p in pictures], width)
+        return str(images.save_image(images.stack_rows([strip, *rows]), sheet))
+
+    def _preview_path(self, style_id: str) -> Path:
+        folder = self.store.style_folder(style_id)  # beside the folder: never a style image
+        return folder.parent / f"{folder.name}.preview.png"
+
+    def rename_style(self, style_id: str, name: str) -> str:
+        """Rename a style."""
+        if not style_id:
+            raise UserError("pick a style")
+        self.store.rename_style(style_id, name)
+        return f"Renamed to **{name.strip()}**."
+
+    def delete_style(self, style_id: str) -> str:
+        """Delete a style with its pictures, jobs and models."""
+        if not style_id:
+            raise UserError("pick a style")
+        name = self.store.style(style_id).name
+        self._preview_path(style_id).unlink(missing_ok=True)
+        self.store.delete_style(style_id)
+        return f"Deleted **{name}**."
+
+    # ------------------------------------------------------------------ Train
+
+    def start_training(self, style_id: str, kind: JobKind, preset: str, steps: float | None) -> str:
+        """Queue a job; returns its id."""
+        if not style_id:
+            raise UserError("pick a style to train")
+        if kind not in ("stylizer", "sampler"):
+            raise UserError(f"unknown model kind {kind!r}")
+        if preset not in PRESETS:
+            raise UserError(f"unknown preset {preset!r}")
+        n = int(steps) if steps else None
+        if n is not None and n < 1:
+            raise UserError("steps must be at least 1")
+        job = self.store.create_job(style_id, kind, preset, n)
+        self.worker.wake()
+        return job.id
+
+    def job_choices(self) -> list[tuple[str, str]]:
+        """(label, id) of every job, newest first."""
+        names = {s.id: s.name for s in self.store.styles()}
+        return [
+            (f"{names.get(j.style_id, '?')} · {j.kind} · {j.status} ({j.id})", j.id)
+            for j in self.store.jobs()
+        ]
+
+    def job_status(self, job_id: str | None) -> tuple[str, str | None, bytes | None]:
+        """Markdown status line, latest preview path and loss-curve PNG of a job."""
+        if not job_id:
+            jobs = self.store.jobs()
+            if not jobs:
+                return "No training jobs yet.", None, None
+            job_id = jobs[0].id
+        job = self.store.job(job_id)
+        p = progress(job)
+        frac = min(1.0, p["step"] / max(1, p["total"]))
+        bar = "█" * round(24 * frac) + "░" * (24 - round(24 * frac))
+        text = (
+            f"**{job.kind}** job `{job.id}`: **{job.status}**, step {p['step']} of "
+            f"{p['total']} ({100 * frac:.0f} %). {job.message}\n\n`{bar}`"
+        )
+        if job.resumable:
+            text += " It can be resumed from its checkpoint."
+        curves = None
+        if (job.run_dir / "log.csv").is_file():
+            from styleforge import report
+
+            found = report.read_run_log(job.run_dir)
+            found.pop("lr_scale", None)  # a setting, not a loss
+            if found:
+                curves = report.plot_curves(found)
+        preview = str(p["preview"]) if p["preview"] else None
+        return text, preview, curves
+
+    def cancel(self, job_id: str) -> str:
+        """Cancel a queued or running job (a running one keeps its checkpoint)."""
+        if not job_id:
+            raise UserError("pick a job")
+        return f"Job `{self.worker.cancel(job_id).id}`: cancelling."
+
+    def resume(self, job_id: str) -> str:
+        """Queue an interrupted or cancelled job to continue from its checkpoint."""
+        if not job_id:
+            raise UserError("pick a job")
+        return f"Job `{self.worker.resume(job_id).id}` queued to resume."
+
+    # ------------------------------------------------------------------ Restyle, Dream
+
+    def model_choices(self, kind: JobKind) -> list[tuple[str, str]]:
+        """(label, path) of finished models of a kind."""
+        return [(label, str(path)) for label, path in self.store.models(kind)]
+
+    def restyle(
+        self, files: Any, model: str, strength: float, preserve_colors: bool,
+        use_taste: bool = True,
+    ) -> list[tuple[str, str]]:  # fmt: skip
+        """Restyle uploaded photos; returns (before, after) path pairs. With ``use_taste`` and
+        a model that has a taste (the Tune tab's), its controls replace strength and colours."""
+        from styleforge.infer.apply import stylize_pil
+        from styleforge.infer.stylizer import Stylizer
+
+        photos = upload_paths(files)
+        if not photos:
+            raise UserError("upload at least one photo")
+        if not model:
+            raise UserError("pick a trained style (train one in the Train tab)")
+        taste = self.taste_of(model) if use_taste else None
+        stylizer = Stylizer.load(model, self.worker.device)
+        out = self.store.results_dir()
+        pairs = []
+        for i, photo in enumerate(photos, 1):
+            img = self.store.open_upload(photo)  # refuses non-images and decompression bombs
+            before = out / f"photo_{i:03d}.png"
+            img.save(before)
+            after = out / f"restyled_{i:03d}.png"
+            if taste is not None:
+                stylize_pil(stylizer.backend(), img, taste.to_options()).save(after)
+            else:
+                stylizer(img, float(strength), preserve_colors=bool(preserve_colors)).save(after)
+            pairs.append((str(before), str(after)))
+        return pairs
+
+    def dream(self, sampler: str, seeds: str, truncation: float) -> tuple[str, list[str]]:
+        """Generate images for seeds (``"0-15"``); returns the grid path and the image paths."""
+        return dream.dream(self.store, sampler, seeds, float(truncation), self.worker.device)
+
+    def dream_more(
+        self, sampler: str, liked: str, disliked: str, truncation: float, seed: float = 0
+    ) -> tuple[str, list[str]]:
+        """More like these: 16 images around the liked seeds, away from the disliked ones."""
+        return dream.dream_more(self.store, sampler, liked, disliked, float(truncation),
+                                int(seed or 0), self.worker.device)  # fmt: skip
+
+    @staticmethod
+    def toggle_seed(liked: str, disliked: str, seed: int | None, like: bool) -> tuple[str, str]:
+        """The Dream tab's liked / disliked seed lists with ``seed`` moved to one of them."""
+        return dream.toggle_seed(liked, disliked, seed, like)
+
+    # ------------------------------------------------------------------ Tune (taste)
+
+    def tune_round(self, model: str, files: Any = None) -> tune.TuneView:
+        """The model's current round of 8 variants (photos: uploads, else sample photos)."""
+        return tune.tune_round(self.store, model, upload_paths(files))
+
+    def tune_next(self, model: str, picks: str, files: Any = None) -> tune.TuneView:
+        """Record this round's picks (``"2 5 -7"``) and show the next round."""
+        return tune.tune_next(self.store, model, picks, upload_paths(files))
+
+    def tune_apply(self, model: str) -> str:
+        """Apply my taste: the recommendation into the model file and the database."""
+        return tune.tune_apply(self.store, model)
+
+    def tune_reset(self, model: str) -> str:
+        """Forget the rounds; remove the model's taste."""
+        return tune.tune_reset(self.store, model)
+
+    def tune_refine(self, model: str, files: Any = None, steps: int = 150) -> str:
+        """Refine my model: queue a job fine-tuning a new model toward the liked variants
+        (minutes; :meth:`refine_status` says when it is done); returns the job's id."""
+        job = tune.tune_refine(self.store, model, upload_paths(files), steps)
+        self.worker.wake()
+        return job.id
+
+    def refine_status(self, job_id: str) -> str | None:
+        """A refine job's outcome as a line; ``None`` while it is queued or running."""
+        return tune.refine_status(self.store, job_id)
+
+    @staticmethod
+    def toggle_pick(picks: str, number: int | None, like: bool) -> str:
+        """The picks text with variant ``number`` (1-based) liked or disliked (again: undone)."""
+        return tune.toggle_pick(picks, number, like)
+
+    @staticmethod
+    def taste_of(model: str) -> Controls | None:
+        """The model's taste (the controls Restyle follows), ``None`` without one."""
+        return tune.taste_of(model)

@@ -1,0 +1,55 @@
+"""The Restyle tab: restyle uploaded photos with a trained model (and its taste)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from styleforge.app.actions import App
+from styleforge.app.tabs.common import warn
+from styleforge.errors import UserError
+
+__all__ = ["RestyleTab"]
+
+
+class RestyleTab:
+    """The tab's components; ``model`` lists the trained stylizers."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        with gr.Tab("Restyle"):
+            self.photos = gr.File(label="Photos", file_count="multiple", file_types=["image"],
+                                  elem_id="photos")  # fmt: skip
+            with gr.Row():
+                self.model = gr.Dropdown(label="Style model", elem_id="restyle-model",
+                                         choices=app.model_choices("stylizer"))  # fmt: skip
+                self.strength = gr.Slider(0, 1, value=1.0, label="Strength")
+                self.keep = gr.Checkbox(label="Preserve colours")
+                self.use_taste = gr.Checkbox(value=True, label="Use my taste",
+                                             info="the Tune tab's; replaces strength and colours",
+                                             elem_id="use-taste")  # fmt: skip
+            self.go = gr.Button("Restyle", variant="primary", elem_id="restyle")
+            self.message = gr.Markdown(elem_id="restyle-msg")
+            self.gallery = gr.Gallery(label="Before / after", columns=2,
+                                      elem_id="restyle-gallery")  # fmt: skip
+            self.downloads = gr.File(label="Download", file_count="multiple")
+
+    def wire(self) -> None:
+        """Restyle shows each photo before and after, and offers the results to download."""
+        app = self.app
+
+        def restyle(files: Any, model: str, strength: float, keep: bool,
+                    use_taste: bool) -> tuple[Any, ...]:  # fmt: skip
+            try:
+                pairs = app.restyle(files, model, strength, keep, use_taste)
+                taste = app.taste_of(model) if use_taste else None
+            except UserError as err:
+                return warn(err), None, None
+            shown = [(p, label) for pair in pairs
+                     for p, label in zip(pair, ("before", "after"), strict=True)]  # fmt: skip
+            note = f" with your taste ({taste.describe()})" if taste is not None else ""
+            return f"Restyled {len(pairs)} photo(s){note}.", shown, [a for _, a in pairs]
+
+        self.go.click(restyle, [self.photos, self.model, self.strength, self.keep, self.use_taste],
+                      [self.message, self.gallery, self.downloads])  # fmt: skip
