@@ -8,9 +8,7 @@ layers use affine InstanceNorm as in CycleGAN.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
@@ -25,7 +23,7 @@ _MAX_MULT = 8
 
 
 @dataclass(frozen=True)
-class DiscriminatorConfig:
+class DiscriminatorConfig(configs.DictConfig):
     """Constructor config of :class:`PatchDiscriminator`; JSON-able via :meth:`to_dict`.
 
     Args:
@@ -49,15 +47,6 @@ class DiscriminatorConfig:
             raise ValueError(f"n_layers must be a positive int, got {self.n_layers!r}")
         if not isinstance(self.spectral_norm, bool):
             raise ValueError(f"spectral_norm must be a bool, got {self.spectral_norm!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of the fields."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DiscriminatorConfig:
-        """Inverse of :meth:`to_dict`; missing keys take defaults, unknown keys are an error."""
-        return configs.from_dict(cls, d)
 
 
 class PatchDiscriminator(nn.Module):

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -35,7 +34,7 @@ _BASE = 4  # side of the first feature map
 
 
 @dataclass(frozen=True)
-class SamplerConfig:
+class SamplerConfig(configs.DictConfig):
     """Constructor config of :class:`SamplerGenerator` and :class:`SamplerDiscriminator`.
 
     Args:
@@ -83,15 +82,6 @@ class SamplerConfig:
     def channels(self) -> list[int]:
         """Channels from the 4×4 map to the full resolution (``stages + 1`` entries)."""
         return [min(self.width * 2**i, self.max_width) for i in range(self.stages, -1, -1)]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of the fields."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SamplerConfig:
-        """Inverse of :meth:`to_dict`; missing keys take defaults, unknown keys are an error."""
-        return configs.from_dict(cls, d)
 
 
 class PixelNorm(nn.Module):

@@ -9,9 +9,7 @@ input shape.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +27,7 @@ MIN_SIDE = 5
 
 
 @dataclass(frozen=True)
-class StylizerConfig:
+class StylizerConfig(configs.DictConfig):
     """Constructor config of :class:`StylizerNet`; JSON-able via :meth:`to_dict`.
 
     Args:
@@ -65,15 +63,6 @@ class StylizerConfig:
     def max(cls) -> StylizerConfig:
         """Largest preset: channels 48/96/192, 9 residual blocks (≈ 6.4M parameters)."""
         return cls(width=48, n_res=9)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of the fields (e.g. for safetensors metadata via ``json.dumps``)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> StylizerConfig:
-        """Inverse of :meth:`to_dict`; missing keys take defaults, unknown keys are an error."""
-        return configs.from_dict(cls, d)
 
 
 class StylizerNet(nn.Module):
