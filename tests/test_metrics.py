@@ -90,6 +90,8 @@ def test_feature_bank_shapes_and_path_input(bank: FeatureBank) -> None:
     # a path gives the same features as the same file loaded at the bank's size
     same = bank.features(load_image(STARRY, size=64))
     assert torch.equal(feats.pooled, same.pooled)
+    # ... and as the full-size tensor: files and tensors share one resize policy
+    assert torch.equal(bank.prepare(STARRY), bank.prepare(load_image(STARRY)))
     assert torch.equal(bank.pooled([STARRY, STARRY])[1], feats.pooled)
 
 

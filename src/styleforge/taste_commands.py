@@ -20,7 +20,7 @@ import numpy as np
 
 from styleforge import images
 from styleforge.errors import UserError
-from styleforge.infer.apply import ApplyOptions, RunBatch, fit_max_size, pil_to_array, stylize_array
+from styleforge.infer.apply import ApplyOptions, RunBatch, stylize_array
 from styleforge.taste import Controls, TasteSession, stored_recommendation
 
 #: The metadata key of a model's taste record.
@@ -259,7 +259,9 @@ def run_tune(args: argparse.Namespace) -> int:
     session = TasteSession(seed=args.seed) if record is None else load_session(model, record)
     max_pixels = int(args.max_pixels or images.DEFAULT_MAX_PIXELS)
     photos = [
-        pil_to_array(fit_max_size(images.open_image(p, max_pixels=max_pixels), args.size))
+        images.downscale_to(
+            images.pil_to_array(images.open_image(p, max_pixels=max_pixels)), args.size
+        )
         for p in args.photos
     ]
     from styleforge.infer.stylizer import Stylizer

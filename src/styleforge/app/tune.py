@@ -85,15 +85,13 @@ def _session(store: Store, model: str) -> TasteSession:
 
 def _photos(store: Store, paths: list[Path], size: int = TUNE_SIZE) -> list[np.ndarray]:
     """Uploaded photos (or the bundled sample photos) at ``size``: (1,3,H,W) arrays."""
-    from styleforge.infer.apply import fit_max_size, pil_to_array
-
     if len(paths) > MAX_TUNE_PHOTOS:
         raise UserError(f"judge on at most {MAX_TUNE_PHOTOS} photos at once")
     out = []
     for path in paths:
         if path.stat().st_size > store.max_upload_bytes:
             raise UserError(f"{path.name}: over the upload limit")
-        out.append(pil_to_array(fit_max_size(images.open_image(path), size)))
+        out.append(images.downscale_to(images.pil_to_array(images.open_image(path)), size))
     if out:
         return out
     from styleforge.train.run import sample_photos

@@ -1,8 +1,10 @@
 """The trained stylizer as an inference object: ``Stylizer.load(path)(image, strength=0.8)``.
 
 Separate from training code: it needs only the model file. Images of any size go through the
-network at full resolution; large ones in overlapping tiles blended with smooth weights (see
-:mod:`styleforge.infer.apply`), so memory stays bounded.
+network (at the model's paint size, see :mod:`styleforge.infer.apply`); large ones in
+overlapping tiles blended with smooth weights (:mod:`styleforge.infer.tiling`), so memory
+stays bounded. A PIL image and the same pixels as a tensor give the same result: both go
+through :func:`~styleforge.infer.apply.stylize_array`.
 On CUDA the network runs in bf16 autocast with channels_last; on the CPU in float32.
 """
 
@@ -100,10 +102,8 @@ class Stylizer:
         ``options.max_size`` is smaller than the long side)."""
         opts = options if options is not None else ApplyOptions()
         images.check_nchw(photo)
-        photo = photo.detach().float().cpu()
-        if opts.max_size is not None and max(photo.shape[-2:]) > opts.max_size:
-            photo = images.resize_to(photo, opts.max_size)
-        return torch.from_numpy(stylize_array(self.backend(), photo.numpy(), opts))
+        x = photo.detach().to(device="cpu", dtype=torch.float32).numpy()
+        return torch.from_numpy(stylize_array(self.backend(), x, opts))
 
     @overload
     def __call__(self, image: Image.Image, strength: float = ..., **kw: Any) -> Image.Image: ...

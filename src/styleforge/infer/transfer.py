@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from styleforge.errors import UserError
 from styleforge.features import EncoderSpec, VGGEncoder, load_encoder
-from styleforge.images import resize_to, rgb_to_yiq, yiq_to_rgb
+from styleforge.images import resize_tensor, resize_to, rgb_to_yiq, yiq_to_rgb
 from styleforge.losses import ContentLoss, StyleLoss, TotalVariation, gram_matrix
 from styleforge.losses.functional import weighted_gram_targets
 from styleforge.runtime import autocast, memory_format
@@ -219,9 +219,7 @@ def transfer(
             objective = _Objective(encoder, config, target_in, style_imgs, weights, device)
             channels = 1 if config.preserve_colors else 3
             if image is not None:
-                start = torch.nn.functional.interpolate(
-                    image, size=photo.shape[-2:], mode="bicubic", align_corners=False
-                ).clamp(0, 1)
+                start = resize_tensor(image, *photo.shape[-2:])
             elif config.init == "noise":
                 start = torch.rand((1, channels, *photo.shape[-2:]), generator=generator)
             else:

@@ -10,11 +10,10 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from styleforge.errors import UserError
-from styleforge.images import rgb_to_yiq
+from styleforge.images import resize_tensor, rgb_to_yiq
 
 __all__ = ["SSIM_SIGMA", "SSIM_WINDOW", "content_error", "match_size", "ssim"]
 
@@ -32,17 +31,12 @@ def _check_image(t: Tensor, name: str) -> None:
 def match_size(image: Tensor, reference: Tensor) -> Tensor:
     """Resize ``image`` (N, 3, H, W) to the (H_r, W_r) of ``reference`` (·, ·, H_r, W_r).
 
-    Bicubic with antialiasing, clamped to [0, 1] (as ``images.resize_to``); the aspect ratio
-    follows the reference. An image already of that size is returned clamped, pixels unchanged.
+    Resized like every image (``images.resize_tensor``: Lanczos, clamped to [0, 1]); the aspect
+    ratio follows the reference. An image already of that size is returned clamped, pixels
+    unchanged.
     """
     _check_image(image, "image")
-    height, width = int(reference.shape[-2]), int(reference.shape[-1])
-    if (image.shape[-2], image.shape[-1]) == (height, width):
-        return image.clamp(0.0, 1.0)
-    out = F.interpolate(
-        image.float(), size=(height, width), mode="bicubic", antialias=True, align_corners=False
-    )
-    return out.clamp(0.0, 1.0)
+    return resize_tensor(image, int(reference.shape[-2]), int(reference.shape[-1]))
 
 
 def content_error(result_feat: Tensor, photo_feat: Tensor) -> float:
