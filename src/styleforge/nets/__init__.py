@@ -1,5 +1,6 @@
 """Networks: the feed-forward stylizers (trained from scratch, or on the painter prior), the
-PatchGAN discriminator and their building blocks."""
+PatchGAN discriminator and their building blocks; the sampler's generator and discriminator
+are in :mod:`styleforge.nets.sampler`."""
 
 from collections.abc import Mapping
 from typing import Any, get_args

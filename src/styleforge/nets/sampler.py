@@ -47,7 +47,9 @@ class SamplerConfig(configs.DictConfig):
         dropout: dropout probability in the discriminator (0 disables).
         spectral_norm: wrap the discriminator's layers in spectral normalisation.
         mbstd_group: group size of the discriminator's minibatch standard-deviation channel
-            (1 disables it, making the discriminator batch-independent).
+            (1 disables it, making the discriminator batch-independent). Above 1 a logit
+            depends on the other images of its batch, so a batch split across processes is
+            not the same computation as the whole batch in one.
     """
 
     resolution: int = 64
@@ -166,7 +168,8 @@ class SamplerDiscriminator(nn.Module):
 
 
 def _minibatch_std(h: Tensor, group: int) -> Tensor:
-    """One channel holding the mean feature standard deviation within groups of the batch."""
+    """(N, 1, H, W): the mean feature standard deviation over groups of g = min(group, N)
+    images (image i with images i ± k·N/g); zeros unless g ≥ 2 divides N."""
     n, c, hh, ww = h.shape
     g = min(group, n)
     if n % g:
