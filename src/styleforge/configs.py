@@ -76,6 +76,16 @@ def pick_config(candidates: Sequence[type[T]], d: Mapping[str, Any]) -> type[T]:
     raise ValueError(f"unknown arch {tag!r} (expected one of {[c.__name__ for c in candidates]})")
 
 
+def check_ints(config: Any, names: Sequence[str], minimum: int = 1) -> None:
+    """Raise ``ValueError`` unless each named field of ``config`` is an int (not a bool) of at
+    least ``minimum`` (1: "a positive int", 0: "a non-negative int")."""
+    kind = {1: "a positive int", 0: "a non-negative int"}.get(minimum, f"an int ≥ {minimum}")
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ValueError(f"{name} must be {kind}, got {value!r}")
+
+
 C = TypeVar("C", bound="DictConfig")
 
 

@@ -17,8 +17,11 @@ from styleforge.configs import DEVICE_CHOICES
 from styleforge.errors import UserError
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then CPU; asking for one that is absent is an error."""
+def pick_device(name: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then CPU; asking for one that is absent is an error.
+    A ``torch.device`` is returned as it is."""
+    if isinstance(name, torch.device):
+        return name
     if name not in DEVICE_CHOICES and not name.startswith("cuda:"):
         raise UserError(f"unknown device {name!r}; choose from {', '.join(DEVICE_CHOICES)}")
     cuda_ok = torch.cuda.is_available()

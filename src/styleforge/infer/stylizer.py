@@ -20,9 +20,8 @@ from PIL import Image
 from torch import Tensor
 
 from styleforge import images
-from styleforge.errors import UserError
 from styleforge.infer.apply import DEFAULT_PAINT_SIZE, ApplyOptions, stylize_array, stylize_pil
-from styleforge.infer.model_file import ModelInfo, read_model
+from styleforge.infer.model_file import ModelInfo, load_weights, read_model
 from styleforge.nets import AnyStylizer, PainterNet, build_stylizer
 from styleforge.runtime import autocast, memory_format, pick_device, place
 
@@ -60,13 +59,8 @@ class Stylizer:
     def load(cls, path: str | Path, device: str | torch.device = "auto") -> Stylizer:
         """Load a model file written by ``styleforge train`` (never unpickles)."""
         state, info = read_model(Path(path))
-        net = build_stylizer(info.net)
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as err:
-            raise UserError(f"{path}: weights do not match the architecture in its header") from err
-        dev = device if isinstance(device, torch.device) else pick_device(device)
-        return cls(net, info, dev)
+        net = load_weights(build_stylizer(info.net), state, Path(path))
+        return cls(net, info, pick_device(device))
 
     @torch.inference_mode()
     def run_batch(

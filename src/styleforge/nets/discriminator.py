@@ -37,14 +37,7 @@ class DiscriminatorConfig(configs.DictConfig):
     spectral_norm: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.width, int) or isinstance(self.width, bool) or self.width < 1:
-            raise ValueError(f"width must be a positive int, got {self.width!r}")
-        if (
-            not isinstance(self.n_layers, int)
-            or isinstance(self.n_layers, bool)
-            or self.n_layers < 1
-        ):
-            raise ValueError(f"n_layers must be a positive int, got {self.n_layers!r}")
+        configs.check_ints(self, ("width", "n_layers"))
         if not isinstance(self.spectral_norm, bool):
             raise ValueError(f"spectral_norm must be a bool, got {self.spectral_norm!r}")
 

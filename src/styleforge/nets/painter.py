@@ -71,10 +71,8 @@ class PainterConfig(configs.DictConfig):
         object.__setattr__(self, "widths", tuple(self.widths))  # a list works too
         if len(self.widths) != 3 or any(not isinstance(w, int) or w < 1 for w in self.widths):
             raise ValueError(f"widths must be three positive ints, got {self.widths!r}")
-        if not isinstance(self.style_dim, int) or self.style_dim < 1:
-            raise ValueError(f"style_dim must be a positive int, got {self.style_dim!r}")
-        if not isinstance(self.n_res, int) or self.n_res < 0:
-            raise ValueError(f"n_res must be a non-negative int, got {self.n_res!r}")
+        configs.check_ints(self, ("style_dim",))
+        configs.check_ints(self, ("n_res",), minimum=0)
 
 
 class _ReflectConv(nn.Module):

@@ -67,10 +67,7 @@ class SamplerConfig(configs.DictConfig):
                 f"resolution must be one of {', '.join(map(str, RESOLUTIONS))}, "
                 f"got {self.resolution!r}"
             )
-        for name in ("latent_dim", "width", "max_width", "mbstd_group"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        configs.check_ints(self, ("latent_dim", "width", "max_width", "mbstd_group"))
         if self.norm not in ("pixel", "batch"):
             raise ValueError(f"norm must be 'pixel' or 'batch', got {self.norm!r}")
         if not 0.0 <= self.dropout < 1.0:

@@ -41,10 +41,8 @@ class StylizerConfig(configs.DictConfig):
     norm: Norm = "instance"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.width, int) or isinstance(self.width, bool) or self.width < 1:
-            raise ValueError(f"width must be a positive int, got {self.width!r}")
-        if not isinstance(self.n_res, int) or isinstance(self.n_res, bool) or self.n_res < 0:
-            raise ValueError(f"n_res must be a non-negative int, got {self.n_res!r}")
+        configs.check_ints(self, ("width",))
+        configs.check_ints(self, ("n_res",), minimum=0)
         if self.norm not in ("instance", "none"):
             raise ValueError(f"norm must be 'instance' or 'none', got {self.norm!r}")
 
