@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from styleforge.errors import UserError
-from styleforge.images import resize_tensor, rgb_to_yiq
+from styleforge.images import check_nchw, resize_tensor, rgb_to_yiq
 
 __all__ = ["SSIM_SIGMA", "SSIM_WINDOW", "content_error", "match_size", "ssim"]
 
@@ -23,11 +23,6 @@ SSIM_SIGMA = 1.5
 """Standard deviation of the Gaussian SSIM window (pixels)."""
 
 
-def _check_image(t: Tensor, name: str) -> None:
-    if t.dim() != 4 or t.shape[1] != 3:
-        raise ValueError(f"{name}: expected an (N, 3, H, W) image, got {tuple(t.shape)}")
-
-
 def match_size(image: Tensor, reference: Tensor) -> Tensor:
     """Resize ``image`` (N, 3, H, W) to the (H_r, W_r) of ``reference`` (·, ·, H_r, W_r).
 
@@ -35,7 +30,7 @@ def match_size(image: Tensor, reference: Tensor) -> Tensor:
     ratio follows the reference. An image already of that size is returned clamped, pixels
     unchanged.
     """
-    _check_image(image, "image")
+    check_nchw(image, "image")
     return resize_tensor(image, int(reference.shape[-2]), int(reference.shape[-1]))
 
 
@@ -71,8 +66,8 @@ def ssim(a: Tensor, b: Tensor) -> float:
     """
     from skimage.metrics import structural_similarity  # scikit-image: imported when used
 
-    _check_image(a, "a")
-    _check_image(b, "b")
+    check_nchw(a, "a")
+    check_nchw(b, "b")
     if a.shape != b.shape:
         raise ValueError(
             f"SSIM needs images of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
