@@ -14,13 +14,19 @@ from PIL import Image, ImageFile
 from styleforge.errors import ImageError, UserError
 from styleforge.fileio import UMASK
 from styleforge.images import (
+    array_to_pil,
+    downscale_to,
     load_image,
     make_sheet,
     open_image,
+    pil_to_array,
     pil_to_tensor,
+    resize_array,
+    resize_tensor,
     resize_to,
     rgb_to_yiq,
     save_image,
+    scaled_size,
     tensor_to_pil,
     yiq_to_rgb,
 )
@@ -275,9 +281,56 @@ def test_resize_to_clamps_overshoot() -> None:
     checker = (torch.arange(16).view(4, 4) + torch.arange(16).view(4, 4).T) % 2
     t = checker.float().expand(1, 3, 4, 4)
     out = resize_to(t, 13)
-    raw = torch.nn.functional.interpolate(t, size=(13, 13), mode="bicubic", align_corners=False)
-    assert raw.min() < 0 or raw.max() > 1  # bicubic really overshoots here
+    plane = Image.fromarray(checker.float().numpy()).resize((13, 13), Image.Resampling.LANCZOS)
+    raw = np.asarray(plane)
+    assert raw.min() < 0 or raw.max() > 1  # Lanczos really overshoots here
     assert out.min() >= 0 and out.max() <= 1
+
+
+def test_one_resize_policy_for_files_pil_arrays_and_tensors(tmp_path: Path) -> None:
+    arr = _rgb_array(30, 44, seed=3)
+    path = tmp_path / "x.png"
+    Image.fromarray(arr).save(path)
+    full = load_image(path)
+    assert torch.equal(full, pil_to_tensor(Image.fromarray(arr)))
+    assert np.array_equal(full.numpy(), pil_to_array(Image.fromarray(arr)))
+    small = load_image(path, size=17)
+    assert small.shape == (1, 3, 12, 17) == resize_to(full, 17).shape
+    assert torch.equal(small, resize_to(full, 17))  # a file resizes as its decoded tensor
+    assert np.array_equal(resize_array(full.numpy(), 12, 17), small.numpy())
+    assert np.array_equal(downscale_to(full.numpy(), 17), small.numpy())
+    assert downscale_to(full.numpy(), 50).shape == full.shape  # never enlarged
+    assert resize_tensor(full.double(), 12, 17).dtype == torch.float64
+
+
+def test_scaled_size_fixes_the_reference_side() -> None:
+    assert scaled_size(30, 60, 20) == (10, 20)
+    assert scaled_size(30, 60, 20, "short") == (20, 40)
+    assert scaled_size(60, 30, 7) == (7, 4)
+    assert scaled_size(1, 100, 10) == (1, 10)
+    with pytest.raises(ValueError, match="side"):
+        scaled_size(3, 3, 3, "wide")  # type: ignore[arg-type]
+
+
+def test_resize_array_takes_batches_and_leaves_its_input() -> None:
+    x = np.random.default_rng(0).random((2, 3, 9, 13), dtype=np.float32)
+    before = x.copy()
+    out = resize_array(x, 5, 7)
+    assert out.shape == (2, 3, 5, 7) and out.dtype == np.float32
+    assert np.array_equal(out[1:], resize_array(x[1:], 5, 7))
+    assert np.array_equal(x, before)
+    same = resize_array(x, 9, 13)
+    assert np.array_equal(same, x) and not np.shares_memory(same, x)
+
+
+def test_array_and_tensor_to_pil_agree() -> None:
+    x = np.random.default_rng(1).random((1, 3, 6, 5), dtype=np.float32) * 1.2 - 0.1
+    assert np.array_equal(
+        np.asarray(array_to_pil(x)), np.asarray(tensor_to_pil(torch.from_numpy(x)))
+    )
+    assert np.array_equal(np.asarray(array_to_pil(x)), np.asarray(array_to_pil(x[0])))
+    with pytest.raises(ValueError, match="got \\(2, 3, 6, 5\\)"):
+        array_to_pil(np.zeros((2, 3, 6, 5), dtype=np.float32))
 
 
 # --------------------------------------------------------------------------- saving
@@ -346,6 +399,15 @@ def test_yiq_round_trip() -> None:
     assert yiq.shape == t.shape
     assert torch.allclose(yiq_to_rgb(yiq), t, atol=1e-5)
     assert torch.equal(t, before)
+
+
+def test_yiq_is_the_same_for_arrays_and_tensors() -> None:
+    t = torch.rand(2, 3, 5, 7, generator=torch.Generator().manual_seed(2))
+    for fn in (rgb_to_yiq, yiq_to_rgb):
+        out = fn(t.numpy())
+        assert isinstance(out, np.ndarray) and out.dtype == np.float32
+        np.testing.assert_allclose(out, fn(t).numpy(), rtol=0, atol=1e-6)
+    assert rgb_to_yiq(t.double().numpy()).dtype == np.float64
 
 
 def test_yiq_values() -> None:

@@ -90,6 +90,8 @@ def test_feature_bank_shapes_and_path_input(bank: FeatureBank) -> None:
     # a path gives the same features as the same file loaded at the bank's size
     same = bank.features(load_image(STARRY, size=64))
     assert torch.equal(feats.pooled, same.pooled)
+    # ... and as the full-size tensor: files and tensors share one resize policy
+    assert torch.equal(bank.prepare(STARRY), bank.prepare(load_image(STARRY)))
     assert torch.equal(bank.pooled([STARRY, STARRY])[1], feats.pooled)
 
 
@@ -200,6 +202,21 @@ def test_ssim_matches_skimage(photo: torch.Tensor) -> None:
     )
     assert 0.2 < expected < 0.95
     assert ssim(photo, noisy) == pytest.approx(expected, abs=1e-3)
+
+
+def test_ssim_keeps_the_values_of_the_hand_written_one() -> None:
+    """Figures of the earlier hand-written SSIM (valid 11×11 Gaussian convolution, float64),
+    recorded before it was replaced by scikit-image's."""
+    cat = _skimage_photo("chelsea")[..., 100:164, 150:230]
+    noisy = _noisy(cat, 0.08, seed=1)
+    coffee = _skimage_photo("coffee")[..., 200:264, 200:280]
+    g = torch.Generator().manual_seed(3)
+    a = torch.rand(2, 3, 23, 31, generator=g)
+    b = a * 0.7 + 0.3 * torch.rand(2, 3, 23, 31, generator=g)
+    assert ssim(cat, noisy) == pytest.approx(0.6775699599640925, abs=1e-9)
+    assert ssim(cat, coffee) == pytest.approx(0.1639183103153964, abs=1e-9)
+    assert ssim(a, b) == pytest.approx(0.8812925486710069, abs=1e-9)  # mean over a batch
+    assert ssim(a[..., :11, :11], b[..., :11, :11]) == pytest.approx(0.8704507526036862, abs=1e-9)
 
 
 def test_ssim_lower_for_noisier_copy(photo: torch.Tensor) -> None:

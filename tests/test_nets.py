@@ -10,12 +10,16 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from styleforge import configs
 from styleforge.nets import (
     MIN_SIDE,
+    AnyStylizerConfig,
     DiscriminatorConfig,
+    PainterConfig,
     PatchDiscriminator,
     StylizerConfig,
     StylizerNet,
+    stylizer_config_from_dict,
 )
 
 
@@ -205,3 +209,36 @@ def test_discriminator_gradients_reach_input() -> None:
     x = torch.rand(1, 3, 64, 64, requires_grad=True)
     d(x).mean().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outer(configs.DictConfig):
+    """A config nesting the net configs, as the training configs do."""
+
+    net: AnyStylizerConfig = dataclasses.field(default_factory=StylizerConfig.quick)
+    disc: DiscriminatorConfig = dataclasses.field(default_factory=DiscriminatorConfig)
+    layers: tuple[str, ...] = ("relu1_1", "relu2_1")
+    steps: int = 10
+
+
+@pytest.mark.parametrize("net", [StylizerConfig(width=4, n_res=1), PainterConfig(n_res=2)])
+def test_nested_configs_round_trip_through_json(net: AnyStylizerConfig) -> None:
+    cfg = _Outer(net=net, disc=DiscriminatorConfig(width=8), layers=("relu3_1",), steps=3)
+    d = json.loads(json.dumps(cfg.to_dict()))
+    assert d["net"] == net.to_dict() and d["disc"]["width"] == 8 and d["layers"] == ["relu3_1"]
+    back = _Outer.from_dict(d)
+    assert back == cfg
+    assert type(back.net) is type(net) and isinstance(back.layers, tuple)
+    assert _Outer.from_dict({"steps": 4}) == _Outer(steps=4)  # missing keys take defaults
+    assert _Outer.from_dict({"net": net}).net is net  # a config already built passes through
+
+
+def test_nested_config_errors_name_the_problem() -> None:
+    with pytest.raises(ValueError, match="unknown arch 'paint'"):
+        _Outer.from_dict({"net": {"arch": "paint"}})
+    with pytest.raises(ValueError, match=r"unknown DiscriminatorConfig keys: \['widht'\]"):
+        _Outer.from_dict({"disc": {"widht": 8}})
+    with pytest.raises(TypeError, match="needs a dict"):
+        StylizerConfig.from_dict([("width", 4)])  # type: ignore[arg-type]
+    assert stylizer_config_from_dict({}) == StylizerConfig()
+    assert PainterConfig().to_dict()["widths"] == [8, 16, 32]

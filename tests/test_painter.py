@@ -17,7 +17,8 @@ from styleforge import images, prior
 from styleforge.cli import main
 from styleforge.errors import WeightsError
 from styleforge.features import prior_weights
-from styleforge.infer.apply import ApplyOptions, pil_to_array, predictor_square, stylize_array
+from styleforge.images import pil_to_array
+from styleforge.infer.apply import ApplyOptions, predictor_square, stylize_array
 from styleforge.infer.stylizer import Stylizer
 from styleforge.nets import PainterConfig, PainterNet, build_stylizer, stylizer_config_from_dict
 from tests.conftest import ASSETS, write_image

@@ -102,6 +102,24 @@ def test_stylizer_on_pil_and_tensors(model_path: Path) -> None:
     assert sty(pil, max_size=25).size == (25, 18)
 
 
+@pytest.mark.parametrize("extra", [{}, {"preserve_colors": 0.5, "strength": 0.7}])
+def test_pil_and_tensor_with_max_size_give_the_same_pixels(
+    model_path: Path, extra: dict[str, float]
+) -> None:
+    from skimage import data
+
+    from styleforge.images import pil_to_array, pil_to_tensor, tensor_to_pil
+
+    sty = Stylizer.load(model_path, "cpu")
+    pil = Image.fromarray(data.chelsea()).resize((90, 60))  # a photo with detail to resample
+    from_pil = sty(pil, max_size=41, **extra)
+    from_tensor = sty(pil_to_tensor(pil), max_size=41, **extra)
+    assert from_tensor.shape == (1, 3, 27, 41) and from_pil.size == (41, 27)
+    assert np.array_equal(np.asarray(from_pil), np.asarray(tensor_to_pil(from_tensor)))
+    rounding = np.abs(pil_to_array(from_pil) - from_tensor.numpy()).max()
+    assert rounding <= 0.5 / 255 + 1e-6  # the PIL result is the tensor one, rounded to 8 bits
+
+
 def test_strength_and_preserve_colors(model_path: Path) -> None:
     sty = Stylizer.load(model_path, "cpu")
     photo = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))

@@ -1,4 +1,4 @@
-"""TensorBoard event files: CRC32C, round trip, corruption, and TensorBoard's own reader."""
+"""TensorBoard event files: round trip, corruption, and an independent TFRecord reader."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tensorboardX.proto.event_pb2 import Event
 
-from styleforge.tblog import EventWriter, crc32c, masked_crc32c, read_scalars
+from styleforge.tblog import EventWriter, drop_steps_from, read_events, read_scalars
 
 
 def _write_sample(logdir: Path) -> Path:
@@ -21,12 +22,39 @@ def _write_sample(logdir: Path) -> Path:
     return writer.path
 
 
-def test_crc32c_check_value() -> None:
-    assert crc32c(b"123456789") == 0xE3069283
-    assert crc32c(b"") == 0
-    assert crc32c(bytes(32)) == 0x8A9136AA  # RFC 3720 B.4 test vector
-    crc = crc32c(b"123456789")
-    assert masked_crc32c(b"123456789") == (((crc >> 15) | (crc << 17)) + 0xA282EAD8) % 2**32
+def _crc32c(data: bytes) -> int:
+    """Bitwise reference CRC32C (Castagnoli, reflected polynomial 0x82F63B78)."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def _masked(data: bytes) -> int:
+    crc = _crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) % 2**32
+
+
+def _tfrecords(path: Path) -> list[bytes]:
+    """The payloads of a TFRecord file, read as TensorBoard does, every checksum asserted."""
+    data, pos, payloads = path.read_bytes(), 0, []
+    while pos < len(data):
+        (length,) = struct.unpack("<Q", data[pos : pos + 8])
+        assert struct.unpack("<I", data[pos + 8 : pos + 12])[0] == _masked(data[pos : pos + 8])
+        payload = data[pos + 12 : pos + 12 + length]
+        end = pos + 12 + length
+        assert struct.unpack("<I", data[end : end + 4])[0] == _masked(payload)
+        payloads.append(payload)
+        pos = end + 4
+    return payloads
+
+
+def test_reference_crc32c_check_values() -> None:
+    assert _crc32c(b"123456789") == 0xE3069283
+    assert _crc32c(b"") == 0
+    assert _crc32c(bytes(32)) == 0x8A9136AA  # RFC 3720 B.4 test vector
 
 
 def test_file_name_and_round_trip(tmp_path: Path) -> None:
@@ -98,16 +126,34 @@ def test_corruption_and_truncation_raise(tmp_path: Path) -> None:
             read_scalars(bad)
 
 
-def test_tensorboard_reads_the_same_scalars(tmp_path: Path) -> None:
-    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+def test_independent_reader_sees_the_same_scalars(tmp_path: Path) -> None:
     path = _write_sample(tmp_path)
-    acc = accumulator.EventAccumulator(str(tmp_path))
-    acc.Reload()
-    assert sorted(acc.Tags()["scalars"]) == ["extra", "loss", "lr"]
-    ours: dict[str, list[tuple[int, float]]] = {}
-    for step, tag, value in read_scalars(path):
-        ours.setdefault(tag, []).append((step, value))
-    for tag, expected in ours.items():
-        events = acc.Scalars(tag)
-        assert [(e.step, e.value) for e in events] == expected
-    assert acc.Scalars("loss")[0].wall_time == 1000.0
+    events = [Event.FromString(p) for p in _tfrecords(path)]
+    assert events[0].file_version == "brain.Event:2"
+    theirs = [(e.step, v.tag, v.simple_value) for e in events[1:] for v in e.summary.value]
+    assert theirs == read_scalars(path)
+    assert len(theirs) == 7
+    assert events[1].wall_time == 1000.0
+    assert [e.step for e in read_events(path)] == [0, 0, 10, 20]
+
+
+def test_reopened_writer_in_the_same_second_keeps_the_first_file(tmp_path: Path) -> None:
+    with EventWriter(tmp_path) as first:
+        first.add_scalars(1, {"a": 1.0})
+    with EventWriter(tmp_path) as second:
+        second.add_scalars(2, {"a": 2.0})
+    assert first.path != second.path
+    assert read_scalars(first.path) == [(1, "a", 1.0)]
+    assert read_scalars(second.path) == [(2, "a", 2.0)]
+
+
+def test_drop_steps_from_rewrites_deletes_and_cuts_torn_tails(tmp_path: Path) -> None:
+    path = _write_sample(tmp_path / "run")
+    drop_steps_from(tmp_path / "run", 10)
+    assert read_scalars(path) == [(0, "loss", 1.5), (0, "lr", float(np.float32(1e-3)))]
+    _tfrecords(path)  # the rewritten file is framed and checksummed as TensorBoard expects
+    path.write_bytes(path.read_bytes() + b"\x05torn")
+    drop_steps_from(tmp_path / "run", 10)
+    assert len(read_scalars(path)) == 2
+    drop_steps_from(tmp_path / "run", 0)
+    assert not path.exists()

@@ -1,8 +1,15 @@
 """Everything that touches pixels: reading, converting, resizing, saving, colour spaces.
 
 Convention: an image in the rest of styleforge is a float32 RGB tensor of shape (N, 3, H, W)
-with values in [0, 1] (usually N == 1). PIL images appear only at the edges (files on disk).
-No function here changes a tensor that the caller passed in.
+with values in [0, 1] (usually N == 1), or the same as a numpy array where torch is not
+wanted (the ONNX apply path). PIL images appear only at the edges (files on disk).
+
+Each thing is done once: one PIL <-> array conversion (:func:`pil_to_array`,
+:func:`array_to_pil`; the tensor forms wrap them), one colour transform (:func:`rgb_to_yiq`,
+:func:`yiq_to_rgb`, for arrays and tensors) and one resize policy: sizes from
+:func:`scaled_size`, pixels from :func:`resize_array` (Lanczos in float32, clipped to [0, 1]),
+whether the image came as a file, a PIL image, an array or a tensor.
+No function here changes an array or tensor that the caller passed in.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
@@ -27,15 +34,21 @@ if TYPE_CHECKING:  # torch is imported lazily: the ONNX apply path runs without 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "SAVE_FORMATS",
+    "array_to_pil",
+    "check_nchw",
     "collection_strip",
+    "downscale_to",
     "load_image",
     "make_sheet",
     "open_image",
+    "pil_to_array",
     "pil_to_tensor",
     "resize_array",
+    "resize_tensor",
     "resize_to",
     "rgb_to_yiq",
     "save_image",
+    "scaled_size",
     "stack_rows",
     "tensor_to_pil",
     "yiq_to_rgb",
@@ -197,30 +210,45 @@ def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
 # --------------------------------------------------------------------------- conversion
 
 
+def pil_to_array(img: Image.Image) -> np.ndarray:
+    """PIL image (any mode, see :func:`open_image`) -> float32 array (1, 3, H, W) in [0, 1]."""
+    arr = np.asarray(_to_rgb(img), dtype=np.float32) / np.float32(255.0)  # (H, W, 3)
+    return np.ascontiguousarray(arr.transpose(2, 0, 1)[None])
+
+
+def array_to_pil(arr: np.ndarray) -> Image.Image:
+    """Float array (1, 3, H, W) or (3, H, W) in [0, 1] -> 'RGB' PIL image: NaN -> 0, clamped,
+    rounded to the nearest 8-bit value (halves up)."""
+    a = arr[0] if arr.ndim == 4 and arr.shape[0] == 1 else arr
+    if a.ndim != 3 or a.shape[0] != 3:
+        raise ValueError(f"expected a (3, H, W) or (1, 3, H, W) image, got {tuple(arr.shape)}")
+    a = np.nan_to_num(a.transpose(1, 2, 0), nan=0.0) * np.float32(255.0)
+    np.clip(a + np.float32(0.5), 0.0, 255.0, out=a)
+    return Image.fromarray(a.astype(np.uint8))
+
+
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
-    """PIL image (any mode) -> float32 tensor (1, 3, H, W) in [0, 1]."""
+    """PIL image (any mode) -> float32 tensor (1, 3, H, W) in [0, 1] (:func:`pil_to_array`)."""
     import torch
 
-    arr = np.array(_to_rgb(img), dtype=np.uint8)  # (H, W, 3), a fresh copy
-    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div(255.0).contiguous()
+    return torch.from_numpy(pil_to_array(img))
 
 
 def tensor_to_pil(t: torch.Tensor) -> Image.Image:
-    """Tensor (3, H, W) or (1, 3, H, W) -> 'RGB' PIL image; clamped to [0, 1], rounded."""
+    """Tensor (3, H, W) or (1, 3, H, W) -> 'RGB' PIL image; clamped to [0, 1], rounded
+    (:func:`array_to_pil`)."""
     import torch
 
     if t.dim() == 4 and t.shape[0] == 1:
         t = t[0]
     if t.dim() != 3 or t.shape[0] != 3:
         raise ValueError(f"expected a (3, H, W) or (1, 3, H, W) tensor, got {tuple(t.shape)}")
-    x = t.detach().to(device="cpu", dtype=torch.float32)
-    x = torch.nan_to_num(x, nan=0.0).clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8)
-    return Image.fromarray(x.permute(1, 2, 0).contiguous().numpy())
+    return array_to_pil(t.detach().to(device="cpu", dtype=torch.float32).numpy())
 
 
-def check_nchw(t: torch.Tensor, name: str = "image") -> None:
-    """Raise ValueError unless ``t`` is an (N, 3, H, W) tensor."""
-    if t.dim() != 4 or t.shape[1] != 3:
+def check_nchw(t: torch.Tensor | np.ndarray, name: str = "image") -> None:
+    """Raise ValueError unless ``t`` is an (N, 3, H, W) tensor or array."""
+    if t.ndim != 4 or t.shape[1] != 3:
         raise ValueError(f"{name}: expected an (N, 3, H, W) tensor, got {tuple(t.shape)}")
 
 
@@ -229,72 +257,96 @@ def load_image(
 ) -> torch.Tensor:
     """Read an image file -> float32 tensor (1, 3, H, W) in [0, 1].
 
-    With ``size``, resize (Lanczos) so that the longer side is ``size`` pixels, keeping the
-    aspect ratio; ``None`` keeps the original size. Raises ImageError like :func:`open_image`.
+    With ``size``, resize so that the longer side is ``size`` pixels, keeping the aspect ratio
+    (exactly as :func:`resize_to` resizes the full-size tensor); ``None`` keeps the original
+    size. Raises ImageError like :func:`open_image`.
     """
-    img = open_image(path, max_pixels=max_pixels)
-    if size is not None:
-        if size < 1:
-            raise ValueError(f"size must be positive, got {size}")
-        w, h = img.size
-        scale = size / max(w, h)
-        new = (size, max(1, round(h * scale))) if w >= h else (max(1, round(w * scale)), size)
-        if new != (w, h):
-            img = img.resize(new, Image.Resampling.LANCZOS)
-    return pil_to_tensor(img)
-
-
-def _resize_hw(t: torch.Tensor, height: int, width: int) -> torch.Tensor:
     import torch
 
-    if (t.shape[-2], t.shape[-1]) == (height, width):
-        return t.clamp(0.0, 1.0)
-    out = torch.nn.functional.interpolate(
-        t, size=(height, width), mode="bicubic", antialias=True, align_corners=False
-    )
-    return out.clamp(0.0, 1.0)
+    if size is not None and size < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    arr = pil_to_array(open_image(path, max_pixels=max_pixels))
+    if size is not None:
+        arr = resize_array(arr, *scaled_size(arr.shape[-2], arr.shape[-1], size))
+    return torch.from_numpy(arr)
+
+
+# --------------------------------------------------------------------------- resizing
+
+
+def scaled_size(
+    height: int, width: int, size: int, side: Literal["long", "short"] = "long"
+) -> tuple[int, int]:
+    """(H', W') with the long (or short) side exactly ``size`` and the aspect ratio kept (the
+    other side rounded, at least 1 px)."""
+    if size < 1:
+        raise ValueError(f"size must be positive, got {size}")
+    if side not in ("long", "short"):
+        raise ValueError(f"side must be 'long' or 'short', got {side!r}")
+    scale = size / (max(height, width) if side == "long" else min(height, width))
+    if (height >= width) == (side == "long"):
+        return size, max(1, round(width * scale))
+    return max(1, round(height * scale)), size
 
 
 def resize_array(arr: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize a float (1,3,H,W) array in [0,1] to (1,3,height,width) float32, torch-free: PIL's
-    Lanczos per channel in float (antialiased going down, sharp going up), clipped to [0,1]."""
-    if arr.ndim != 4 or arr.shape[:2] != (1, 3):
-        raise ValueError(f"expected a (1,3,H,W) array, got {arr.shape}")
+    """Resize a float (N, C, H, W) array in [0, 1] -> float32 (N, C, height, width): PIL's
+    Lanczos per channel in float32 (antialiased going down, sharp going up), clipped to [0, 1].
+
+    Every resize in styleforge ends here (torch-free: the ONNX path uses it too). An array
+    already of that size comes back as float32 with its pixels unchanged (not clipped).
+    """
+    if arr.ndim != 4:
+        raise ValueError(f"expected an (N, C, H, W) array, got {tuple(arr.shape)}")
     if arr.shape[2:] == (height, width):
-        return np.ascontiguousarray(arr, dtype=np.float32)
+        return np.array(arr, dtype=np.float32)  # a copy: the caller's array stays theirs
+    if height < 1 or width < 1:
+        raise ValueError(f"size must be positive, got {height}x{width}")
     planes = [
         np.asarray(
             Image.fromarray(np.ascontiguousarray(c, dtype=np.float32)).resize(
                 (width, height), Image.Resampling.LANCZOS
             )
         )
-        for c in arr[0]
+        for c in arr.reshape(-1, *arr.shape[2:])
     ]
-    return np.clip(np.stack(planes)[None], 0.0, 1.0).astype(np.float32, copy=False)
+    out = np.stack(planes).reshape(*arr.shape[:2], height, width)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def resize_tensor(t: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """:func:`resize_array` for a tensor: (N, C, H, W) -> new (N, C, height, width) on the same
+    device, clamped to [0, 1]; float dtypes are kept (the resampling itself is float32, and not
+    differentiable). A tensor already of that size keeps its pixels, clamped."""
+    import torch
+
+    if t.dim() != 4:
+        raise ValueError(f"expected an (N, C, H, W) tensor, got {tuple(t.shape)}")
+    if (t.shape[-2], t.shape[-1]) == (height, width):
+        return t.clamp(0.0, 1.0)
+    dtype = t.dtype if t.is_floating_point() else torch.float32
+    x = t.detach().to(device="cpu", dtype=torch.float32).numpy()
+    return torch.from_numpy(resize_array(x, height, width)).to(device=t.device, dtype=dtype)
 
 
 def resize_to(t: torch.Tensor, size: int, side: Literal["long", "short"] = "long") -> torch.Tensor:
     """Resize (N, 3, H, W) so that its long (or short) side is ``size``; keeps aspect ratio.
 
-    Bicubic with antialiasing, result clamped to [0, 1]; returns a new (N, 3, H', W') tensor.
+    Sizes from :func:`scaled_size`, pixels from :func:`resize_tensor` (Lanczos, clamped to
+    [0, 1]); returns a new (N, 3, H', W') tensor.
     """
-
     check_nchw(t)
-    if size < 1:
-        raise ValueError(f"size must be positive, got {size}")
-    if side not in ("long", "short"):
-        raise ValueError(f"side must be 'long' or 'short', got {side!r}")
-    h, w = int(t.shape[-2]), int(t.shape[-1])
-    ref = max(h, w) if side == "long" else min(h, w)
-    scale = size / ref
-    new_h = max(1, round(h * scale))
-    new_w = max(1, round(w * scale))
-    # the reference side is exactly `size`, whatever the rounding of the other one
-    if (h >= w) == (side == "long"):
-        new_h = size
-    else:
-        new_w = size
-    return _resize_hw(t, new_h, new_w)
+    return resize_tensor(t, *scaled_size(int(t.shape[-2]), int(t.shape[-1]), size, side))
+
+
+def downscale_to(arr: np.ndarray, max_size: int | None) -> np.ndarray:
+    """An (N, 3, H, W) array shrunk (:func:`resize_array`) so its long side is at most
+    ``max_size``; never enlarged, and returned as is when it already fits or ``max_size`` is
+    ``None``."""
+    h, w = arr.shape[-2:]
+    if max_size is None or max(h, w) <= max_size:
+        return arr
+    return resize_array(arr, *scaled_size(h, w, max_size))
 
 
 # --------------------------------------------------------------------------- saving
@@ -338,23 +390,47 @@ RGB_TO_YIQ = np.array(
 YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ)
 
 
-def _apply_matrix(matrix_np: np.ndarray, t: torch.Tensor) -> torch.Tensor:
+@overload
+def _apply_matrix(matrix_np: np.ndarray, t: np.ndarray) -> np.ndarray: ...
+@overload
+def _apply_matrix(matrix_np: np.ndarray, t: torch.Tensor) -> torch.Tensor: ...
+
+
+def _apply_matrix(matrix_np: np.ndarray, t: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """``matrix`` (3, 3) applied to every pixel of (N, 3, H, W), in ``t``'s float dtype."""
+    check_nchw(t)
+    if isinstance(t, np.ndarray):
+        np_dtype = t.dtype if np.issubdtype(t.dtype, np.floating) else np.dtype(np.float32)
+        x = t.astype(np_dtype, copy=False)
+        return np.einsum("ij,njhw->nihw", matrix_np.astype(np_dtype), x)
     import torch
 
-    check_nchw(t)
-    matrix = torch.from_numpy(matrix_np)
     dtype = t.dtype if t.is_floating_point() else torch.float32
-    m = matrix.to(device=t.device, dtype=dtype)
+    m = torch.from_numpy(matrix_np).to(device=t.device, dtype=dtype)
     return torch.einsum("ij,njhw->nihw", m, t.to(dtype))
 
 
-def rgb_to_yiq(t: torch.Tensor) -> torch.Tensor:
-    """RGB (N, 3, H, W) -> YIQ (N, 3, H, W); Y in [0, 1], I and Q signed. Inverse: yiq_to_rgb."""
+@overload
+def rgb_to_yiq(t: np.ndarray) -> np.ndarray: ...
+@overload
+def rgb_to_yiq(t: torch.Tensor) -> torch.Tensor: ...
+
+
+def rgb_to_yiq(t: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """RGB (N, 3, H, W) -> YIQ (N, 3, H, W), array or tensor; Y in [0, 1], I and Q signed.
+    Inverse: :func:`yiq_to_rgb`."""
     return _apply_matrix(RGB_TO_YIQ, t)
 
 
-def yiq_to_rgb(t: torch.Tensor) -> torch.Tensor:
-    """YIQ (N, 3, H, W) -> RGB (N, 3, H, W); exact inverse of rgb_to_yiq (not clamped)."""
+@overload
+def yiq_to_rgb(t: np.ndarray) -> np.ndarray: ...
+@overload
+def yiq_to_rgb(t: torch.Tensor) -> torch.Tensor: ...
+
+
+def yiq_to_rgb(t: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """YIQ (N, 3, H, W) -> RGB (N, 3, H, W), array or tensor; exact inverse of
+    :func:`rgb_to_yiq` (not clamped)."""
     return _apply_matrix(YIQ_TO_RGB, t)
 
 
@@ -421,8 +497,8 @@ def make_sheet(
             raise ValueError(f"image {i}: expected a batch of one, got {tuple(t.shape)}")
         h, w = int(t.shape[-2]), int(t.shape[-1])
         width = max(1, round(w * height / h))
-        x = t.detach().to(device="cpu", dtype=torch.float32)
-        tiles.append(tensor_to_pil(_resize_hw(x, height, width)))
+        x = t.detach().to(device="cpu", dtype=torch.float32).numpy()
+        tiles.append(array_to_pil(resize_array(x, height, width)))
 
     font = ImageFont.load_default()
     label_h = 0
@@ -462,7 +538,7 @@ def collection_strip(
     for pic in pictures:
         check_nchw(pic, "picture")
         h, w = pic.shape[-2:]
-        thumb = _resize_hw(pic[:1].float().cpu(), height, max(1, round(w * height / h)))
+        thumb = resize_tensor(pic[:1].float().cpu(), height, max(1, round(w * height / h)))
         tw = thumb.shape[-1]
         if left + tw > width - pad:
             if left == pad:  # a single very wide picture: crop it to the row

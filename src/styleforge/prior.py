@@ -16,7 +16,8 @@ from PIL import Image
 from torch import Tensor
 
 from styleforge.features.prior_weights import prior_state
-from styleforge.infer.apply import pil_to_array, predictor_square
+from styleforge.images import pil_to_array
+from styleforge.infer.apply import predictor_square
 from styleforge.nets.painter import PainterConfig, PainterNet, StylePredictor
 
 __all__ = [

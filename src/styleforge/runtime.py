@@ -1,4 +1,4 @@
-"""Device choice, seeding and mixed precision.
+"""Device choice, memory layout and mixed precision.
 
 CPU runs stay float32. On CUDA the heavy convolutions run under bf16 autocast with channels_last
 memory layout; anything that accumulates statistics (Gram matrices, losses) is computed in at least
@@ -8,21 +8,20 @@ float32 (:func:`at_least_float32`), so networks built in float64 (the exactness 
 from __future__ import annotations
 
 import contextlib
-import random
 from collections.abc import Iterator
-from typing import Literal, TypeVar
+from typing import TypeVar
 
-import numpy as np
 import torch
 
 from styleforge.configs import DEVICE_CHOICES
 from styleforge.errors import UserError
 
-DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then CPU; asking for one that is absent is an error."""
+def pick_device(name: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then CPU; asking for one that is absent is an error.
+    A ``torch.device`` is returned as it is."""
+    if isinstance(name, torch.device):
+        return name
     if name not in DEVICE_CHOICES and not name.startswith("cuda:"):
         raise UserError(f"unknown device {name!r}; choose from {', '.join(DEVICE_CHOICES)}")
     cuda_ok = torch.cuda.is_available()
@@ -34,14 +33,6 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "mps" and not mps_ok:
         raise UserError("--device mps: Apple MPS is not available here (try --device cpu)")
     return torch.device(name)
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a CPU generator seeded the same for explicit use."""
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 def memory_format(device: torch.device) -> torch.memory_format:

@@ -90,11 +90,11 @@ def _session(store: Store, model: str) -> TasteSession:
 
 def _photos(store: Store, paths: list[Path], size: int = TUNE_SIZE) -> list[np.ndarray]:
     """Uploaded photos (or the bundled sample photos) at ``size``: (1,3,H,W) arrays."""
-    from styleforge.infer.apply import fit_max_size, pil_to_array
-
     if len(paths) > MAX_TUNE_PHOTOS:
         raise UserError(f"judge on at most {MAX_TUNE_PHOTOS} photos at once")
-    out = [pil_to_array(fit_max_size(store.open_upload(path), size)) for path in paths]
+    out = [
+        images.downscale_to(images.pil_to_array(store.open_upload(path)), size) for path in paths
+    ]
     if out:
         return out
     from styleforge.train.run import sample_photos

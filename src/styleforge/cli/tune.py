@@ -117,7 +117,6 @@ def _show(model: Path) -> int:
 def run(args: argparse.Namespace) -> int:
     """``styleforge tune MODEL PHOTOS...``: rounds of picks -> the model's stored taste."""
     from styleforge import images
-    from styleforge.infer.apply import fit_max_size, pil_to_array
     from styleforge.infer.stylizer import Stylizer
     from styleforge.taste import TasteSession
     from styleforge.taste_record import load_session, read_taste_record
@@ -137,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     session = TasteSession(seed=args.seed) if record is None else load_session(model, record)
     limit = max_pixels(args)
     photos = [
-        pil_to_array(fit_max_size(images.open_image(p, max_pixels=limit), args.size))
+        images.downscale_to(images.pil_to_array(images.open_image(p, max_pixels=limit)), args.size)
         for p in args.photos
     ]
     run_batch = Stylizer.load(model, args.device).backend()

@@ -25,9 +25,7 @@ __all__ = [
     "ApplySummary",
     "RunBatch",
     "apply_files",
-    "array_to_pil",
     "blend",
-    "pil_to_array",
     "predictor_square",
     "stylize_array",
     "stylize_pil",
@@ -121,20 +119,6 @@ class ApplyOptions:
         return self.tile if max(height, width) > self.tile else None
 
 
-def pil_to_array(img: Image.Image) -> np.ndarray:
-    """PIL image -> float32 (1,3,H,W) in [0,1]."""
-    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    return np.ascontiguousarray(arr.transpose(2, 0, 1)[None])
-
-
-def array_to_pil(arr: np.ndarray) -> Image.Image:
-    """float (1,3,H,W) or (3,H,W) in [0,1] -> RGB PIL image (clamped, rounded; NaN -> 0)."""
-    a = arr[0] if arr.ndim == 4 else arr
-    a = np.nan_to_num(a.transpose(1, 2, 0), nan=0.0) * np.float32(255.0)
-    np.clip(a + np.float32(0.5), 0.0, 255.0, out=a)
-    return Image.fromarray(a.astype(np.uint8))
-
-
 def blend(photo: np.ndarray, stylized: np.ndarray, strength: float, colors: float) -> np.ndarray:
     """Mix a stylized image into its photo: (N,3,H,W) × 2 -> (N,3,H,W) float32 in [0,1].
 
@@ -145,14 +129,11 @@ def blend(photo: np.ndarray, stylized: np.ndarray, strength: float, colors: floa
         return stylized  # networks end in a sigmoid: already in [0,1]; array_to_pil clamps
     out = stylized
     if colors:
-        to_yiq = images.RGB_TO_YIQ.astype(np.float32)
-        from_yiq = images.YIQ_TO_RGB.astype(np.float32)
-        yiq = np.einsum("ij,njhw->nihw", to_yiq, photo)
-        yiq[:, 0] = np.einsum("j,njhw->nhw", to_yiq[0], stylized)
-        if colors < 1.0:
-            own = np.einsum("ij,njhw->nihw", to_yiq[1:], stylized)
-            yiq[:, 1:] = own + np.float32(colors) * (yiq[:, 1:] - own)
-        out = np.einsum("ij,njhw->nihw", from_yiq, yiq)
+        yiq = images.rgb_to_yiq(stylized)
+        photo_iq = images.rgb_to_yiq(photo)[:, 1:]
+        own = yiq[:, 1:]
+        yiq[:, 1:] = photo_iq if colors >= 1.0 else own + np.float32(colors) * (photo_iq - own)
+        out = images.yiq_to_rgb(yiq)
     if strength < 1.0:
         out = photo + np.float32(strength) * (out - photo)
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
@@ -198,13 +179,16 @@ def predictor_square(photo: np.ndarray) -> np.ndarray:
 
 
 def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions) -> np.ndarray:
-    """Restyle a float32 (1,3,H,W) photo in [0,1] and blend it; returns (1,3,H,W).
+    """Restyle a float32 (1,3,H,W) photo in [0,1] and blend it; returns (1,3,H',W'), the
+    photo's size unless ``options.max_size`` is smaller than its long side (then it is first
+    shrunk with :func:`styleforge.images.downscale_to`).
 
     The network paints at ``options.paint_size`` (or the backend's ``paint_size``) when the
     photo is larger, tiled if large; any size works (sides under :data:`NET_MIN_SIDE` are
     padded for the network)."""
     if photo.ndim != 4 or photo.shape[:2] != (1, 3):
         raise ValueError(f"expected a (1,3,H,W) array, got {photo.shape}")
+    photo = images.downscale_to(photo, options.max_size)
     strength = options.strength
     if strength == 0.0:
         return tone_curve(photo.astype(np.float32, copy=True), options.tone)
@@ -220,10 +204,7 @@ def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions)
     height, width = photo.shape[-2:]
     work = photo
     if paint and max(height, width) > paint:
-        scale = paint / max(height, width)
-        work = images.resize_array(
-            photo, max(1, round(height * scale)), max(1, round(width * scale))
-        )
+        work = images.resize_array(photo, *images.scaled_size(height, width, paint))
     run = at_least_min_side(run_batch)
 
     def paint_over(x: np.ndarray) -> np.ndarray:
@@ -241,19 +222,10 @@ def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions)
     return tone_curve(out, options.tone)
 
 
-def fit_max_size(img: Image.Image, max_size: int | None) -> Image.Image:
-    """Downscale (Lanczos) so the long side is at most ``max_size``; never upscales."""
-    if max_size is None or max(img.size) <= max_size:
-        return img
-    scale = max_size / max(img.size)
-    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-    return img.resize(size, Image.Resampling.LANCZOS)
-
-
 def stylize_pil(run_batch: RunBatch, img: Image.Image, options: ApplyOptions) -> Image.Image:
-    """Restyle a PIL image (honouring ``max_size``); returns an RGB PIL image."""
-    photo = pil_to_array(fit_max_size(img, options.max_size))
-    return array_to_pil(stylize_array(run_batch, photo, options))
+    """Restyle a PIL image (honouring ``max_size``); returns an RGB PIL image. The same pixels
+    as :func:`stylize_array` on ``images.pil_to_array(img)``."""
+    return images.array_to_pil(stylize_array(run_batch, images.pil_to_array(img), options))
 
 
 @dataclass

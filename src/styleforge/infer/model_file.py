@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 from safetensors import safe_open
@@ -38,6 +38,7 @@ __all__ = [
     "MODEL_FORMAT",
     "PREPROCESSING",
     "ModelInfo",
+    "load_weights",
     "now_iso",
     "read_model",
     "read_safetensors",
@@ -146,6 +147,19 @@ def read_safetensors(path: Path, what: str = "model") -> tuple[dict[str, Tensor]
             f"{path}: not a readable styleforge {what} (truncated or not safetensors)"
         ) from err
     return tensors, meta
+
+
+M = TypeVar("M", bound=torch.nn.Module)
+
+
+def load_weights(net: M, state: Mapping[str, Tensor], path: Path) -> M:
+    """``net`` with the weights ``state`` of the model file ``path`` loaded (strictly); weights
+    that do not fit the architecture its header describes are a :class:`UserError`."""
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        raise UserError(f"{path}: weights do not match the architecture in its header") from err
+    return net
 
 
 def read_model(path: Path) -> tuple[dict[str, Tensor], ModelInfo]:

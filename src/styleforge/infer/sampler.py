@@ -28,7 +28,7 @@ from torch import Tensor
 
 from styleforge import __version__
 from styleforge.errors import UserError
-from styleforge.infer.model_file import PREPROCESSING, now_iso, read_safetensors
+from styleforge.infer.model_file import PREPROCESSING, load_weights, now_iso, read_safetensors
 from styleforge.nets.sampler import SamplerConfig, SamplerGenerator
 from styleforge.runtime import autocast, pick_device, place
 
@@ -180,13 +180,8 @@ class Sampler:
         """Load a file written by ``styleforge train-sampler`` (never unpickles)."""
         tensors, meta = read_safetensors(Path(path), "sampler")
         info = SamplerInfo.from_metadata(meta, Path(path))
-        net = SamplerGenerator(info.net)
-        try:
-            net.load_state_dict(tensors)
-        except RuntimeError as err:
-            raise UserError(f"{path}: weights do not match the architecture in its header") from err
-        dev = device if isinstance(device, torch.device) else pick_device(device)
-        return cls(net, info, dev)
+        net = load_weights(SamplerGenerator(info.net), tensors, Path(path))
+        return cls(net, info, pick_device(device))
 
     @property
     def latent_dim(self) -> int:

@@ -1,8 +1,10 @@
 """The trained stylizer as an inference object: ``Stylizer.load(path)(image, strength=0.8)``.
 
 Separate from training code: it needs only the model file. Images of any size go through the
-network at full resolution; large ones in overlapping tiles blended with smooth weights (see
-:mod:`styleforge.infer.apply`), so memory stays bounded.
+network (at the model's paint size, see :mod:`styleforge.infer.apply`); large ones in
+overlapping tiles blended with smooth weights (:mod:`styleforge.infer.tiling`), so memory
+stays bounded. A PIL image and the same pixels as a tensor give the same result: both go
+through :func:`~styleforge.infer.apply.stylize_array`.
 On CUDA the network runs in bf16 autocast with channels_last; on the CPU in float32.
 """
 
@@ -18,9 +20,8 @@ from PIL import Image
 from torch import Tensor
 
 from styleforge import images
-from styleforge.errors import UserError
 from styleforge.infer.apply import DEFAULT_PAINT_SIZE, ApplyOptions, stylize_array, stylize_pil
-from styleforge.infer.model_file import ModelInfo, read_model
+from styleforge.infer.model_file import ModelInfo, load_weights, read_model
 from styleforge.nets import AnyStylizer, PainterNet, build_stylizer
 from styleforge.runtime import autocast, memory_format, pick_device, place
 
@@ -58,13 +59,8 @@ class Stylizer:
     def load(cls, path: str | Path, device: str | torch.device = "auto") -> Stylizer:
         """Load a model file written by ``styleforge train`` (never unpickles)."""
         state, info = read_model(Path(path))
-        net = build_stylizer(info.net)
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as err:
-            raise UserError(f"{path}: weights do not match the architecture in its header") from err
-        dev = device if isinstance(device, torch.device) else pick_device(device)
-        return cls(net, info, dev)
+        net = load_weights(build_stylizer(info.net), state, Path(path))
+        return cls(net, info, pick_device(device))
 
     @torch.inference_mode()
     def run_batch(
@@ -100,10 +96,8 @@ class Stylizer:
         ``options.max_size`` is smaller than the long side)."""
         opts = options if options is not None else ApplyOptions()
         images.check_nchw(photo)
-        photo = photo.detach().float().cpu()
-        if opts.max_size is not None and max(photo.shape[-2:]) > opts.max_size:
-            photo = images.resize_to(photo, opts.max_size)
-        return torch.from_numpy(stylize_array(self.backend(), photo.numpy(), opts))
+        x = photo.detach().to(device="cpu", dtype=torch.float32).numpy()
+        return torch.from_numpy(stylize_array(self.backend(), x, opts))
 
     @overload
     def __call__(self, image: Image.Image, strength: float = ..., **kw: Any) -> Image.Image: ...

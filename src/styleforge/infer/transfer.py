@@ -14,8 +14,8 @@ from tqdm import tqdm
 
 from styleforge.errors import UserError
 from styleforge.features import EncoderSpec, VGGEncoder, load_encoder
-from styleforge.images import resize_to, rgb_to_yiq, yiq_to_rgb
-from styleforge.losses import content_loss, gram_matrix, style_loss, total_variation
+from styleforge.images import resize_tensor, resize_to, rgb_to_yiq, yiq_to_rgb
+from styleforge.losses import ContentLoss, StyleLoss, TotalVariation, gram_matrix
 from styleforge.losses.functional import weighted_gram_targets
 from styleforge.runtime import autocast, memory_format
 
@@ -90,7 +90,8 @@ def _luminance_matched(style: Tensor, content_y: Tensor) -> Tensor:
 
 
 class _Objective:
-    """Content, style and TV loss of an image against targets fixed at one scale."""
+    """Content, style and TV loss of an image against targets fixed at one scale (the targets
+    are encoded once, without gradients, into the loss modules' buffers)."""
 
     def __init__(
         self,
@@ -105,23 +106,23 @@ class _Objective:
         fmt = memory_format(device)
         with torch.no_grad(), autocast(device, config.amp):
             feats = encoder(content.to(device, memory_format=fmt))
-            self.content_target = feats[config.content_layer].float()
+            content_target = feats[config.content_layer].float()
             grams = []
             for style in styles:
                 sf = encoder(style.to(device, memory_format=fmt))
                 grams.append([gram_matrix(sf[layer]) for layer in config.style_layers])
-        self.style_targets = weighted_gram_targets(grams, weights)
+        self.content_loss = ContentLoss(content_target)
+        self.style_loss = StyleLoss(weighted_gram_targets(grams, weights))
+        self.tv_loss = TotalVariation()
 
     def __call__(self, image: Tensor) -> tuple[Tensor, LossTerms]:
         """image (1,3,H,W) -> (scalar loss with graph, its weighted terms)."""
         cfg = self.config
         with autocast(self.device, cfg.amp):
             feats = self.encoder(image)
-        c = cfg.content_weight * content_loss(feats[cfg.content_layer].float(), self.content_target)
-        s = cfg.style_weight * style_loss(
-            [feats[layer] for layer in cfg.style_layers], self.style_targets
-        )
-        t = cfg.tv_weight * total_variation(image.float())
+        c = cfg.content_weight * self.content_loss(feats[cfg.content_layer].float())
+        s = cfg.style_weight * self.style_loss([feats[layer] for layer in cfg.style_layers])
+        t = cfg.tv_weight * self.tv_loss(image.float())
         total = c + s + t
         terms = LossTerms(*(float(v.detach()) for v in (total, c, s, t)))
         return total, terms
@@ -218,9 +219,7 @@ def transfer(
             objective = _Objective(encoder, config, target_in, style_imgs, weights, device)
             channels = 1 if config.preserve_colors else 3
             if image is not None:
-                start = torch.nn.functional.interpolate(
-                    image, size=photo.shape[-2:], mode="bicubic", align_corners=False
-                ).clamp(0, 1)
+                start = resize_tensor(image, *photo.shape[-2:])
             elif config.init == "noise":
                 start = torch.rand((1, channels, *photo.shape[-2:]), generator=generator)
             else:

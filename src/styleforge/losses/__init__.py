@@ -16,13 +16,12 @@ from styleforge.losses.functional import (
     total_variation,
     weighted_gram_targets,
 )
-from styleforge.losses.modules import ContentLoss, GramMatrix, StyleLoss, TotalVariation
+from styleforge.losses.modules import ContentLoss, StyleLoss, TotalVariation
 
 __all__ = [
     "ContentLoss",
     "GanKind",
     "GanLoss",
-    "GramMatrix",
     "StyleLoss",
     "TotalVariation",
     "content_loss",

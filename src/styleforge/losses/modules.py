@@ -1,4 +1,5 @@
-"""Thin ``nn.Module`` wrappers around :mod:`styleforge.losses.functional`."""
+"""Thin ``nn.Module`` wrappers around :mod:`styleforge.losses.functional` that hold their
+targets as buffers (optimisation-based transfer, :mod:`styleforge.infer.transfer`, uses them)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,7 @@ from torch import Tensor, nn
 
 from styleforge.losses import functional as LF
 
-__all__ = ["ContentLoss", "GramMatrix", "StyleLoss", "TotalVariation"]
-
-
-class GramMatrix(nn.Module):
-    """Module form of :func:`~styleforge.losses.functional.gram_matrix`: (N,C,H,W) -> (N,C,C)."""
-
-    def forward(self, f: Tensor) -> Tensor:
-        """Gram matrices of ``f`` (N, C, H, W), shape (N, C, C)."""
-        return LF.gram_matrix(f)
+__all__ = ["ContentLoss", "StyleLoss", "TotalVariation"]
 
 
 class StyleLoss(nn.Module):

@@ -135,21 +135,16 @@ class FeatureBank:
     def prepare(self, image: ImageInput) -> Tensor:
         """Image or path -> (1, 3, H, W) float32 on the bank's device, long side ``size``.
 
-        Paths are decoded and resized with Lanczos (``load_image``); tensors with bicubic
-        antialiasing (``resize_to``). A tensor whose long side already is ``size`` keeps its
-        exact pixels (only clamped to [0, 1]).
+        Paths are decoded (``load_image``), then files and tensors alike are resized with
+        ``resize_to`` (the one resize policy: a file and its decoded tensor give the same
+        features). A tensor whose long side already is ``size`` keeps its exact pixels (only
+        clamped to [0, 1]).
         """
-        size = self.settings.size
-        if isinstance(image, (str, Path)):
-            t = load_image(image, size=size)
-        else:
-            t = image.unsqueeze(0) if image.dim() == 3 else image
-            if t.dim() != 4 or t.shape[0] != 1 or t.shape[1] != 3:
-                raise ValueError(
-                    f"expected a (1, 3, H, W) or (3, H, W) image, got {tuple(image.shape)}"
-                )
-            t = resize_to(t.detach().float().cpu(), size)
-        return t.to(self.device)
+        t = load_image(image) if isinstance(image, (str, Path)) else image
+        t = t.unsqueeze(0) if t.dim() == 3 else t
+        if t.dim() != 4 or t.shape[0] != 1 or t.shape[1] != 3:
+            raise ValueError(f"expected a (1, 3, H, W) or (3, H, W) image, got {tuple(t.shape)}")
+        return resize_to(t.detach().float().cpu(), self.settings.size).to(self.device)
 
     @torch.no_grad()
     def _encode(self, image: ImageInput) -> tuple[dict[str, Tensor], tuple[int, int]]:

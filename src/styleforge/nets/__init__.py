@@ -1,9 +1,11 @@
 """Networks: the feed-forward stylizers (trained from scratch, or on the painter prior), the
-PatchGAN discriminator and their building blocks."""
+PatchGAN discriminator and their building blocks; the sampler's generator and discriminator
+are in :mod:`styleforge.nets.sampler`."""
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
+from styleforge import configs
 from styleforge.nets.blocks import ConvLayer, Norm, ResidualBlock, UpsampleConv, make_norm
 from styleforge.nets.discriminator import DiscriminatorConfig, PatchDiscriminator
 from styleforge.nets.painter import PainterConfig, PainterNet, StylePredictor
@@ -37,9 +39,7 @@ __all__ = [
 
 def stylizer_config_from_dict(d: Mapping[str, Any]) -> AnyStylizerConfig:
     """The config a model file's ``net`` JSON describes: ``arch: painter`` or the classic net."""
-    if d.get("arch") == "painter":
-        return PainterConfig.from_dict(d)
-    return StylizerConfig.from_dict(d)
+    return configs.from_dict(configs.pick_config(get_args(AnyStylizerConfig), d), d)
 
 
 def build_stylizer(config: AnyStylizerConfig) -> AnyStylizer:

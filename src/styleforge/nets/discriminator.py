@@ -8,9 +8,7 @@ layers use affine InstanceNorm as in CycleGAN.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
@@ -25,7 +23,7 @@ _MAX_MULT = 8
 
 
 @dataclass(frozen=True)
-class DiscriminatorConfig:
+class DiscriminatorConfig(configs.DictConfig):
     """Constructor config of :class:`PatchDiscriminator`; JSON-able via :meth:`to_dict`.
 
     Args:
@@ -39,25 +37,9 @@ class DiscriminatorConfig:
     spectral_norm: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.width, int) or isinstance(self.width, bool) or self.width < 1:
-            raise ValueError(f"width must be a positive int, got {self.width!r}")
-        if (
-            not isinstance(self.n_layers, int)
-            or isinstance(self.n_layers, bool)
-            or self.n_layers < 1
-        ):
-            raise ValueError(f"n_layers must be a positive int, got {self.n_layers!r}")
+        configs.check_ints(self, ("width", "n_layers"))
         if not isinstance(self.spectral_norm, bool):
             raise ValueError(f"spectral_norm must be a bool, got {self.spectral_norm!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of the fields."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> DiscriminatorConfig:
-        """Inverse of :meth:`to_dict`; missing keys take defaults, unknown keys are an error."""
-        return configs.from_dict(cls, d)
 
 
 class PatchDiscriminator(nn.Module):

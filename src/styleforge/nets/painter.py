@@ -20,9 +20,7 @@ the weights (trained on tens of thousands of paintings) are read offline by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +50,7 @@ MOBILENET_V2_STAGES: tuple[tuple[int, int, int, int], ...] = (
 
 
 @dataclass(frozen=True)
-class PainterConfig:
+class PainterConfig(configs.DictConfig):
     """Constructor config of :class:`PainterNet`; JSON-able via :meth:`to_dict`.
 
     Args:
@@ -70,24 +68,11 @@ class PainterConfig:
     def __post_init__(self) -> None:
         if self.arch != "painter":
             raise ValueError(f"PainterConfig.arch must be 'painter', got {self.arch!r}")
-        object.__setattr__(self, "widths", tuple(self.widths))  # JSON gives a list
+        object.__setattr__(self, "widths", tuple(self.widths))  # a list works too
         if len(self.widths) != 3 or any(not isinstance(w, int) or w < 1 for w in self.widths):
             raise ValueError(f"widths must be three positive ints, got {self.widths!r}")
-        if not isinstance(self.style_dim, int) or self.style_dim < 1:
-            raise ValueError(f"style_dim must be a positive int, got {self.style_dim!r}")
-        if not isinstance(self.n_res, int) or self.n_res < 0:
-            raise ValueError(f"n_res must be a non-negative int, got {self.n_res!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of the fields."""
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> PainterConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        return configs.from_dict(cls, d)
+        configs.check_ints(self, ("style_dim",))
+        configs.check_ints(self, ("n_res",), minimum=0)
 
 
 class _ReflectConv(nn.Module):

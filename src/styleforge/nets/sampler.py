@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -35,7 +34,7 @@ _BASE = 4  # side of the first feature map
 
 
 @dataclass(frozen=True)
-class SamplerConfig:
+class SamplerConfig(configs.DictConfig):
     """Constructor config of :class:`SamplerGenerator` and :class:`SamplerDiscriminator`.
 
     Args:
@@ -48,7 +47,9 @@ class SamplerConfig:
         dropout: dropout probability in the discriminator (0 disables).
         spectral_norm: wrap the discriminator's layers in spectral normalisation.
         mbstd_group: group size of the discriminator's minibatch standard-deviation channel
-            (1 disables it, making the discriminator batch-independent).
+            (1 disables it, making the discriminator batch-independent). Above 1 a logit
+            depends on the other images of its batch, so a batch split across processes is
+            not the same computation as the whole batch in one.
     """
 
     resolution: int = 64
@@ -66,10 +67,7 @@ class SamplerConfig:
                 f"resolution must be one of {', '.join(map(str, RESOLUTIONS))}, "
                 f"got {self.resolution!r}"
             )
-        for name in ("latent_dim", "width", "max_width", "mbstd_group"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        configs.check_ints(self, ("latent_dim", "width", "max_width", "mbstd_group"))
         if self.norm not in ("pixel", "batch"):
             raise ValueError(f"norm must be 'pixel' or 'batch', got {self.norm!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -83,15 +81,6 @@ class SamplerConfig:
     def channels(self) -> list[int]:
         """Channels from the 4×4 map to the full resolution (``stages + 1`` entries)."""
         return [min(self.width * 2**i, self.max_width) for i in range(self.stages, -1, -1)]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of the fields."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SamplerConfig:
-        """Inverse of :meth:`to_dict`; missing keys take defaults, unknown keys are an error."""
-        return configs.from_dict(cls, d)
 
 
 class PixelNorm(nn.Module):
@@ -176,7 +165,8 @@ class SamplerDiscriminator(nn.Module):
 
 
 def _minibatch_std(h: Tensor, group: int) -> Tensor:
-    """One channel holding the mean feature standard deviation within groups of the batch."""
+    """(N, 1, H, W): the mean feature standard deviation over groups of g = min(group, N)
+    images (image i with images i ± k·N/g); zeros unless g ≥ 2 divides N."""
     n, c, hh, ww = h.shape
     g = min(group, n)
     if n % g:

@@ -9,9 +9,7 @@ input shape.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +27,7 @@ MIN_SIDE = 5
 
 
 @dataclass(frozen=True)
-class StylizerConfig:
+class StylizerConfig(configs.DictConfig):
     """Constructor config of :class:`StylizerNet`; JSON-able via :meth:`to_dict`.
 
     Args:
@@ -43,10 +41,8 @@ class StylizerConfig:
     norm: Norm = "instance"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.width, int) or isinstance(self.width, bool) or self.width < 1:
-            raise ValueError(f"width must be a positive int, got {self.width!r}")
-        if not isinstance(self.n_res, int) or isinstance(self.n_res, bool) or self.n_res < 0:
-            raise ValueError(f"n_res must be a non-negative int, got {self.n_res!r}")
+        configs.check_ints(self, ("width",))
+        configs.check_ints(self, ("n_res",), minimum=0)
         if self.norm not in ("instance", "none"):
             raise ValueError(f"norm must be 'instance' or 'none', got {self.norm!r}")
 
@@ -65,15 +61,6 @@ class StylizerConfig:
     def max(cls) -> StylizerConfig:
         """Largest preset: channels 48/96/192, 9 residual blocks (≈ 6.4M parameters)."""
         return cls(width=48, n_res=9)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of the fields (e.g. for safetensors metadata via ``json.dumps``)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> StylizerConfig:
-        """Inverse of :meth:`to_dict`; missing keys take defaults, unknown keys are an error."""
-        return configs.from_dict(cls, d)
 
 
 class StylizerNet(nn.Module):
