@@ -11,6 +11,7 @@ from styleforge.errors import UserError, WeightsError
 from styleforge.features import EncoderSpec, VGGEncoder, layer_names, load_encoder
 from styleforge.features import weights as W
 from styleforge.features.encoder import CaffePreprocess, TorchvisionPreprocess
+from styleforge.fileio import sha256_file
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_cache_written_once_then_reused(cache: Path, monkeypatch: pytest.MonkeyP
 
     with safe_open(str(files[0]), framework="pt") as fh:
         meta = fh.metadata()
-    assert meta["source_sha256"] == W.sha256_file(W.vgg16_onnx_path())
+    assert meta["source_sha256"] == sha256_file(W.vgg16_onnx_path())
 
     def no_extraction(path: Path) -> W.StateDict:
         raise AssertionError("the cache should have been used")
@@ -84,7 +85,7 @@ def test_corrupt_cache_is_rebuilt(
     assert len(calls) == 1
     assert all(torch.equal(reference[k], rebuilt[k]) for k in reference)
     monkeypatch.setattr(W, "extract_vgg16_from_onnx", real_extract)
-    assert W._read_cache(path, W.sha256_file(W.vgg16_onnx_path())) is not None  # repaired
+    assert W._read_cache(path, sha256_file(W.vgg16_onnx_path())) is not None  # repaired
 
 
 def test_wrong_shapes_are_refused() -> None:
