@@ -179,3 +179,16 @@ def test_pretrained_features_respond_to_content() -> None:
     stripes = flat.clone()
     stripes[..., ::4, :] = 1.0
     assert enc(stripes)["relu1_1"].std() > 5 * enc(flat)["relu1_1"].std()
+
+
+def test_cut_gives_a_shallower_encoder_with_the_same_weights() -> None:
+    deep = load_encoder(["relu5_1", "relu4_2"])
+    cut = deep.cut(["relu1_1", "relu3_3"])
+    fresh = load_encoder(["relu1_1", "relu3_3"])
+    assert cut.names == fresh.names and cut.layers == ("relu1_1", "relu3_3")
+    x = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(0))
+    got, want = cut(x), fresh(x)
+    assert list(got) == list(want) and all(torch.equal(got[k], want[k]) for k in want)
+    assert not any(p.requires_grad for p in cut.parameters())
+    with pytest.raises(ValueError, match="stops at relu3_3: no relu4_1"):
+        cut.cut(["relu4_1"])

@@ -138,25 +138,26 @@ def run_demo(args: argparse.Namespace) -> int:
 
     from styleforge import prior
     from styleforge.infer.stylizer import Stylizer
-    from styleforge.train.run import describe, sample_photos, train_stylizer
-    from styleforge.train.stylizer import TrainConfig, with_overrides
+    from styleforge.train.config import StylizerTrainConfig
+    from styleforge.train.data import sample_photos
+    from styleforge.train.stylizer import describe_stylizer, train_stylizer
 
     out_dir: Path = args.output
     style_dir: Path = args.style or ASSETS / "hokusai_fuji"
-    config = with_overrides(TrainConfig.preset("quick"), steps=args.steps, seed=args.seed)
+    config = StylizerTrainConfig.preset("quick").with_overrides(steps=args.steps, seed=args.seed)
     model = out_dir / "model.safetensors"
     run_dir = out_dir / "run"
     if run_dir.exists():  # the demo's own earlier run: start afresh
         shutil.rmtree(run_dir)
     _note(f"learning the style of {style_dir} ({config.steps} steps; the full quick preset "
-          f"is {TrainConfig.preset('quick').steps})")  # fmt: skip
+          f"is {StylizerTrainConfig.preset('quick').steps})")  # fmt: skip
     result = train_stylizer(
         config, style_dir, model, run_dir=run_dir, device=args.device,
         progress=not args.quiet, max_pixels=_max_pixels(args),
     )  # fmt: skip
     if result.stopped_early:
         return 130
-    _note(describe(result))
+    _note(describe_stylizer(result))
     stylizer = Stylizer.load(model, args.device)
     pictures = [images.open_image(p) for p in collection.scan(style_dir).images]
     preview = Stylizer(prior.painter_for(pictures), stylizer.info, stylizer.device)
@@ -179,14 +180,14 @@ def run_demo(args: argparse.Namespace) -> int:
 def _demo_sampler(args: argparse.Namespace, style_dir: Path, out_dir: Path) -> int:
     """The demo's second half: a sampler with a demo budget, and a grid of new images."""
     import shutil
-    from dataclasses import replace
 
     from styleforge.infer.sampler import Sampler
-    from styleforge.train.sampler import SamplerTrainConfig
-    from styleforge.train.sampler_run import describe_sampler, train_sampler
+    from styleforge.train.config import SamplerTrainConfig
+    from styleforge.train.sampler import describe_sampler, train_sampler
 
     quick = SamplerTrainConfig.preset("quick")
-    config = replace(quick, steps=args.sampler_steps, seed=args.seed, kid_every=args.sampler_steps)
+    steps = args.sampler_steps
+    config = quick.with_overrides(steps=steps, seed=args.seed, kid_every=steps)
     run_dir = out_dir / "sampler_run"
     if run_dir.exists():
         shutil.rmtree(run_dir)

@@ -73,7 +73,7 @@ class App:
         from styleforge.infer.model_file import ModelInfo
         from styleforge.infer.stylizer import Stylizer
         from styleforge.nets import PainterConfig
-        from styleforge.train.run import sample_photos
+        from styleforge.train.data import sample_photos
 
         pictures = [images.open_image(p) for p in collection.scan(folder).images]
         if not pictures:
@@ -587,7 +587,7 @@ def serve(
 
 def copy_sample_photos(out: Path) -> list[Path]:
     """The bundled sample photos as files (for trying the app)."""
-    from styleforge.train.run import sample_photos
+    from styleforge.train.data import sample_photos
 
     out.mkdir(parents=True, exist_ok=True)
     return [images.save_image(t, out / f"{n}.png") for n, t in sample_photos().items()]

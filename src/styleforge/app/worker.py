@@ -19,30 +19,19 @@ from typing import Any
 from styleforge.app.store import Job, Store
 from styleforge.errors import DiskFull, UserError
 from styleforge.infer.model_file import now_iso
-from styleforge.train.common import StopRequest
+from styleforge.train.loop import StopRequest
 
 __all__ = ["Progress", "Worker", "job_config", "progress"]
 
 
 def job_config(job: Job) -> Any:
     """The training config of a job: its preset with its step count."""
-    from dataclasses import replace
+    from styleforge.train.config import SamplerTrainConfig, StylizerTrainConfig
 
+    steps = job.steps or None
     if job.kind == "sampler":
-        from styleforge.train.sampler import SamplerTrainConfig
-
-        sconfig = SamplerTrainConfig.preset(job.preset)
-        if job.steps:
-            every = max(1, min(sconfig.preview_every, job.steps))
-            sconfig = replace(sconfig, steps=job.steps, preview_every=every, kid_every=job.steps)
-        return sconfig
-    from styleforge.train.stylizer import TrainConfig, with_overrides
-
-    config = TrainConfig.preset(job.preset)
-    if job.steps:
-        every = max(1, min(config.preview_every, job.steps))
-        config = with_overrides(config, steps=job.steps, preview_every=every)
-    return config
+        return SamplerTrainConfig.preset(job.preset).with_overrides(steps=steps, kid_every=steps)
+    return StylizerTrainConfig.preset(job.preset).with_overrides(steps=steps)
 
 
 class Progress(dict[str, Any]):
@@ -189,10 +178,10 @@ class Worker:
             "progress": False, "stop": stop,
         }  # fmt: skip
         if job.kind == "sampler":
-            from styleforge.train.sampler_run import train_sampler
+            from styleforge.train.sampler import train_sampler
 
             return train_sampler(config, style_dir, output, **common)
-        from styleforge.train.run import train_stylizer
+        from styleforge.train.stylizer import train_stylizer
 
         return train_stylizer(config, style_dir, output, **common)
 
