@@ -34,10 +34,12 @@ __all__ = [
     "GanConfig",
     "GanPlan",
     "GanState",
+    "GanSteps",
     "Phase",
     "PhaseLoss",
     "StopRequest",
     "TrainingDiverged",
+    "d_then_g",
     "frozen",
     "loss_encoder",
     "roll_back",
@@ -157,6 +159,21 @@ class GanPlan(Generic[Batch]):
     draw: Callable[[int], Batch]
     phases: tuple[Phase[Batch], ...]
     ema_decay: Callable[[int], float]
+
+
+class GanSteps(Protocol[Batch]):
+    """A model's draw and its discriminator and generator steps (see :func:`d_then_g`)."""
+
+    def draw(self, step: int) -> Batch: ...
+    def d_loss(self, batch: Batch, step: int) -> PhaseLoss | None: ...
+    def g_loss(self, batch: Batch, step: int) -> PhaseLoss | None: ...
+    def ema_decay(self, step: int) -> float: ...
+
+
+def d_then_g(state: GanState[Any, Any], steps: GanSteps[Batch]) -> GanPlan[Batch]:
+    """The plan of a GAN that steps its discriminator, then its generator, on each draw."""
+    phases = (Phase(state.opt_d, steps.d_loss), Phase(state.opt_g, steps.g_loss))
+    return GanPlan(steps.draw, phases, steps.ema_decay)
 
 
 class StopRequest:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -46,9 +47,9 @@ from styleforge.train.loop import (
     SINGLE,
     GanPlan,
     GanState,
-    Phase,
     PhaseLoss,
     StopRequest,
+    d_then_g,
     frozen,
     loss_encoder,
     train_gan,
@@ -128,7 +129,7 @@ class _Inputs(NamedTuple):
 
 @dataclass(frozen=True)
 class _SamplerSteps:
-    """The sampler's draw and its two phases over a fixed collection (see
+    """The sampler's draw and its two steps over a fixed collection (see
     :func:`train_sampler_loop`); ``generator`` and ``disc`` are the (DDP-wrapped) networks.
     ``mine``: (row in this process's share, index among all style rows) of its style rows."""
 
@@ -144,16 +145,7 @@ class _SamplerSteps:
     mine: list[tuple[int, int]]
     n_style: int
     world_size: int
-
-    def plan(self) -> GanPlan[_Inputs]:
-        """Discriminator, then generator, on the same draw."""
-        phases = (Phase(self.state.opt_d, self.d_loss), Phase(self.state.opt_g, self.g_loss))
-        return GanPlan(self.draw, phases, self.ema_decay)
-
-    def augment(self, x: Tensor) -> Tensor:
-        """DiffAugment this process's rows of the batch, as one process would."""
-        c = self.config
-        return diff_augment(x, c.augment, self.state.data_gen, rows=self.rows, of=c.batch)
+    augment: Callable[[Tensor], Tensor]  # DiffAugment of this process's rows, as in one process
 
     def draw(self, step: int) -> _Inputs:
         """Real crops, both phases' latents and the style rows' targets for one step."""
@@ -255,10 +247,12 @@ def train_sampler_loop(
             encoder = loss_encoder(config.style_layers, device, vgg)
             small = resize_pool(images, config.resolution)  # at about the sampler's scale
             grams = image_grams(encoder, small, config.style_layers, device)
-        return _SamplerSteps(
+        augment = partial(diff_augment, policy=config.augment, generator=state.data_gen,
+                          rows=rows, of=config.batch)  # fmt: skip
+        return d_then_g(state, _SamplerSteps(
             config, state, images, encoder, grams, gen_train, disc_train, device, rows, mine,
-            len(every), world.size,
-        ).plan()  # fmt: skip
+            len(every), world.size, augment,
+        ))  # fmt: skip
 
     return train_gan(
         state, config, plan_for, checkpoint=checkpoint, resume=resume, stop_at=stop_at,

@@ -14,6 +14,7 @@ import copy
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -50,9 +51,9 @@ from styleforge.train.loop import (
     SINGLE,
     GanPlan,
     GanState,
-    Phase,
     PhaseLoss,
     StopRequest,
+    d_then_g,
     frozen,
     loss_encoder,
     train_gan,
@@ -168,8 +169,9 @@ class _Inputs(NamedTuple):
 
 @dataclass(frozen=True)
 class _StylizerSteps:
-    """The stylizer's draw and its two phases over fixed training data (see
-    :func:`train_stylizer_loop`); ``generator`` and ``disc`` are the (DDP-wrapped) networks."""
+    """The stylizer's draw and its two steps over fixed training data (see
+    :func:`train_stylizer_loop`); ``generator`` and ``disc`` are the (DDP-wrapped) networks,
+    ``rows`` this process's share of the batch."""
 
     config: StylizerTrainConfig
     state: StylizerState
@@ -183,16 +185,7 @@ class _StylizerSteps:
     disc: nn.Module
     device: torch.device
     rows: slice
-
-    def plan(self) -> GanPlan[_Inputs]:
-        """Discriminator, then generator, on the same draw."""
-        phases = (Phase(self.state.opt_d, self.d_loss), Phase(self.state.opt_g, self.g_loss))
-        return GanPlan(self.draw, phases, self.ema_decay)
-
-    def augment(self, x: Tensor) -> Tensor:
-        """DiffAugment this process's rows of the batch, as one process would."""
-        c = self.config
-        return diff_augment(x, c.augment, self.state.data_gen, rows=self.rows, of=c.batch)
+    augment: Callable[[Tensor], Tensor]  # DiffAugment of this process's rows, as in one process
 
     def draw(self, step: int) -> _Inputs:
         """Crops, Gram-target picks and the generator's output for one step."""
@@ -290,10 +283,12 @@ def train_stylizer_loop(
             generator = torch.compile(gen_train)  # the GPU path only; CPU stays eager
         per_image = config.style_target == "image"
         grams = image_grams(encoder, pool, config.style_layers, device) if per_image else []
-        return _StylizerSteps(
+        augment = partial(diff_augment, policy=config.augment, generator=state.data_gen,
+                          rows=rows, of=config.batch)  # fmt: skip
+        return d_then_g(state, _StylizerSteps(
             config, state, photos, pool, len(styles), fb, encoder, grams, generator, disc_train,
-            device, rows,
-        ).plan()  # fmt: skip
+            device, rows, augment,
+        ))  # fmt: skip
 
     return train_gan(
         state, config, plan_for, checkpoint=checkpoint, resume=resume, stop_at=stop_at,
