@@ -28,9 +28,9 @@ Then (e): a 3840×2160 photo (the content photo upscaled) through both styleforg
 automatic tiling: wall time, peak RSS (target: under 2 GB = 2·10⁹ bytes) and output size (must be
 3840×2160).
 
-Without `--model`, the model is the quick preset's architecture (`TrainConfig.preset("quick")
-.net`) with seeded random weights: speed does not depend on training. Everything is written
-under bench/out/apply/ (photos, model, outputs, apply.json).
+Without `--model`, the model is the quick preset's architecture
+(`StylizerTrainConfig.preset("quick").net`) with seeded random weights: speed does not depend on
+training. Everything is written under bench/out/apply/ (photos, model, outputs, apply.json).
 """
 
 from __future__ import annotations
@@ -65,10 +65,10 @@ from pathlib import Path
 import torch
 from styleforge.infer.model_file import ModelInfo, write_model
 from styleforge.nets import StylizerNet
-from styleforge.train.stylizer import TrainConfig
+from styleforge.train.config import StylizerTrainConfig
 
 torch.manual_seed(int(sys.argv[2]))
-cfg = TrainConfig.preset("quick").net
+cfg = StylizerTrainConfig.preset("quick").net
 net = StylizerNet(cfg)
 write_model(Path(sys.argv[1]), net.state_dict(), ModelInfo(net=cfg))
 print(cfg, sum(p.numel() for p in net.parameters()), "parameters")

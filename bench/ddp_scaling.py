@@ -69,17 +69,16 @@ COLLECTIVES = 5
 
 
 def _configs(kind: str, preset: str) -> Any:
-    from styleforge.train.sampler import SamplerTrainConfig
-    from styleforge.train.stylizer import TrainConfig
+    from styleforge.train.config import SamplerTrainConfig, StylizerTrainConfig
 
     if kind == "sampler":
         return SamplerTrainConfig.preset(preset)
-    return replace(TrainConfig.preset(preset), warmup=0)
+    return replace(StylizerTrainConfig.preset(preset), warmup=0)
 
 
 def _data(kind: str, config: Any) -> tuple[list[torch.Tensor], ...]:
     from styleforge import images
-    from styleforge.train.run import sample_photos
+    from styleforge.train.data import sample_photos
 
     files = sorted(p for p in HOKUSAI.iterdir() if p.suffix.lower() in (".jpg", ".png"))
     if kind == "sampler":

@@ -4,7 +4,7 @@
     .venv/bin/python bench/train_speed.py --sizes 128 --steps 40 --repeats 3
     .venv/bin/python bench/train_speed.py --quick            # smoke run: 64 px, 3 timed steps
 
-For each crop size, two phases of `train_stylizer_loop` with `TrainConfig.preset("quick")`
+For each crop size, two phases of `train_stylizer_loop` with `StylizerTrainConfig.preset("quick")`
 (only `size`, `steps` and `warmup` changed), each timed over `--steps` steps after `--untimed`
 (3) untimed ones, stamps taken in the loop's `on_step` callback (so loading the VGG encoder and
 the style Gram targets is excluded):
@@ -40,7 +40,8 @@ from typing import Any
 import torch
 
 from styleforge import images
-from styleforge.train.stylizer import TrainConfig, TrainState, train_stylizer_loop
+from styleforge.train.config import StylizerTrainConfig
+from styleforge.train.stylizer import StylizerState, train_stylizer_loop
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -55,13 +56,16 @@ def pool(folder: Path, short: int, n: int) -> list[torch.Tensor]:
 
 
 def measure(
-    config: TrainConfig, photos: list[torch.Tensor], styles: list[torch.Tensor], untimed: int
+    config: StylizerTrainConfig,
+    photos: list[torch.Tensor],
+    styles: list[torch.Tensor],
+    untimed: int,
 ) -> dict[str, float]:
     """Seconds per step and CPU share over the steps after the first ``untimed``."""
     wall: list[float] = []
     cpu: list[float] = []
 
-    def on_step(_: TrainState) -> None:
+    def on_step(_: StylizerState) -> None:
         wall.append(time.perf_counter())
         cpu.append(time.process_time())
 
@@ -93,7 +97,7 @@ def main() -> None:
     steps: int = args.steps or (3 if args.quick else 20)
     if args.untimed < 1:
         raise SystemExit("--untimed must be at least 1 (the first stamp starts the clock)")
-    preset = TrainConfig.preset("quick")
+    preset = StylizerTrainConfig.preset("quick")
     n = args.untimed + steps
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "

@@ -25,8 +25,9 @@ import torch
 from styleforge.distributed import World, joined
 from styleforge.nets import DiscriminatorConfig, StylizerConfig
 from styleforge.nets.sampler import SamplerConfig
-from styleforge.train.sampler import SamplerTrainConfig, train_sampler_loop
-from styleforge.train.stylizer import TrainConfig, train_stylizer_loop
+from styleforge.train.config import SamplerTrainConfig, StylizerTrainConfig
+from styleforge.train.sampler import train_sampler_loop
+from styleforge.train.stylizer import train_stylizer_loop
 
 BATCH = 4
 
@@ -58,8 +59,8 @@ def sampler_config(steps: int) -> SamplerTrainConfig:
     )  # fmt: skip
 
 
-def stylizer_config(steps: int) -> TrainConfig:
-    return TrainConfig(
+def stylizer_config(steps: int) -> StylizerTrainConfig:
+    return StylizerTrainConfig(
         steps=steps, size=32, batch=BATCH, warmup=1, checkpoint_every=1,
         net=StylizerConfig(width=4, n_res=1), disc=DiscriminatorConfig(width=8, n_layers=2),
         style_layers=("relu1_1", "relu2_1"), content_layer="relu2_1",

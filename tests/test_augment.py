@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from styleforge.augment import AdaptiveAugment, AugmentPolicy, diff_augment, real_sign_mean
+from styleforge.augment import AugmentPolicy, diff_augment
 
 COLOR = AugmentPolicy(color=True, translation=0.0, cutout=0.0)
 TRANSLATE = AugmentPolicy(color=False, translation=0.25, cutout=0.0)
@@ -155,48 +155,3 @@ def test_policy_disabled_is_identity_and_validation() -> None:
         diff_augment(x[0])
     pol = AugmentPolicy(color=False, translation=0.2, cutout=0.3)
     assert AugmentPolicy.from_dict(pol.to_dict()) == pol
-
-
-def test_real_sign_mean() -> None:
-    assert real_sign_mean(torch.tensor([[1.5, -0.2], [3.0, 4.0]])) == pytest.approx(0.5)
-
-
-def test_adaptive_p_rises_when_overfitting_and_falls_otherwise() -> None:
-    ada = AdaptiveAugment(target=0.6, step=0.05)
-    assert ada.p == 0.0
-    for _ in range(5):
-        ada.update(0.9)
-    assert ada.p == pytest.approx(0.25)
-    for _ in range(3):
-        ada.update(-0.5)
-    assert ada.p == pytest.approx(0.10)
-    ada.update(0.6)  # on target: unchanged
-    assert ada.p == pytest.approx(0.10)
-
-
-def test_adaptive_p_stays_in_unit_interval() -> None:
-    ada = AdaptiveAugment(step=0.3)
-    ps = [ada.update(1.0) for _ in range(10)]
-    assert max(ps) == 1.0 and all(0.0 <= p <= 1.0 for p in ps)
-    ps = [ada.update(-1.0) for _ in range(10)]
-    assert min(ps) == 0.0 and all(0.0 <= p <= 1.0 for p in ps)
-    with pytest.raises(ValueError):
-        ada.update(1.5)
-    with pytest.raises(ValueError):
-        ada.update(float("nan"))
-
-
-def test_adaptive_state_round_trip() -> None:
-    ada = AdaptiveAugment(target=0.5, step=0.02)
-    for _ in range(7):
-        ada.update(0.9)
-    other = AdaptiveAugment()
-    other.load_state_dict(ada.state_dict())
-    assert other.state_dict() == ada.state_dict()
-    assert other.p == pytest.approx(0.14)
-    assert other.update(0.9) == ada.update(0.9)
-    with pytest.raises(ValueError):
-        other.load_state_dict({"p": 2.0})
-    assert other.p == ada.p  # a rejected state leaves the controller unchanged
-    with pytest.raises(ValueError):
-        other.load_state_dict({"q": 0.1})

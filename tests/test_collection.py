@@ -6,10 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from styleforge.collection import Collection, Skipped, scan
+from styleforge.collection import Collection, Skipped, load, scan
 from styleforge.errors import ImageError
+from styleforge.fileio import sha256_file
+from styleforge.images import load_image
 
 
 def _image(path: Path, w: int = 80, h: int = 80, seed: int = 0) -> Path:
@@ -107,7 +110,9 @@ def test_require_on_empty_folder(tmp_path: Path) -> None:
 
 def test_scan_single_file(tmp_path: Path) -> None:
     good = _image(tmp_path / "one.png")
-    assert scan(good) == Collection(root=good, images=(good,), skipped=(), duplicates=())
+    assert scan(good) == Collection(
+        root=good, images=(good,), skipped=(), duplicates=(), digests=(sha256_file(good),)
+    )
     bad = tmp_path / "bad.png"
     bad.write_text("nope")
     col = scan(bad)
@@ -122,3 +127,38 @@ def test_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(ImageError) as info:
         scan(missing)
     assert str(info.value) == f"{missing}: no such file or folder"
+
+
+def test_load_keeps_what_it_makes_of_each_usable_image_from_the_one_decode(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import styleforge.images as images
+
+    opened: list[Path] = []
+    real_open = images.open_image
+
+    def counting_open(path: Path, max_pixels: int = images.DEFAULT_MAX_PIXELS) -> Image.Image:
+        opened.append(Path(path))
+        return real_open(path, max_pixels)
+
+    monkeypatch.setattr(images, "open_image", counting_open)
+    coll, kept = load(folder, lambda t: t[..., :8, :8].clone())
+    decoded = list(opened)
+    assert coll == scan(folder)
+    assert len(kept) == len(coll.images) == 3
+    for path, crop in zip(coll.images, kept, strict=True):
+        assert torch.equal(crop, load_image(path)[..., :8, :8])
+    # every candidate decoded once; the copy of a.png is known by its digest, never decoded
+    assert len(set(decoded)) == len(decoded) and set(coll.images) <= set(decoded)
+    assert folder / "sub" / "deeper" / "copy_of_a.png" not in decoded
+    assert coll.digests == tuple(sha256_file(p) for p in coll.images)
+
+
+def test_fingerprint_depends_on_content_not_names_or_order(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    _image(one / "a.png", seed=1), _image(one / "b.png", seed=2)
+    _image(two / "x.png", seed=2), _image(two / "y.png", seed=1)
+    before = scan(one).fingerprint
+    assert len(before) == 64 and before == scan(two).fingerprint
+    _image(one / "b.png", seed=3)
+    assert scan(one).fingerprint != before

@@ -247,7 +247,7 @@ def test_one_process_helpers_are_pass_through() -> None:
 
 def test_lost_processes_become_one_clear_error(tmp_path: Path) -> None:
     from styleforge.errors import JobFailed
-    from styleforge.train.common import peers_watched
+    from styleforge.train.job import peers_watched
 
     lost = pytest.raises(
         JobFailed,
@@ -265,7 +265,7 @@ def test_lost_processes_become_one_clear_error(tmp_path: Path) -> None:
 
 def test_a_share_of_a_batch_is_cropped_and_augmented_as_in_the_whole_batch() -> None:
     from styleforge.augment import diff_augment
-    from styleforge.train.stylizer import random_crops
+    from styleforge.train.data import random_crops
 
     pool = [torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(i)) for i in range(3)]
     whole_gen, part_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)

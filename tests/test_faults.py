@@ -354,10 +354,11 @@ def test_import_turns_on_reproducible_blas_unless_the_user_chose() -> None:
 
 def test_training_does_not_depend_on_where_its_inputs_sit_in_memory() -> None:
     from styleforge.nets import DiscriminatorConfig
-    from styleforge.train.stylizer import TrainConfig, train_stylizer_loop
+    from styleforge.train.config import StylizerTrainConfig
+    from styleforge.train.stylizer import train_stylizer_loop
 
-    config = TrainConfig(steps=3, size=32, batch=2, warmup=1, checkpoint_every=10, seed=3,
-                         net=StylizerConfig(width=4, n_res=1),
+    config = StylizerTrainConfig(steps=3, size=32, batch=2, warmup=1, checkpoint_every=10,
+                                 seed=3, net=StylizerConfig(width=4, n_res=1),
                          disc=DiscriminatorConfig(width=8, n_layers=2))  # fmt: skip
     gen = torch.Generator().manual_seed(0)
     photos = [torch.rand(1, 3, 40, 48, generator=gen) for _ in range(2)]
@@ -419,7 +420,7 @@ def test_serve_hands_the_login_to_gradio(
 def test_web_job_that_fills_the_disk_says_so_and_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import styleforge.train.run as run
+    import styleforge.train.job as job_shell
     from styleforge.app.store import Store
     from styleforge.app.ui import App
     from styleforge.app.worker import Worker
@@ -434,7 +435,7 @@ def test_web_job_that_fills_the_disk_says_so_and_resumes(
     def full(path: Path, *args: object) -> None:
         raise DiskFull(f"{path}: no space left on device")
 
-    monkeypatch.setattr(run, "write_model", full)
+    monkeypatch.setattr(job_shell, "write_model", full)
     worker._run(store.job(job.id))
     failed = store.job(job.id)
     assert failed.status == "interrupted" and "no space left on device" in failed.message

@@ -11,6 +11,7 @@ from styleforge.errors import UserError, WeightsError
 from styleforge.features import EncoderSpec, VGGEncoder, layer_names, load_encoder
 from styleforge.features import weights as W
 from styleforge.features.encoder import CaffePreprocess, TorchvisionPreprocess
+from styleforge.fileio import sha256_file
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_cache_written_once_then_reused(cache: Path, monkeypatch: pytest.MonkeyP
 
     with safe_open(str(files[0]), framework="pt") as fh:
         meta = fh.metadata()
-    assert meta["source_sha256"] == W.sha256_file(W.vgg16_onnx_path())
+    assert meta["source_sha256"] == sha256_file(W.vgg16_onnx_path())
 
     def no_extraction(path: Path) -> W.StateDict:
         raise AssertionError("the cache should have been used")
@@ -84,7 +85,7 @@ def test_corrupt_cache_is_rebuilt(
     assert len(calls) == 1
     assert all(torch.equal(reference[k], rebuilt[k]) for k in reference)
     monkeypatch.setattr(W, "extract_vgg16_from_onnx", real_extract)
-    assert W._read_cache(path, W.sha256_file(W.vgg16_onnx_path())) is not None  # repaired
+    assert W._read_cache(path, sha256_file(W.vgg16_onnx_path())) is not None  # repaired
 
 
 def test_wrong_shapes_are_refused() -> None:
@@ -178,3 +179,16 @@ def test_pretrained_features_respond_to_content() -> None:
     stripes = flat.clone()
     stripes[..., ::4, :] = 1.0
     assert enc(stripes)["relu1_1"].std() > 5 * enc(flat)["relu1_1"].std()
+
+
+def test_cut_gives_a_shallower_encoder_with_the_same_weights() -> None:
+    deep = load_encoder(["relu5_1", "relu4_2"])
+    cut = deep.cut(["relu1_1", "relu3_3"])
+    fresh = load_encoder(["relu1_1", "relu3_3"])
+    assert cut.names == fresh.names and cut.layers == ("relu1_1", "relu3_3")
+    x = torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(0))
+    got, want = cut(x), fresh(x)
+    assert list(got) == list(want) and all(torch.equal(got[k], want[k]) for k in want)
+    assert not any(p.requires_grad for p in cut.parameters())
+    with pytest.raises(ValueError, match="stops at relu3_3: no relu4_1"):
+        cut.cut(["relu4_1"])

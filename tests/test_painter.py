@@ -167,16 +167,16 @@ def test_fine_tune_from_the_prior_writes_a_painter_model_that_exports(
     model file says `painter`, applies through torch and ONNX alike, and resumes exactly."""
     from styleforge.infer.export import export_model
     from styleforge.infer.onnx_runtime import OnnxStylizerNet
-    from styleforge.train.run import train_stylizer
-    from styleforge.train.stylizer import TrainConfig, with_overrides
+    from styleforge.train.config import StylizerTrainConfig
+    from styleforge.train.stylizer import train_stylizer
 
     style = tmp_path / "style"
     style.mkdir()
     for p in sorted(HOKUSAI.glob("*.jpg"))[:3]:
         shutil.copy(p, style / p.name)
-    base = TrainConfig.preset("quick")
+    base = StylizerTrainConfig.preset("quick")
     assert isinstance(base.net, PainterConfig) and base.warmup == 0
-    config = with_overrides(base, steps=4, size=48, batch=2, preview_every=2, checkpoint_every=2)
+    config = base.with_overrides(steps=4, size=48, batch=2, preview_every=2, checkpoint_every=2)
     model = tmp_path / "m.safetensors"
     train_stylizer(config, style, model, progress=False, evaluate_result=False, device="cpu")
     stylizer = Stylizer.load(model, "cpu")

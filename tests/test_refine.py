@@ -4,6 +4,7 @@ from the disliked ones, written to a new model file."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,11 @@ from styleforge.cli import main
 from styleforge.infer.model_file import ModelInfo, read_model, write_model
 from styleforge.nets import DiscriminatorConfig, StylizerConfig, StylizerNet
 from styleforge.taste_record import taste_text
-from styleforge.train.stylizer import Feedback, TrainConfig, train_stylizer_loop
+from styleforge.train.config import StylizerTrainConfig
+from styleforge.train.stylizer import Feedback, train_stylizer_loop
 from tests.conftest import write_image
 
-TINY = TrainConfig(
+TINY = StylizerTrainConfig(
     steps=2, size=32, batch=2, lr_g=3e-3, warmup=0, net=StylizerConfig(width=4, n_res=1),
     disc=DiscriminatorConfig(width=8), checkpoint_every=100, preview_every=100,
 )  # fmt: skip
@@ -51,7 +53,7 @@ def test_feedback_pulls_the_generator_toward_the_liked_results() -> None:
     styles = [_smooth(20 + i) for i in range(3)]
     liked = [_smooth(30 + i, (0.9, 0.1, 0.1)) for i in range(2)]
     disliked = [_smooth(40, (0.1, 0.1, 0.9))]
-    config = TrainConfig(**{**TINY.__dict__, "steps": 25, "style_weight": 1e-2, "ema_decay": 0.0})
+    config = replace(TINY, steps=25, style_weight=1e-2, ema_decay=0.0)
 
     def run(feedback: Feedback | None) -> torch.nn.Module:
         state = train_stylizer_loop(config, photos, styles, torch.device("cpu"), start=start,

@@ -23,9 +23,9 @@ from styleforge.nets.sampler import (
 )
 from styleforge.seeds import parse_seeds
 from styleforge.tblog import read_scalars
-from styleforge.train.common import StopRequest, TrainingDiverged
-from styleforge.train.sampler import SamplerState, SamplerTrainConfig, train_sampler_loop
-from styleforge.train.sampler_run import train_sampler
+from styleforge.train.config import SamplerTrainConfig
+from styleforge.train.loop import StopRequest, TrainingDiverged
+from styleforge.train.sampler import SamplerState, train_sampler, train_sampler_loop
 
 from .conftest import write_image
 

@@ -12,11 +12,9 @@ from safetensors.torch import save_file
 
 from styleforge.errors import UserError
 from styleforge.infer.apply import ApplyOptions, blend, stylize_array
-from styleforge.infer.model_file import ModelInfo, read_model, style_fingerprint, write_model
+from styleforge.infer.model_file import ModelInfo, read_model, write_model
 from styleforge.infer.stylizer import Stylizer
 from styleforge.nets import StylizerConfig, StylizerNet
-
-from .conftest import write_image
 
 
 def _net(seed: int = 0, config: StylizerConfig | None = None) -> StylizerNet:
@@ -76,14 +74,6 @@ def test_weights_not_matching_the_header_are_a_user_error(tmp_path: Path) -> Non
     path = write_model(tmp_path / "bad.safetensors", net.state_dict(), info)
     with pytest.raises(UserError, match="do not match"):
         Stylizer.load(path, "cpu")
-
-
-def test_style_fingerprint_depends_on_content_not_order(tmp_path: Path) -> None:
-    a, b = write_image(tmp_path / "a.png", seed=1), write_image(tmp_path / "b.png", seed=2)
-    before = style_fingerprint([a, b])
-    assert before == style_fingerprint([b, a])
-    write_image(tmp_path / "b.png", seed=3)
-    assert style_fingerprint([a, b]) != before
 
 
 def test_stylizer_on_pil_and_tensors(model_path: Path) -> None:

@@ -111,10 +111,11 @@ def test_tune_round_trip_applies_the_taste_and_survives_a_restart(
 def test_refine_my_model_adds_a_new_model_of_the_same_style(app: App, photos: list[Path]) -> None:
     from styleforge.infer.model_file import read_model
     from styleforge.nets import DiscriminatorConfig
-    from styleforge.train.stylizer import TrainConfig
+    from styleforge.train.config import StylizerTrainConfig
 
-    recipe = TrainConfig(steps=2, size=32, batch=2, warmup=0, net=StylizerConfig(width=4, n_res=1),
-                         disc=DiscriminatorConfig(width=8))  # fmt: skip
+    recipe = StylizerTrainConfig(steps=2, size=32, batch=2, warmup=0,
+                                 net=StylizerConfig(width=4, n_res=1),
+                                 disc=DiscriminatorConfig(width=8))  # fmt: skip
 
     def write(path: Path) -> None:
         torch.manual_seed(0)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +22,16 @@ from styleforge.errors import EXIT_PARTIAL, UserError
 from styleforge.infer.model_file import read_model
 from styleforge.nets import DiscriminatorConfig, StylizerConfig
 from styleforge.tblog import read_scalars
-from styleforge.train.common import StopRequest, TrainingDiverged
-from styleforge.train.run import SAMPLE_PHOTOS, sample_photos, train_stylizer
-from styleforge.train.stylizer import TrainConfig, TrainState, train_stylizer_loop
+from styleforge.train.config import StylizerTrainConfig
+from styleforge.train.data import SAMPLE_PHOTOS, sample_photos
+from styleforge.train.loop import StopRequest, TrainingDiverged
+from styleforge.train.stylizer import StylizerState, train_stylizer, train_stylizer_loop
 
 from .conftest import write_image
 
 pytestmark = pytest.mark.slow
 
-TINY = TrainConfig(
+TINY = StylizerTrainConfig(
     steps=6, size=32, batch=2, warmup=2, checkpoint_every=3, preview_every=2, seed=3,
     net=StylizerConfig(width=8, n_res=1), disc=DiscriminatorConfig(width=8, n_layers=2),
 )  # fmt: skip
@@ -84,6 +86,46 @@ def test_train_writes_model_previews_and_logs(folders: tuple[Path, Path], tmp_pa
     assert {"loss/content", "loss/style", "loss/adv", "loss/d_loss"} <= tags
 
 
+def test_train_reads_each_picture_once_and_loads_one_vgg(
+    folders: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import styleforge.collection as collection
+    import styleforge.images as images
+    import styleforge.metrics.features as features
+    import styleforge.train.loop as loop
+
+    decoded: list[Path] = []
+    hashed: list[Path] = []
+    loads: list[tuple[str, ...]] = []
+    real_open, real_hash, real_load = images.open_image, collection.sha256_file, loop.load_encoder
+
+    def counting_open(path: Path, *args: object, **kwargs: object) -> Image.Image:
+        decoded.append(Path(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    def counting_hash(path: Path) -> str:
+        hashed.append(path)
+        return real_hash(path)
+
+    def counting_load(layers: tuple[str, ...], *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        loads.append(tuple(layers))
+        return real_load(layers, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(images, "open_image", counting_open)
+    monkeypatch.setattr(collection, "sha256_file", counting_hash)
+    monkeypatch.setattr(loop, "load_encoder", counting_load)
+    monkeypatch.setattr(features, "load_encoder", counting_load)
+    styles, photos = folders
+    out = tmp_path / "model.safetensors"
+    train_stylizer(TINY, styles, out, content_dir=photos, device="cpu", progress=False)
+    files = sorted([*styles.iterdir(), *photos.iterdir()])
+    assert sorted(decoded) == files and sorted(hashed) == files
+    assert len(loads) == 1  # the evaluation's VGG; the losses use a cut of it
+    _, info = read_model(out)
+    assert info.metrics["mean_style_gain"] > 0 and info.style["images"] == 3
+    assert not (tmp_path / "model.run" / "final").exists()  # evaluated in memory
+
+
 def test_stop_request_checkpoints_and_resume_finishes_identically(
     folders: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -92,7 +134,7 @@ def test_stop_request_checkpoints_and_resume_finishes_identically(
     straight = train_stylizer_loop(TINY, photos, styles, device)
     stop = StopRequest()
 
-    def press_ctrl_c(state: TrainState) -> None:
+    def press_ctrl_c(state: StylizerState) -> None:
         if state.step == 4:
             stop.requested = True
 
@@ -109,11 +151,11 @@ def test_nan_rolls_back_with_lower_lr_then_stops_clearly(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     device = torch.device("cpu")
-    config = TrainConfig(**{**TINY.__dict__, "steps": 8, "checkpoint_every": 2})
+    config = replace(TINY, steps=8, checkpoint_every=2)
     poisoned: list[int] = []
 
     def poison_at(*steps: int):  # type: ignore[no-untyped-def]
-        def hook(state: TrainState) -> None:
+        def hook(state: StylizerState) -> None:
             if state.step in steps and state.step not in poisoned:
                 poisoned.append(state.step)
                 with torch.no_grad():
@@ -329,13 +371,14 @@ def test_train_refuses_model_path_that_is_a_folder(folders: tuple[Path, Path]) -
 
 
 def test_resumed_log_keeps_only_the_steps_the_checkpoint_holds(tmp_path: Path) -> None:
-    from styleforge.train.run import RunLog
+    from styleforge.train.job import RunLog
+    from styleforge.train.stylizer import STYLIZER_COLUMNS
 
-    log = RunLog(tmp_path, None)
+    log = RunLog(tmp_path, None, STYLIZER_COLUMNS)
     for step in range(5):  # 0-based step indices; a checkpoint was saved after 3 steps
         log.add(step, {"content": float(step)})
     log.close()
-    resumed = RunLog(tmp_path, 3)
+    resumed = RunLog(tmp_path, 3, STYLIZER_COLUMNS)
     resumed.add(3, {"content": 30.0})
     resumed.close()
     rows = (tmp_path / "log.csv").read_text().splitlines()[1:]
@@ -344,9 +387,10 @@ def test_resumed_log_keeps_only_the_steps_the_checkpoint_holds(tmp_path: Path) -
 
 
 def test_log_after_a_rollback_holds_each_step_once(tmp_path: Path) -> None:
-    from styleforge.train.run import RunLog
+    from styleforge.train.job import RunLog
+    from styleforge.train.stylizer import STYLIZER_COLUMNS
 
-    log = RunLog(tmp_path, None)
+    log = RunLog(tmp_path, None, STYLIZER_COLUMNS)
     for step in [0, 1, 2, 3, 4, 2, 3, 4, 5]:  # NaN after step 4: rolled back to 2 steps done
         log.add(step, {"content": float(step) + (0.5 if step == 5 else 0.0)})
     log.close()

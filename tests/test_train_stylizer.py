@@ -11,11 +11,13 @@ import torch
 from styleforge.errors import UserError
 from styleforge.nets import DiscriminatorConfig, StylizerConfig
 from styleforge.train.checkpoint import load_checkpoint
-from styleforge.train.stylizer import TrainConfig, random_crops, train_stylizer_loop
+from styleforge.train.config import SamplerTrainConfig, StylizerTrainConfig
+from styleforge.train.data import random_crops
+from styleforge.train.stylizer import train_stylizer_loop
 
 pytestmark = pytest.mark.slow
 
-TINY = TrainConfig(
+TINY = StylizerTrainConfig(
     steps=6, size=32, batch=2, warmup=2, checkpoint_every=3, seed=3,
     net=StylizerConfig(width=8, n_res=1), disc=DiscriminatorConfig(width=8, n_layers=2),
 )  # fmt: skip
@@ -69,11 +71,21 @@ def test_resume_without_checkpoint_is_a_user_error(tmp_path: Path) -> None:
 
 
 def test_a_short_run_leaves_the_warm_up_halfway() -> None:
-    from styleforge.train.stylizer import with_overrides
+    quick = StylizerTrainConfig.preset("quick", from_scratch=True)  # the painter's has none
+    assert quick.with_overrides(steps=80).warmup == 40  # was 100: never adversarial
+    assert quick.with_overrides(steps=1000).warmup == quick.warmup
+    assert quick.with_overrides(steps=80, warmup=70).warmup == 70
+    assert quick.with_overrides(seed=3).warmup == quick.warmup
+    assert StylizerTrainConfig.preset("quick").warmup == 0  # the prior paints from the first step
 
-    quick = TrainConfig.preset("quick", from_scratch=True)  # the painter preset has no warm-up
-    assert with_overrides(quick, steps=80).warmup == 40  # was 100: never adversarial
-    assert with_overrides(quick, steps=1000).warmup == quick.warmup
-    assert with_overrides(quick, steps=80, warmup=70).warmup == 70
-    assert with_overrides(quick, seed=3).warmup == quick.warmup
-    assert TrainConfig.preset("quick").warmup == 0  # the prior paints from the first step
+
+def test_the_builders_keep_previews_and_kid_within_a_short_run() -> None:
+    quick = StylizerTrainConfig.preset("quick")
+    assert quick.with_overrides(steps=20).preview_every == 20
+    assert quick.with_overrides(steps=20, preview_every=100).preview_every == 100
+    assert quick.with_overrides(steps=1000).preview_every == quick.preview_every
+    sampler = SamplerTrainConfig.preset("quick")
+    short = sampler.with_overrides(steps=100, latent_dim=8)
+    assert (short.preview_every, short.kid_every, short.net.latent_dim) == (100, 100, 8)
+    assert short.net.resolution == sampler.net.resolution and short.steps == 100
+    assert sampler.with_overrides(steps=None, latent_dim=None) == sampler

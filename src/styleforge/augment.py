@@ -2,8 +2,8 @@
 
 :func:`diff_augment` is DiffAugment (Zhao et al., 2020): colour, translation and cutout applied
 to *both* real and fake batches before the discriminator, differentiably w.r.t. the images, so the
-generator still gets gradients. :class:`AdaptiveAugment` tunes how often it is applied, as in ADA
-(Karras et al., 2020). Images are float NCHW in [0,1]; translation and cutout fill with 0.
+generator still gets gradients. Images are float NCHW in [0,1]; translation and cutout fill
+with 0.
 
 All randomness is drawn on the CPU from the given :class:`torch.Generator` (then moved to the
 images' device), and the amount drawn does not depend on ``p`` or on the device, so a run is
@@ -12,7 +12,6 @@ reproducible and can be resumed by restoring the generator's state.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from torch import Tensor
 
 from styleforge import configs
 
-__all__ = ["AdaptiveAugment", "AugmentPolicy", "diff_augment", "real_sign_mean"]
+__all__ = ["AugmentPolicy", "diff_augment"]
 
 
 @dataclass(frozen=True)
@@ -172,62 +171,3 @@ def diff_augment(
     if pol.cutout > 0:
         out = _cutout(out, pol.cutout, rand() < p, randint)
     return out
-
-
-def real_sign_mean(real_logits: Tensor) -> float:
-    """ADA's overfitting heuristic r_t = E[sign(D(real))], in [-1, 1], from logits of any shape."""
-    return float(torch.sign(real_logits.detach()).mean().item())
-
-
-class AdaptiveAugment:
-    """ADA-style controller of the augmentation probability ``p`` (starts at ``p``, default 0).
-
-    Call :meth:`update` with :func:`real_sign_mean` of recent real logits every few
-    discriminator steps: ``p`` moves up by ``step`` when r_t > ``target`` (the discriminator is
-    overconfident on reals, i.e. overfitting) and down by ``step`` when r_t < ``target``, clipped
-    to [0, 1]. :meth:`state_dict` / :meth:`load_state_dict` save and restore it in checkpoints.
-    """
-
-    def __init__(self, target: float = 0.6, step: float = 0.005, p: float = 0.0) -> None:
-        self.target = float(target)
-        self.step = float(step)
-        self.p = float(p)
-        self._validate()
-
-    def _validate(self) -> None:
-        if not -1.0 <= self.target <= 1.0:
-            raise ValueError(f"target must be in [-1, 1], got {self.target!r}")
-        if not 0.0 < self.step <= 1.0:
-            raise ValueError(f"step must be in (0, 1], got {self.step!r}")
-        if not 0.0 <= self.p <= 1.0:
-            raise ValueError(f"p must be in [0, 1], got {self.p!r}")
-
-    def update(self, real_logits_sign_mean: float) -> float:
-        """Adjust ``p`` from the heuristic r_t = E[sign(D(real))] in [-1, 1]; returns the new p."""
-        rt = float(real_logits_sign_mean)
-        if not math.isfinite(rt) or not -1.0 <= rt <= 1.0:
-            raise ValueError(f"real_logits_sign_mean must be in [-1, 1], got {rt!r}")
-        if rt > self.target:
-            self.p = min(1.0, self.p + self.step)
-        elif rt < self.target:
-            self.p = max(0.0, self.p - self.step)
-        return self.p
-
-    def state_dict(self) -> dict[str, float]:
-        """``{"p", "target", "step"}`` as plain floats."""
-        return {"p": self.p, "target": self.target, "step": self.step}
-
-    def load_state_dict(self, state: Mapping[str, float]) -> None:
-        """Restore from :meth:`state_dict`; ``target`` and ``step`` are optional."""
-        unknown = set(state) - {"p", "target", "step"}
-        if unknown or "p" not in state:
-            raise ValueError(f"bad AdaptiveAugment state keys: {sorted(state)}")
-        old = (self.p, self.target, self.step)
-        self.p = float(state["p"])
-        self.target = float(state.get("target", self.target))
-        self.step = float(state.get("step", self.step))
-        try:
-            self._validate()
-        except ValueError:
-            self.p, self.target, self.step = old
-            raise

@@ -1,7 +1,10 @@
 """A folder of the user's images: find them, check each one, drop exact duplicates.
 
 ``scan`` never keeps decoded pixels: each candidate is opened, checked and released, so a
-folder of thousands of photos costs one image of memory at a time.
+folder of thousands of photos costs one image of memory at a time. ``load`` hands each usable
+image, from that same single decode, to a function that makes what the caller keeps of it
+(e.g. the image shrunk for training). Each file is read for its sha256 once: the digests find
+the duplicates and make the collection's :attr:`~Collection.fingerprint`.
 """
 
 from __future__ import annotations
@@ -9,14 +12,21 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from styleforge import images
 from styleforge.errors import ImageError
+from styleforge.fileio import sha256_file
 
-__all__ = ["IMAGE_SUFFIXES", "MIN_SIDE", "Collection", "Skipped", "scan"]
+if TYPE_CHECKING:
+    from torch import Tensor
+
+__all__ = ["IMAGE_SUFFIXES", "MIN_SIDE", "Collection", "Skipped", "load", "load_for", "scan"]
+
+T = TypeVar("T")
 
 MIN_SIDE = 64
 """Images whose shorter side is below this many pixels are skipped."""
@@ -39,13 +49,21 @@ class Skipped:
 class Collection:
     """The usable images under ``root``, in sorted order, plus an audit of what was left out.
 
-    ``duplicates`` holds (ignored copy, kept original) pairs of byte-identical files.
+    ``duplicates`` holds (ignored copy, kept original) pairs of byte-identical files;
+    ``digests`` the hex sha256 of each image's bytes, in the order of ``images``.
     """
 
     root: Path
     images: tuple[Path, ...]
     skipped: tuple[Skipped, ...] = ()
     duplicates: tuple[tuple[Path, Path], ...] = ()
+    digests: tuple[str, ...] = ()
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the sorted sha256 digests of the images' bytes: the same for the same
+        pictures whatever their names and order (what a model file records of its style set)."""
+        return hashlib.sha256("\n".join(sorted(self.digests)).encode()).hexdigest()
 
     def report(self) -> str:
         """A short human-readable audit: usable count, then one line per skip / duplicate."""
@@ -120,25 +138,22 @@ def _walk(root: Path, skipped: list[Skipped]) -> Iterator[Path]:
     yield from visit(root)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _check(path: Path, min_side: int, max_pixels: int) -> str | None:
-    """None if ``path`` is a usable image, else the reason (without the path prefix)."""
+def _check(
+    path: Path, min_side: int, max_pixels: int, keep: Callable[[Tensor], T] | None
+) -> tuple[str | None, T | None]:
+    """(None, what ``keep`` makes of the decoded image) if ``path`` is a usable image, else
+    (the reason without the path prefix, None). The image is released before returning."""
     try:
         img = images.open_image(path, max_pixels=max_pixels)
     except ImageError as exc:
-        return str(exc).removeprefix(f"{path}: ")
+        return str(exc).removeprefix(f"{path}: "), None
     w, h = img.size
-    img.close()
-    if min(w, h) < min_side:
-        return f"too small ({w}x{h}, short side < {min_side} px)"
-    return None
+    try:
+        if min(w, h) < min_side:
+            return f"too small ({w}x{h}, short side < {min_side} px)", None
+        return None, (keep(images.pil_to_tensor(img)) if keep is not None else None)
+    finally:
+        img.close()
 
 
 def list_images(folder: Path) -> tuple[list[Path], list[Path]]:
@@ -167,10 +182,28 @@ def scan(
     Raises:
         ImageError: ``path`` does not exist.
     """
+    return _scan(path, min_side, max_pixels, None)[0]
+
+
+def load(
+    path: str | Path,
+    keep: Callable[[Tensor], T],
+    min_side: int = MIN_SIDE,
+    max_pixels: int = images.DEFAULT_MAX_PIXELS,
+) -> tuple[Collection, list[T]]:
+    """:func:`scan`, handing each usable image from the decode that checks it to ``keep``, as a
+    (1,3,H,W) float tensor in [0,1]: returns the collection and, in the order of its images,
+    what ``keep`` made of each. Only those are held, never more than one decoded image."""
+    coll, kept = _scan(path, min_side, max_pixels, keep)
+    return coll, cast("list[T]", kept)
+
+
+def _scan(
+    path: str | Path, min_side: int, max_pixels: int, keep: Callable[[Tensor], T] | None
+) -> tuple[Collection, list[T | None]]:
     root = Path(path)
     if not root.exists():
         raise ImageError(f"{path}: no such file or folder")
-
     skipped: list[Skipped] = []
     if root.is_dir():
         candidates: list[Path] = []
@@ -185,28 +218,32 @@ def scan(
         candidates = [root]  # named explicitly: judged by its content, whatever the suffix
 
     usable: list[Path] = []
+    kept: list[T | None] = []
     duplicates: list[tuple[Path, Path]] = []
     kept_by_hash: dict[str, Path] = {}
     for file in candidates:
         try:
-            digest = _sha256(file)
+            digest = sha256_file(file)
         except OSError as exc:
             skipped.append(Skipped(file, f"cannot read file ({exc.strerror or exc})"))
             continue
         if digest in kept_by_hash:
             duplicates.append((file, kept_by_hash[digest]))
             continue
-        reason = _check(file, min_side, max_pixels)
+        reason, made = _check(file, min_side, max_pixels, keep)
         if reason is not None:
             skipped.append(Skipped(file, reason))
             continue
         kept_by_hash[digest] = file
         usable.append(file)
+        kept.append(made)
 
     skipped.sort(key=lambda s: s.path.parts)
-    return Collection(
-        root=root, images=tuple(usable), skipped=tuple(skipped), duplicates=tuple(duplicates)
-    )
+    coll = Collection(
+        root=root, images=tuple(usable), skipped=tuple(skipped), duplicates=tuple(duplicates),
+        digests=tuple(kept_by_hash),
+    )  # fmt: skip
+    return coll, kept
 
 
 def scan_for(
@@ -215,7 +252,22 @@ def scan_for(
     """:func:`scan` for a task: print the audit on stderr when anything was left out, and
     raise :class:`ImageError` unless at least ``need`` images are usable (``what`` names the
     task in the message)."""
-    coll = scan(path, max_pixels=max_pixels)
+    return _audited(scan(path, max_pixels=max_pixels), need, what)
+
+
+def load_for(
+    path: Path,
+    need: int,
+    what: str,
+    keep: Callable[[Tensor], T],
+    max_pixels: int = images.DEFAULT_MAX_PIXELS,
+) -> tuple[Collection, list[T]]:
+    """:func:`load` for a task, audited and checked as by :func:`scan_for`."""
+    coll, kept = load(path, keep, max_pixels=max_pixels)
+    return _audited(coll, need, what), kept
+
+
+def _audited(coll: Collection, need: int, what: str) -> Collection:
     if coll.skipped or coll.duplicates:
         print(coll.report(), file=sys.stderr)
     coll.require(need, what)

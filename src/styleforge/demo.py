@@ -77,11 +77,11 @@ def _fresh(run_dir: Path) -> Path:
 
 def _train_stylizer(config: DemoConfig, job: _Job) -> Path | None:
     """The demo's model file, ``None`` when stopped early."""
-    from styleforge.train.run import describe, train_stylizer
-    from styleforge.train.stylizer import TrainConfig, with_overrides
+    from styleforge.train.config import StylizerTrainConfig
+    from styleforge.train.stylizer import describe_stylizer, train_stylizer
 
-    quick = TrainConfig.preset("quick")
-    train_config = with_overrides(quick, steps=config.steps, seed=config.seed)
+    quick = StylizerTrainConfig.preset("quick")
+    train_config = quick.with_overrides(steps=config.steps, seed=config.seed)
     job.log(f"learning the style of {job.style_dir} ({train_config.steps} steps; the full quick "
             f"preset is {quick.steps})")  # fmt: skip
     model = job.out_dir / "model.safetensors"
@@ -91,7 +91,7 @@ def _train_stylizer(config: DemoConfig, job: _Job) -> Path | None:
     )  # fmt: skip
     if result.stopped_early:
         return None
-    job.log(describe(result))
+    job.log(describe_stylizer(result))
     return model
 
 
@@ -101,7 +101,7 @@ def _restyle_samples(model: Path, job: _Job) -> None:
 
     from styleforge import prior
     from styleforge.infer.stylizer import Stylizer
-    from styleforge.train.run import sample_photos
+    from styleforge.train.data import sample_photos
 
     stylizer = Stylizer.load(model, job.device)
     pictures = [images.open_image(p) for p in collection.scan(job.style_dir).images]
@@ -121,15 +121,13 @@ def _restyle_samples(model: Path, job: _Job) -> None:
 
 def _train_sampler(config: DemoConfig, job: _Job) -> bool:
     """A sampler with the demo's budget, and a grid of 16 new images; ``False``: stopped."""
-    from dataclasses import replace
-
     from styleforge.infer.sampler import Sampler
-    from styleforge.train.sampler import SamplerTrainConfig
-    from styleforge.train.sampler_run import describe_sampler, train_sampler
+    from styleforge.train.config import SamplerTrainConfig
+    from styleforge.train.sampler import describe_sampler, train_sampler
 
     quick = SamplerTrainConfig.preset("quick")
     steps = config.sampler_steps
-    train_config = replace(quick, steps=steps, seed=config.seed, kid_every=steps)
+    train_config = quick.with_overrides(steps=steps, seed=config.seed, kid_every=steps)
     job.log(f"learning to draw new images like {job.style_dir} ({steps} steps; the full quick "
             f"preset is {quick.steps})")  # fmt: skip
     path = job.out_dir / "sampler.safetensors"

@@ -18,7 +18,7 @@ from styleforge.app.store import JobKind, Store
 from styleforge.app.worker import Worker, progress
 from styleforge.errors import UserError
 from styleforge.taste import Controls
-from styleforge.train.stylizer import PRESETS
+from styleforge.train.config import PRESETS
 
 __all__ = ["App", "upload_paths"]
 
@@ -75,7 +75,7 @@ class App:
         from styleforge.infer.model_file import ModelInfo
         from styleforge.infer.stylizer import Stylizer
         from styleforge.nets import PainterConfig
-        from styleforge.train.run import sample_photos
+        from styleforge.train.data import sample_photos
 
         found = collection.scan(self.store.style_folder(style_id)).images
         pictures = [images.open_image(p) for p in found]

@@ -97,7 +97,7 @@ def _photos(store: Store, paths: list[Path], size: int = TUNE_SIZE) -> list[np.n
     ]
     if out:
         return out
-    from styleforge.train.run import sample_photos
+    from styleforge.train.data import sample_photos
 
     samples = list(sample_photos().values())[:TUNE_PHOTOS]
     return [images.resize_to(t, size).numpy() for t in samples]

@@ -14,53 +14,39 @@ import csv
 import sys
 import threading
 import traceback
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from styleforge.app import tune
 from styleforge.app.store import Job, Store
 from styleforge.errors import DiskFull, UserError
 from styleforge.infer.model_file import now_iso
-from styleforge.train.common import StopRequest
+from styleforge.train.loop import StopRequest
 
 if TYPE_CHECKING:
-    from styleforge.train.run import RunResult
-    from styleforge.train.sampler import SamplerTrainConfig
-    from styleforge.train.stylizer import TrainConfig
+    from styleforge.train.config import SamplerTrainConfig, StylizerTrainConfig
+    from styleforge.train.job import RunResult
 
 __all__ = ["Progress", "Worker", "job_config", "progress", "sampler_config", "stylizer_config"]
 
 
-def _previews(steps: int, every: int) -> int:
-    """A preview interval that shows at least one preview in a run of ``steps``."""
-    return max(1, min(every, steps))
+def stylizer_config(job: Job) -> StylizerTrainConfig:
+    """The training config of a stylizer job: its preset with its step count (the one builder,
+    which also keeps a preview inside a short run)."""
+    from styleforge.train.config import StylizerTrainConfig
 
-
-def stylizer_config(job: Job) -> TrainConfig:
-    """The training config of a stylizer job: its preset with its step count."""
-    from styleforge.train.stylizer import TrainConfig, with_overrides
-
-    config = TrainConfig.preset(job.preset)
-    if not job.steps:
-        return config
-    return with_overrides(config, steps=job.steps,
-                          preview_every=_previews(job.steps, config.preview_every))  # fmt: skip
+    return StylizerTrainConfig.preset(job.preset).with_overrides(steps=job.steps or None)
 
 
 def sampler_config(job: Job) -> SamplerTrainConfig:
-    """The training config of a sampler job: its preset with its step count."""
-    from styleforge.train.sampler import SamplerTrainConfig
+    """The training config of a sampler job: its preset with its step count; a short job
+    measures KID once, at its end."""
+    from styleforge.train.config import SamplerTrainConfig
 
-    config = SamplerTrainConfig.preset(job.preset)
-    if not job.steps:
-        return config
-    # #16 item 2: built by hand until train/ has the sampler's one config builder (the shape
-    # of the stylizer's `with_overrides`); then call it here with these three overrides.
-    every = _previews(job.steps, config.preview_every)
-    return replace(config, steps=job.steps, preview_every=every, kid_every=job.steps)
+    steps = job.steps or None
+    return SamplerTrainConfig.preset(job.preset).with_overrides(steps=steps, kid_every=steps)
 
 
-def job_config(job: Job) -> TrainConfig | SamplerTrainConfig:
+def job_config(job: Job) -> StylizerTrainConfig | SamplerTrainConfig:
     """The training config of a job: its preset with its step count."""
     return sampler_config(job) if job.kind == "sampler" else stylizer_config(job)
 
@@ -214,9 +200,9 @@ class Worker:
             "device": self.device, "progress": False, "stop": stop,
         }  # fmt: skip
         if job.kind == "sampler":
-            from styleforge.train.sampler_run import train_sampler
+            from styleforge.train.sampler import train_sampler
 
             return train_sampler(sampler_config(job), style_dir, output, **common)
-        from styleforge.train.run import train_stylizer
+        from styleforge.train.stylizer import train_stylizer
 
         return train_stylizer(stylizer_config(job), style_dir, output, **common)

@@ -59,20 +59,20 @@ def add_parser(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """``styleforge train STYLE_DIR -o MODEL``."""
     from styleforge.distributed import joined
-    from styleforge.train.run import describe, train_stylizer
-    from styleforge.train.stylizer import TrainConfig, with_overrides
+    from styleforge.train.config import StylizerTrainConfig
+    from styleforge.train.stylizer import describe_stylizer, train_stylizer
 
     check_training_output(args, "model")
-    base = TrainConfig.preset(args.preset, from_scratch=args.from_scratch)
+    base = StylizerTrainConfig.preset(args.preset, from_scratch=args.from_scratch)
     lr_d = None if args.lr is None else args.lr / 10
-    config = with_overrides(
-        base, steps=args.steps, size=args.size, batch=args.batch, lr_g=args.lr, lr_d=lr_d,
+    config = base.with_overrides(
+        steps=args.steps, size=args.size, batch=args.batch, lr_g=args.lr, lr_d=lr_d,
         style_weight=args.style_weight, content_weight=args.content_weight,
         adv_weight=args.adv_weight, gan_loss=args.gan_loss, seed=args.seed,
         preview_every=args.preview_every, checkpoint_every=args.checkpoint_every,
     )  # fmt: skip
     if args.compile:
-        config = with_overrides(config, compile=True)
+        config = config.with_overrides(compile=True)
     with joined(args.device) as w:
         result = train_stylizer(
             config, args.style_dir, args.output, content_dir=args.content,
@@ -82,5 +82,5 @@ def run(args: argparse.Namespace) -> int:
     if result.stopped_early:
         return 130
     if w.is_main:
-        note(describe(result))
+        note(describe_stylizer(result))
     return 0

@@ -54,22 +54,19 @@ def add_parser(sub: Subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """``styleforge train-sampler STYLE_DIR -o SAMPLER.safetensors``."""
-    from dataclasses import replace
-
     from styleforge.distributed import joined
-    from styleforge.train.sampler import SamplerTrainConfig
-    from styleforge.train.sampler_run import describe_sampler, train_sampler
+    from styleforge.train.config import SamplerTrainConfig
+    from styleforge.train.sampler import describe_sampler, train_sampler
 
     check_training_output(args, "sampler")
     config = SamplerTrainConfig.preset(args.preset, args.resolution)
-    net = config.net if args.latent_dim is None else replace(config.net, latent_dim=args.latent_dim)
     overrides = {
         "steps": args.steps, "batch": args.batch, "gan_loss": args.gan_loss,
         "style_weight": args.style_weight, "seed": args.seed, "lr_g": args.lr, "lr_d": args.lr,
         "preview_every": args.preview_every, "checkpoint_every": args.checkpoint_every,
         "kid_every": args.kid_every,
     }  # fmt: skip
-    config = replace(config, net=net, **{k: v for k, v in overrides.items() if v is not None})
+    config = config.with_overrides(latent_dim=args.latent_dim, **overrides)
     with joined(args.device) as w:
         result = train_sampler(
             config, args.style_dir, args.output, run_dir=args.run_dir, resume=args.resume,

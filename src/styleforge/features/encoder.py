@@ -135,6 +135,28 @@ class VGGEncoder(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
+    def cut(self, layers: Sequence[str]) -> VGGEncoder:
+        """A frozen encoder for ``layers`` (none deeper than this one's deepest) with this
+        one's weights, on its device: a shallower network without reading the weights again."""
+        known = set(self.names)
+        deeper = [name for name in layers if name not in known]
+        if deeper:
+            raise ValueError(f"this encoder stops at {self.names[-1]}: no {', '.join(deeper)}")
+        state = {
+            f"{name}.{key}": value.detach()
+            for name, module in zip(self.names, self.body, strict=True)
+            if name.startswith("conv")
+            for key, value in module.state_dict().items()
+        }
+        preprocessing: Preprocessing = (
+            "caffe" if isinstance(self.preprocess, CaffePreprocess) else "torchvision"
+        )
+        pool: Literal["max", "avg"] = (
+            "avg" if any(isinstance(m, nn.AvgPool2d) for m in self.body) else "max"
+        )
+        cut = VGGEncoder(self.arch, state, layers, preprocessing, pool=pool)
+        return _placed(cut, next(self.parameters()).device)
+
     def train(self, mode: bool = True) -> VGGEncoder:
         """The encoder is frozen: it always stays in eval mode."""
         return super().train(False)
@@ -170,7 +192,12 @@ def load_encoder(
         )
     else:
         state = vgg19_state_from_torchvision(spec.weights)
-    encoder = VGGEncoder(spec.arch, state, layers, spec.preprocessing, pool=pool).to(device)
-    if torch.device(device).type == "cuda":  # faster convolutions on tensor cores
+    return _placed(VGGEncoder(spec.arch, state, layers, spec.preprocessing, pool=pool), device)
+
+
+def _placed(encoder: VGGEncoder, device: torch.device | str) -> VGGEncoder:
+    """``encoder`` on ``device`` (channels-last on CUDA: faster convolutions on tensor cores)."""
+    encoder = encoder.to(device)
+    if torch.device(device).type == "cuda":
         encoder = encoder.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return encoder

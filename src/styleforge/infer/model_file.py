@@ -17,9 +17,8 @@ safetensors file that is not a styleforge model gives a one-line :class:`UserErr
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -42,7 +41,6 @@ __all__ = [
     "now_iso",
     "read_model",
     "read_safetensors",
-    "style_fingerprint",
     "write_model",
 ]
 
@@ -107,12 +105,6 @@ class ModelInfo:
 def now_iso() -> str:
     """The current UTC time, ISO 8601 to the second."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def style_fingerprint(files: Iterable[Path]) -> str:
-    """sha256 over the sorted sha256 digests of the style images' bytes (order-independent)."""
-    digests = sorted(hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files)
-    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
 
 
 class HasMetadata(Protocol):

@@ -19,10 +19,11 @@ from torch import Tensor
 
 from styleforge import collection, images
 from styleforge.errors import UserError
-from styleforge.infer.model_file import ModelInfo, read_model, style_fingerprint, write_model
+from styleforge.infer.model_file import ModelInfo, read_model, write_model
 from styleforge.runtime import pick_device
-from styleforge.train.run import resize_pool
-from styleforge.train.stylizer import Feedback, TrainConfig, train_stylizer_loop
+from styleforge.train.config import StylizerTrainConfig
+from styleforge.train.data import resize_pool
+from styleforge.train.stylizer import Feedback, train_stylizer_loop
 
 __all__ = ["RefineConfig", "refine_model"]
 
@@ -81,20 +82,21 @@ def refine_model(
     state_dict, info = read_model(model)
     if not info.training:
         raise UserError(f"{model}: its metadata has no training recipe to refine with")
-    coll = collection.scan_for(style_dir, 1, "refining", max_pixels)
-    if info.style.get("fingerprint") not in (None, style_fingerprint(coll.images)):
-        print(
-            f"note: {style_dir} is not the exact set of images {model.name} learned from; "
-            "refining toward it anyway",
-            file=sys.stderr,
-        )
-    base = TrainConfig.from_dict(info.training)
+    base = StylizerTrainConfig.from_dict(info.training)
     train = replace(
         base, steps=config.steps, warmup=0, checkpoint_every=config.steps,
         preview_every=config.steps, ema_decay=config.ema_decay,
     )  # fmt: skip
     short = train.pool_side
-    styles = resize_pool([images.load_image(p, max_pixels) for p in coll.images], short)
+    coll, styles = collection.load_for(
+        style_dir, 1, "refining", lambda t: images.resize_to(t, short, "short"), max_pixels
+    )
+    if info.style.get("fingerprint") not in (None, coll.fingerprint):
+        print(
+            f"note: {style_dir} is not the exact set of images {model.name} learned from; "
+            "refining toward it anyway",
+            file=sys.stderr,
+        )
     feedback = Feedback(resize_pool(liked, short), resize_pool(disliked, short), config.liked_share)
     dev = device if isinstance(device, torch.device) else pick_device(device)
     state = train_stylizer_loop(

@@ -1,162 +1,82 @@
-"""Training the unconditional sampler (latent -> image) on a style collection.
+"""The unconditional sampler (latent -> image): its GAN steps, its training loop and its job.
 
 What makes a GAN work on 10–200 images, on top of the DCGAN shape: DiffAugment (colour,
 translation, cutout) on every image the discriminator sees, real and fake, so it cannot
 memorise the few real ones; spectral norm and a lazy R1 penalty on real images to keep the
 discriminator smooth; a minibatch-stddev channel against collapse; an EMA generator for
 sampling; and, optionally, the product's Gram style loss between generated images and
-collection images as an extra generator objective. :func:`train_sampler_loop` is the loop.
+collection images as an extra generator objective. :func:`train_sampler_loop` is the loop (the
+shared :func:`~styleforge.train.loop.train_gan` with this model's two phases);
+:func:`train_sampler` the whole job (a folder of pictures in, a sampler file out).
+
+The job's run folder holds what a stylizer run's does (see :mod:`styleforge.train.job`), with
+KID in the log every ``kid_every`` steps and a 4×4 grid of the EMA generator's images for fixed
+seeds as the preview (so successive previews show the same latents maturing). KID is measured
+the way ``styleforge evaluate`` measures a generated set: ``kid_samples`` images from fixed
+seeds against the whole collection shrunk to the samples' resolution, on pooled VGG16 features
+at 256 px.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from styleforge import configs
-from styleforge.augment import AugmentPolicy, diff_augment
+from styleforge import collection, images
+from styleforge.augment import diff_augment
 from styleforge.distributed import World
 from styleforge.errors import UserError
-from styleforge.losses import gram_matrix, style_loss
-from styleforge.losses.functional import GanKind, GanLoss
-from styleforge.nets.sampler import (
-    RESOLUTIONS,
-    SamplerConfig,
-    SamplerDiscriminator,
-    SamplerGenerator,
-)
+from styleforge.features import VGGEncoder
+from styleforge.infer.sampler import SamplerInfo, latents
+from styleforge.losses import style_loss
+from styleforge.losses.functional import GanLoss
+from styleforge.metrics.features import EvalSettings, FeatureBank
+from styleforge.nets.sampler import SamplerDiscriminator, SamplerGenerator
 from styleforge.runtime import at_least_float32, autocast, memory_format, place
-from styleforge.train.checkpoint import save_checkpoint
-from styleforge.train.common import (
+from styleforge.train.config import SamplerTrainConfig
+from styleforge.train.data import image_grams, load_pool, random_crops, resize_pool
+from styleforge.train.job import Job, JobReport, RunResult, run_job
+from styleforge.train.loop import (
     SINGLE,
+    GanPlan,
     GanState,
+    PhaseLoss,
     StopRequest,
-    finish_step,
-    roll_back,
-    start_from,
-    update_ema,
+    d_then_g,
+    frozen,
+    loss_encoder,
+    train_gan,
 )
-from styleforge.train.stylizer import random_crops
 
 __all__ = [
+    "KID_SEED_BASE",
+    "MIN_IMAGES",
     "PREVIEW_SEEDS",
+    "SAMPLER_COLUMNS",
     "SamplerState",
-    "SamplerTrainConfig",
+    "describe_sampler",
     "new_sampler_state",
     "style_rows",
+    "train_sampler",
     "train_sampler_loop",
 ]
 
 #: Seeds of the fixed preview grid (the same images at every preview).
 PREVIEW_SEEDS = tuple(range(16))
-
-
-@dataclass(frozen=True)
-class SamplerTrainConfig:
-    """Hyper-parameters of one sampler training run (paths and devices are passed apart).
-
-    Real images are the collection's pictures resized so their short side is
-    ``pool_scale × resolution``, cut into random ``resolution``² crops with random flips.
-    ``r1_gamma``: weight of the R1 penalty ``γ/2 · E‖∇D(x)‖²`` on (augmented) real images,
-    applied every ``r1_every`` steps with its weight scaled by that interval (lazy R1).
-    ``style_weight``: weight of the Gram style loss between generated images and random
-    collection images (0 disables). It is computed on the first ``style_batch`` images of each
-    generator batch only: the VGG pass costs more than both networks together at 64 px.
-    ``style_weight`` is scaled for Gram matrices of 0–255 Caffe-preprocessed VGG features at
-    the sampler's resolution (the loss is ~1e9–1e10 there).
-    The defaults are the ``quick`` preset (64 px, minutes on a 2-core CPU).
-    """
-
-    steps: int = 1500
-    batch: int = 16
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    gan_loss: GanKind = "bce"
-    r1_gamma: float = 0.1
-    r1_every: int = 4
-    style_weight: float = 3e-10
-    style_batch: int = 4
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1")
-    pool_scale: float = 1.15
-    ema_decay: float = 0.998
-    checkpoint_every: int = 250
-    preview_every: int = 250
-    kid_every: int = 500
-    kid_samples: int = 64
-    seed: int = 0
-    net: SamplerConfig = field(default_factory=SamplerConfig)
-    augment: AugmentPolicy = field(default_factory=AugmentPolicy)
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "batch", "checkpoint_every", "preview_every", "kid_every",
-                     "r1_every", "style_batch"):  # fmt: skip
-            if getattr(self, name) < 1:
-                raise UserError(f"{name.replace('_', ' ')} must be at least 1")
-        if self.kid_samples < 2:
-            raise UserError("kid samples must be at least 2")
-        for name in ("style_weight", "r1_gamma"):
-            if not getattr(self, name) >= 0:
-                raise UserError(f"{name.replace('_', ' ')} must be ≥ 0")
-        if not (self.lr_g > 0 and self.lr_d > 0):
-            raise UserError("learning rates must be positive")
-
-    @property
-    def resolution(self) -> int:
-        """Side of the generated images in px."""
-        return self.net.resolution
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (for checkpoints and model metadata)."""
-        d = asdict(self)
-        d["net"], d["augment"] = self.net.to_dict(), self.augment.to_dict()
-        d["style_layers"] = list(self.style_layers)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SamplerTrainConfig:
-        """Inverse of :meth:`to_dict`."""
-        d = dict(d)
-        d["net"] = SamplerConfig.from_dict(d.get("net", {}))
-        d["augment"] = AugmentPolicy.from_dict(d.get("augment", {}))
-        d["style_layers"] = tuple(d.get("style_layers", cls.style_layers))
-        return configs.from_dict(cls, d)
-
-    @classmethod
-    def preset(cls, name: str, resolution: int | None = None) -> SamplerTrainConfig:
-        """``quick``: 64 px in minutes on a 2-core CPU; ``standard`` and ``max``: for a GPU.
-        ``resolution`` overrides the preset's (the network grows a stage per doubling)."""
-        if resolution is not None and resolution not in RESOLUTIONS:
-            raise UserError(
-                f"--resolution {resolution} is not supported; choose "
-                f"{', '.join(map(str, RESOLUTIONS))}"
-            )
-        if name == "quick":
-            cfg = cls()
-        elif name == "standard":
-            cfg = cls(
-                steps=30_000, batch=32, net=SamplerConfig(resolution=128,
-                width=64, max_width=512), checkpoint_every=2000, preview_every=1000,
-                kid_every=2000, kid_samples=256,
-            )  # fmt: skip
-        elif name == "max":
-            cfg = cls(
-                steps=80_000, batch=32, net=SamplerConfig(resolution=256, width=32,
-                max_width=512), checkpoint_every=4000, preview_every=2000, kid_every=4000,
-                kid_samples=256,
-            )  # fmt: skip
-        else:
-            raise UserError(f"unknown preset {name!r}; choose from quick, standard, max")
-        if resolution is not None:
-            cfg = replace(cfg, net=replace(cfg.net, resolution=resolution))
-        return cfg
+#: A sampler needs at least this many pictures (fewer can only be copied, not learned).
+MIN_IMAGES = 4
+#: KID samples use seeds KID_SEED_BASE, KID_SEED_BASE + 1, ... (apart from the preview seeds).
+KID_SEED_BASE = 10_000
+SAMPLER_COLUMNS = (
+    "step", "d_loss", "g_loss", "g_adv", "style", "r1", "d_real", "d_fake", "kid", "lr_scale",
+)  # fmt: skip
 
 
 class SamplerState(GanState[SamplerGenerator, SamplerDiscriminator]):
@@ -182,7 +102,7 @@ def new_sampler_state(config: SamplerTrainConfig, device: torch.device) -> Sampl
     )
 
 
-def _r1_penalty(disc: torch.nn.Module, real: Tensor) -> Tensor:
+def _r1_penalty(disc: nn.Module, real: Tensor) -> Tensor:
     """E‖∇ₓD(x)‖² over the batch, for (N,3,R,R) real images (float32)."""
     x = real.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(at_least_float32(disc(x)).sum(), x, create_graph=True)
@@ -196,6 +116,99 @@ def style_rows(batch: int, n_style: int) -> list[int]:
     return list(range(0, batch, batch // n))[:n]
 
 
+class _Inputs(NamedTuple):
+    """One step's inputs, this process's n rows: (n,3,R,R) real crops on the device, (n,Z)
+    latents for the discriminator's and the generator's phase, and for each style row of
+    the whole batch the collection image its Gram targets come from."""
+
+    real: Tensor
+    z_d: Tensor
+    z_g: Tensor
+    picks: Tensor
+
+
+@dataclass(frozen=True)
+class _SamplerSteps:
+    """The sampler's draw and its two steps over a fixed collection (see
+    :func:`train_sampler_loop`); ``generator`` and ``disc`` are the (DDP-wrapped) networks.
+    ``mine``: (row in this process's share, index among all style rows) of its style rows."""
+
+    config: SamplerTrainConfig
+    state: SamplerState
+    pool: Sequence[Tensor]
+    encoder: VGGEncoder | None
+    grams: list[Tensor]  # per style layer (len(pool), C, C)
+    generator: nn.Module
+    disc: nn.Module
+    device: torch.device
+    rows: slice
+    mine: list[tuple[int, int]]
+    n_style: int
+    world_size: int
+    augment: Callable[[Tensor], Tensor]  # DiffAugment of this process's rows, as in one process
+
+    def draw(self, step: int) -> _Inputs:
+        """Real crops, both phases' latents and the style rows' targets for one step."""
+        c, rng, rows = self.config, self.state.data_gen, self.rows
+        real = random_crops(self.pool, c.batch, c.resolution, rng, keep=rows)
+        z_d = torch.randn(c.batch, c.net.latent_dim, generator=rng)[rows].to(self.device)
+        z_g = torch.randn(c.batch, c.net.latent_dim, generator=rng)[rows].to(self.device)
+        picks = torch.randint(max(1, len(self.pool)), (self.n_style,), generator=rng)
+        return _Inputs(real.to(self.device, memory_format=memory_format(self.device)), z_d, z_g,
+                       picks)  # fmt: skip
+
+    def d_loss(self, x: _Inputs, step: int) -> PhaseLoss:
+        """Real vs generated, both augmented; a lazy R1 penalty on the augmented reals."""
+        c = self.config
+        with torch.no_grad(), autocast(self.device):
+            fake = at_least_float32(self.state.generator(x.z_d))
+        real_aug = self.augment(x.real)
+        with autocast(self.device):
+            d_real = at_least_float32(self.disc(real_aug))
+            d_fake = at_least_float32(self.disc(self.augment(fake)))
+        d_loss = GanLoss(c.gan_loss).d(d_real, d_fake)
+        logs = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
+        if c.r1_gamma > 0 and step % c.r1_every == 0:
+            r1 = _r1_penalty(self.disc, real_aug)
+            logs["r1"] = r1.item()
+            d_loss = d_loss + 0.5 * c.r1_gamma * c.r1_every * r1
+        logs["d_loss"] = d_loss.item()
+        return PhaseLoss(d_loss, logs)
+
+    def g_loss(self, x: _Inputs, step: int) -> PhaseLoss:
+        """Fool the discriminator (+ the optional Gram style loss toward random images)."""
+        # D is called unwrapped and frozen: only the generator's gradients are averaged.
+        with frozen(self.state.disc), autocast(self.device):
+            fake = at_least_float32(self.generator(x.z_g))
+            g_logits = at_least_float32(self.state.disc(self.augment(fake)))
+        g_loss = GanLoss(self.config.gan_loss).g(g_logits)
+        logs = {"g_adv": g_loss.item()}
+        if self.encoder is not None:
+            s = self._style(fake, x.picks)
+            logs["style"] = s.item()
+            g_loss = g_loss + s
+        logs["g_loss"] = g_loss.item()
+        return PhaseLoss(g_loss, logs)
+
+    def _style(self, fake: Tensor, picks: Tensor) -> Tensor:
+        """The style loss of this process's style rows of ``fake``, weighted so that DDP's
+        average over the processes is the mean over all style rows of the batch."""
+        if not self.mine or self.encoder is None:
+            return fake.new_zeros(())
+        local = torch.tensor([r for r, _ in self.mine], device=self.device)
+        with autocast(self.device):
+            feats = self.encoder(fake[local])
+        idx = picks[[k for _, k in self.mine]].to(self.device)
+        targets = [layer[idx] for layer in self.grams]
+        share = len(self.mine) / self.n_style * self.world_size
+        layers = self.config.style_layers
+        return (self.config.style_weight * share) * style_loss([feats[n] for n in layers], targets)
+
+    def ema_decay(self, step: int) -> float:
+        """The config's decay with a ramp-up: early on the average follows the generator."""
+        return min(self.config.ema_decay, (1 + step) / (10 + step))
+
+
 def train_sampler_loop(
     config: SamplerTrainConfig,
     images: Sequence[Tensor],
@@ -206,126 +219,171 @@ def train_sampler_loop(
     on_step: Callable[[SamplerState], None] | None = None,
     stop: StopRequest | None = None,
     world: World = SINGLE,
+    vgg: VGGEncoder | None = None,
 ) -> SamplerState:
     """Train until ``config.steps`` (or ``stop_at``, or a stop request); returns the state.
 
     ``images``: the collection as (1,3,H,W) tensors in [0,1] with both sides ≥ the resolution.
-    Checkpoints, resume and NaN rollback work as in the stylizer's loop.
+    ``vgg``: an encoder already loaded whose weights the style loss may share. Checkpoints,
+    exact resume, NaN rollback and stop requests are :func:`~styleforge.train.loop.train_gan`'s.
 
     Under torchrun (``world``), ``config.batch`` is the global batch: every process draws the
     same random numbers for the whole batch (crops, latents, augmentation) from the shared
-    generator and computes its own rows; DDP averages the gradients, so a step is the step one
-    process would take on the whole batch, for any number of processes. Only process 0 writes
-    the checkpoint; logged values are means over the processes.
+    generator and computes its own rows; DDP averages the gradients. Without batch-dependent
+    layers (``net.mbstd_group=1``) a step is then the step one process would take on the
+    whole batch, for any number of processes. The default minibatch-stddev channel is
+    computed over each process's own rows, so there the step changes a little with the
+    number of processes (the groups differ); what is learned stays the same in kind.
     """
-    rows = world.rows(config.batch)
     state = new_sampler_state(config, device)
-    last_good = start_from(state, config, checkpoint, resume, world)
-    save_to = checkpoint if world.is_main else None
-    gen_train, disc_train = world.wrap(state.generator, device), world.wrap(state.disc, device)
-    gan = GanLoss(config.gan_loss)
-    fmt = memory_format(device)
-    rng = state.data_gen
-    batch, res, zdim = config.batch, config.resolution, config.net.latent_dim
-    # Global style rows -> this process's rows of its share, and their index among all.
-    all_style = style_rows(batch, config.style_batch)
-    mine = [(i - rows.start, k) for k, i in enumerate(all_style) if rows.start <= i < rows.stop]
-    encoder = None
-    style_grams: list[Tensor] = []
-    if config.style_weight > 0:
-        from styleforge.features import load_encoder
 
-        encoder = load_encoder(config.style_layers, device=device)
-        style_grams = _collection_grams(encoder, images, config, device)
-    end = min(config.steps, stop_at) if stop_at is not None else config.steps
-    while state.step < end and not world.any(stop is not None and stop.requested):
-        real = random_crops(images, batch, res, rng, keep=rows).to(device, memory_format=fmt)
-        z_d = torch.randn(batch, zdim, generator=rng)[rows].to(device)
-        z_g = torch.randn(batch, zdim, generator=rng)[rows].to(device)
-        picks = torch.randint(max(1, len(images)), (len(all_style),), generator=rng)
+    def plan_for(rows: slice) -> GanPlan[_Inputs]:
+        gen_train, disc_train = world.wrap(state.generator, device), world.wrap(state.disc, device)
+        # Global style rows -> this process's rows of its share, and their index among all.
+        every = style_rows(config.batch, config.style_batch)
+        mine = [(i - rows.start, k) for k, i in enumerate(every) if rows.start <= i < rows.stop]
+        encoder, grams = None, []
+        if config.style_weight > 0:
+            encoder = loss_encoder(config.style_layers, device, vgg)
+            small = resize_pool(images, config.resolution)  # at about the sampler's scale
+            grams = image_grams(encoder, small, config.style_layers, device)
+        augment = partial(diff_augment, policy=config.augment, generator=state.data_gen,
+                          rows=rows, of=config.batch)  # fmt: skip
+        return d_then_g(state, _SamplerSteps(
+            config, state, images, encoder, grams, gen_train, disc_train, device, rows, mine,
+            len(every), world.size, augment,
+        ))  # fmt: skip
 
-        def augment(x: Tensor) -> Tensor:
-            return diff_augment(x, config.augment, rng, rows=rows, of=batch)
+    return train_gan(
+        state, config, plan_for, checkpoint=checkpoint, resume=resume, stop_at=stop_at,
+        on_step=on_step, stop=stop, world=world,
+    )  # fmt: skip
 
-        # Discriminator: real vs generated, both augmented; lazy R1 on augmented reals.
-        with torch.no_grad(), autocast(device):
-            fake = at_least_float32(state.generator(z_d))
-        real_aug = augment(real)
-        with autocast(device):
-            d_real = at_least_float32(disc_train(real_aug))
-            d_fake = at_least_float32(disc_train(augment(fake)))
-        d_loss = gan.d(d_real, d_fake)
-        d_logs = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
-        if config.r1_gamma > 0 and state.step % config.r1_every == 0:
-            r1 = _r1_penalty(disc_train, real_aug)
-            d_logs["r1"] = r1.item()
-            d_loss = d_loss + 0.5 * config.r1_gamma * config.r1_every * r1
-        d_logs["d_loss"] = d_loss.item()
-        logs = {"step": float(state.step), **world.mean(d_logs)}
-        if not math.isfinite(logs["d_loss"]):
-            last_good = roll_back(state, config, last_good)
-            continue
-        state.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        state.opt_d.step()
 
-        # Generator: fool the discriminator (+ optional Gram style loss toward random images).
-        # D is called unwrapped and frozen: only the generator's gradients are averaged.
-        state.disc.requires_grad_(False)
-        with autocast(device):
-            fake = at_least_float32(gen_train(z_g))
-            g_logits = at_least_float32(state.disc(augment(fake)))
-        state.disc.requires_grad_(True)
-        g_loss = gan.g(g_logits)
-        g_logs = {"g_adv": g_loss.item()}
-        if encoder is not None:
-            s = fake.new_zeros(())
-            if mine:
-                local = torch.tensor([r for r, _ in mine], device=device)
-                with autocast(device):
-                    feats = encoder(fake[local])
-                idx = picks[[k for _, k in mine]].to(device)
-                targets = [layer[idx] for layer in style_grams]
-                # Mean over this process's style rows, weighted so that DDP's average over
-                # the processes is the mean over all style rows of the batch.
-                share = len(mine) / len(all_style) * world.size
-                s = (config.style_weight * share) * style_loss(
-                    [feats[n] for n in config.style_layers], targets
-                )
-            g_logs["style"] = s.item()
-            g_loss = g_loss + s
-        g_logs["g_loss"] = g_loss.item()
-        logs |= world.mean(g_logs)
-        if not math.isfinite(logs["g_loss"]):
-            last_good = roll_back(state, config, last_good)
-            continue
-        state.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        state.opt_g.step()
-        # EMA with a ramp-up: early on the average follows the generator closely.
-        decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
-        update_ema(state.ema, state.generator, decay)
-        last_good = finish_step(state, config, logs, last_good, save_to, on_step)
-    if save_to is not None:
-        save_checkpoint(state.to_checkpoint(config), save_to)
-    return state
+class KidProbe:
+    """KID of the EMA generator's fixed-seed samples against the collection, measured as
+    ``styleforge evaluate`` measures a generated set (collection shrunk to the resolution)."""
+
+    def __init__(
+        self, bank: FeatureBank, collection: Sequence[Tensor], resolution: int, samples: int
+    ) -> None:
+        """``collection``: the style images, (1,3,H,W) each."""
+        from styleforge.metrics.evaluate import matched_collection
+
+        self.bank = bank
+        self.collection = matched_collection(bank, collection, resolution)
+        self.samples = samples
+
+    def measure(self, state: SamplerState) -> dict[str, float]:
+        """KID (and its stderr) and the memorization figures of the EMA generator's samples
+        for the fixed KID seeds vs the collection."""
+        from styleforge.metrics.kid import kid
+        from styleforge.metrics.memorization import memorization
+
+        batch = _ema_images(state, range(KID_SEED_BASE, KID_SEED_BASE + self.samples))
+        pooled = self.bank.pooled(list(batch[:, None]))
+        value, stderr = kid(pooled, self.collection)
+        mem = memorization(pooled, self.collection)
+        return {
+            "kid": value,
+            "kid_stderr": stderr,
+            "memorization_median": mem["median"],
+            "memorization_copies": float(mem["copies"]),
+        }
 
 
 @torch.no_grad()
-def _collection_grams(
-    encoder: torch.nn.Module,
-    images: Sequence[Tensor],
-    config: SamplerTrainConfig,
-    device: torch.device,
-) -> list[Tensor]:
-    """Per style layer, the Gram matrices of every collection image at about the sampler's
-    scale (short side = resolution): (S, C_l, C_l) float32."""
-    from styleforge.images import resize_to
-
-    per_image = []
-    for image in images:
-        small = resize_to(image, config.resolution, "short").to(device)
+def _ema_images(state: SamplerState, seeds: Sequence[int] | range) -> Tensor:
+    """EMA generator images for ``seeds`` (latents as in ``infer.sampler.latents``)."""
+    ema = state.ema.eval()
+    device = next(ema.parameters()).device
+    z = latents(seeds, ema.config.latent_dim)
+    out = []
+    for chunk in z.split(16):
         with autocast(device):
-            feats = encoder(small)
-        per_image.append([gram_matrix(feats[n])[0] for n in config.style_layers])
-    return [torch.stack(layer) for layer in zip(*per_image, strict=True)]
+            out.append(ema(chunk.to(device)).float().cpu())
+    return torch.cat(out).clamp(0, 1)
+
+
+def _save_preview(state: SamplerState, run_dir: Path) -> Path:
+    grid = images.grid(_ema_images(state, PREVIEW_SEEDS), cols=4)
+    images.save_image(grid, run_dir / "previews" / f"step_{state.step:06d}.png")
+    return images.save_image(grid, run_dir / "preview.png")
+
+
+def train_sampler(
+    config: SamplerTrainConfig,
+    style_dir: Path,
+    output: Path,
+    *,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    max_pixels: int = images.DEFAULT_MAX_PIXELS,
+    measure_kid: bool = True,
+    stop: StopRequest | None = None,
+    world: World = SINGLE,
+) -> RunResult:
+    """Learn to draw new images like those in ``style_dir``; write the sampler to ``output``.
+
+    ``run_dir``: previews, logs and checkpoints (default ``<output>.run``); ``resume``
+    continues that run from its checkpoint. ``measure_kid``: log KID every ``kid_every`` steps
+    and at the end. Ctrl-C / SIGTERM (or ``stop.requested``, set from another thread) saves a
+    checkpoint and returns with ``stopped_early``.
+
+    Under torchrun (``world``) every process trains on its share of each batch (see
+    :func:`train_sampler_loop`); process 0 checks the run folder, lists the collection and
+    writes everything (checkpoints, logs, previews, KID, the sampler file).
+    """
+    job = Job.open(config, style_dir, output, run_dir, resume, device, stop, world)
+    config = job.config
+    short = config.pool_side
+    measuring = measure_kid and world.is_main
+    at_kid = min(config.resolution, EvalSettings().size) if measuring else None
+
+    def keep(t: Tensor) -> tuple[Tensor, Tensor | None]:  # the pool copy, the KID copy
+        small = images.resize_to(t, at_kid) if at_kid is not None else None
+        return images.resize_to(t, short, "short"), small
+
+    coll, kept = load_pool(style_dir, "a sampler", keep, max_pixels, world, _enough)
+    pool = [p for p, _ in kept]
+    bank = FeatureBank(device=job.device) if measuring else None  # the one VGG of the job
+    probe = None
+    if bank is not None:
+        shrunk = [s for _, s in kept if s is not None]
+        probe = KidProbe(bank, shrunk, config.resolution, config.kid_samples)
+
+    def loop(on_step: Callable[[SamplerState], None] | None) -> SamplerState:
+        return train_sampler_loop(
+            config, pool, job.device, checkpoint=job.checkpoint, resume=job.resume, on_step=on_step,
+            stop=job.stop, world=world, vgg=bank.encoder if bank is not None else None,
+        )  # fmt: skip
+
+    report = JobReport(
+        SAMPLER_COLUMNS, ("d_loss", "g_adv", "kid"),
+        lambda state: _save_preview(state, job.run_dir),
+        lambda _, measured: {k: round(v, 5) for k, v in measured.items()}, SamplerInfo,
+        measure=probe.measure if probe is not None else None, measure_every=config.kid_every,
+    )  # fmt: skip
+    return run_job(job, coll, loop, report, progress)
+
+
+def _enough(coll: collection.Collection) -> None:
+    """Refuse a collection with fewer than :data:`MIN_IMAGES` usable pictures."""
+    if len(coll.images) < MIN_IMAGES:
+        raise UserError(
+            f"{coll.root}: {len(coll.images)} usable image(s); a sampler learns from at least "
+            f"{MIN_IMAGES} (fewer can only be copied). To paint photos like one picture, use "
+            "`styleforge transfer`"
+        )
+
+
+def describe_sampler(result: RunResult) -> str:
+    """One line for the terminal about a finished sampler run."""
+    m = result.metrics
+    parts = [f"wrote {result.model}"]
+    if "kid" in m:
+        parts.append(f"KID {m['kid']:.3f}, memorization {m['memorization_median']:.2f}")
+    parts.append(f"sample grids and logs in {result.run_dir}")
+    return "; ".join(parts)

@@ -1,242 +1,79 @@
-"""Training a feed-forward stylizer on a style collection.
+"""The stylizer (photo -> painted photo): its GAN steps, its training loop and its job.
 
 The generator objective is adversarial (spectral-norm PatchGAN on DiffAugmented crops of the
 user's images) + Gram style loss toward *one style image per sample* (not a collection average,
 which oversmooths) + content loss toward the input photo + total variation, after a content-only
-warm-up that teaches the network to reproduce photos. :func:`train_stylizer_loop` is the loop;
+warm-up that teaches the network to reproduce photos. :func:`train_stylizer_loop` is the loop
+(the shared :func:`~styleforge.train.loop.train_gan` with this model's two phases);
 :func:`train_stylizer` is the whole job (folders in, model file out) used by the CLI.
 """
 
 from __future__ import annotations
 
 import copy
-import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from styleforge import configs, images
-from styleforge.augment import AugmentPolicy, diff_augment
+from styleforge import images
+from styleforge.augment import diff_augment
 from styleforge.distributed import World
-from styleforge.errors import UserError
-from styleforge.features import load_encoder
-from styleforge.infer.apply import DEFAULT_PAINT_SIZE
+from styleforge.features import VGGEncoder
+from styleforge.infer.model_file import ModelInfo
 from styleforge.losses import content_loss, gram_matrix, style_loss, total_variation
-from styleforge.losses.functional import GanKind, GanLoss
+from styleforge.losses.functional import GanLoss
+from styleforge.metrics.features import EvalSettings, FeatureBank
 from styleforge.nets import (
     AnyStylizer,
     AnyStylizerConfig,
-    DiscriminatorConfig,
     PainterConfig,
     PatchDiscriminator,
-    StylizerConfig,
     StylizerNet,
     build_stylizer,
-    stylizer_config_from_dict,
 )
 from styleforge.runtime import at_least_float32, autocast, memory_format, place
-from styleforge.train.checkpoint import save_checkpoint
-from styleforge.train.common import (
+from styleforge.train.config import StylizerTrainConfig
+from styleforge.train.data import (
+    center_square,
+    image_grams,
+    load_pool,
+    random_crops,
+    sample_photos,
+)
+from styleforge.train.job import Job, JobReport, RunResult, run_job
+from styleforge.train.loop import (
     SINGLE,
+    GanPlan,
     GanState,
+    PhaseLoss,
     StopRequest,
-    finish_step,
-    roll_back,
-    start_from,
-    update_ema,
+    d_then_g,
+    frozen,
+    loss_encoder,
+    train_gan,
 )
 
-Preset = Literal["quick", "standard", "max"]
-PRESETS: tuple[str, ...] = ("quick", "standard", "max")
+__all__ = [
+    "STYLIZER_COLUMNS",
+    "Feedback",
+    "StylizerState",
+    "describe_stylizer",
+    "new_stylizer_state",
+    "train_stylizer",
+    "train_stylizer_loop",
+]
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of one stylizer training run (paths and devices are passed apart).
-
-    Sizes: photos and style images are resized so their short side is ``pool_scale × size``,
-    then random ``size``×``size`` crops are drawn, so a crop shows a part of a picture at about
-    the scale the model is later applied to.
-
-    ``style_target``: each sample's Gram target is that of a whole style image drawn at random
-    (``image``, precomputed once) or of the random crop the discriminator also sees (``crop``).
-
-    ``net``: a :class:`~styleforge.nets.PainterConfig` fine-tunes the painter prior (the
-    presets' default: the network starts out painting, with the collection's mean style vector
-    as its style, see :mod:`styleforge.prior`); a :class:`~styleforge.nets.StylizerConfig`
-    trains the classic network from scratch (``--from-scratch``). ``paint_size``: the long side
-    a trained model paints at by default when applied (recorded in the model file).
-
-    The field defaults are the from-scratch ``quick`` preset, balanced by looking at previews on
-    Hokusai's prints: content at relu4_2 with style weight 1e-4 lost the photo (paper and
-    outlines only); relu3_3 with 1e-5 or 6e-5 gave only a paper tone; relu3_3 with 1.5e-4 gives
-    the print look.
-    """
-
-    steps: int = 600
-    size: int = 128
-    batch: int = 4
-    pool_scale: float = 2.0
-    lr_g: float = 1e-3
-    lr_d: float = 1e-4
-    content_weight: float = 1.0
-    style_weight: float = 1.5e-4
-    adv_weight: float = 3e3
-    tv_weight: float = 10.0
-    gan_loss: GanKind = "hinge"
-    warmup: int = 100
-    ema_decay: float = 0.995
-    checkpoint_every: int = 100
-    preview_every: int = 100
-    seed: int = 0
-    content_layer: str = "relu3_3"
-    style_target: Literal["image", "crop"] = "image"
-    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-    net: AnyStylizerConfig = field(default_factory=StylizerConfig.quick)
-    disc: DiscriminatorConfig = field(default_factory=lambda: DiscriminatorConfig(width=32))
-    augment: AugmentPolicy = field(default_factory=AugmentPolicy)
-    compile: bool = False
-    paint_size: int = DEFAULT_PAINT_SIZE
-
-    def __post_init__(self) -> None:
-        for name in ("steps", "size", "batch", "checkpoint_every", "preview_every"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name.replace('_', ' ')} must be at least 1")
-        if self.size < 32:
-            raise UserError(f"training size must be at least 32 px, got {self.size}")
-        for name in ("content_weight", "style_weight", "adv_weight", "tv_weight"):
-            if not getattr(self, name) >= 0:
-                raise UserError(f"{name.replace('_', ' ')} must be ≥ 0")
-        if not (self.lr_g > 0 and self.lr_d > 0):
-            raise UserError("learning rates must be positive")
-
-    @property
-    def pool_side(self) -> int:
-        """The short side (px) photos and style images are resized to before cropping."""
-        return max(self.size, round(self.size * self.pool_scale))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (for checkpoints and model metadata)."""
-        d = asdict(self)
-        d["net"], d["disc"] = self.net.to_dict(), self.disc.to_dict()
-        d["augment"] = self.augment.to_dict()
-        d["style_layers"] = list(self.style_layers)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`."""
-        d = dict(d)
-        d["net"] = stylizer_config_from_dict(d.get("net", {}))
-        d["disc"] = DiscriminatorConfig.from_dict(d.get("disc", {}))
-        d["augment"] = AugmentPolicy.from_dict(d.get("augment", {}))
-        d["style_layers"] = tuple(d.get("style_layers", cls.style_layers))
-        return configs.from_dict(cls, d)
-
-    @classmethod
-    def preset(cls, name: str, from_scratch: bool = False) -> TrainConfig:
-        """``quick``: minutes on a 2-core CPU; ``standard`` and ``max``: for a GPU. Each
-        fine-tunes the painter prior unless ``from_scratch``."""
-        if name not in PRESETS:
-            raise UserError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-        if from_scratch:
-            return cls._scratch_preset(name)
-        return cls(**PAINTER_PRESETS[name])
-
-    @classmethod
-    def _scratch_preset(cls, name: str) -> TrainConfig:
-        if name == "standard":
-            return cls(
-                steps=20_000, size=256, batch=8, warmup=1000, net=StylizerConfig.standard(),
-                disc=DiscriminatorConfig(width=64), checkpoint_every=1000, preview_every=500,
-            )  # fmt: skip
-        if name == "max":
-            return cls(
-                steps=60_000, size=384, batch=8, warmup=2000, net=StylizerConfig.max(),
-                disc=DiscriminatorConfig(width=64, n_layers=4), checkpoint_every=2000,
-                preview_every=1000,
-            )  # fmt: skip
-        return cls()
-
-
-#: The presets that fine-tune the painter prior: no content warm-up (the prior already gives
-#: back the photo, painted), a small learning rate (it must not forget how to paint), a style
-#: weight 10× the from-scratch one (measured on the Hokusai prints, held-out photos: 1.5e-4
-#: gave style gain 1.83, 5e-4 2.12, 1.5e-3 2.23 at content error 0.64 / 0.76 / 0.84).
-PAINTER_PRESETS: dict[str, dict[str, Any]] = {
-    "quick": dict(
-        steps=300,
-        size=160,
-        batch=4,
-        lr_g=2e-4,
-        lr_d=1e-4,
-        warmup=0,
-        style_weight=1.5e-3,
-        net=PainterConfig(),
-        checkpoint_every=100,
-        preview_every=50,
-    ),
-    "standard": dict(
-        steps=5000,
-        size=256,
-        batch=8,
-        lr_g=2e-4,
-        lr_d=1e-4,
-        warmup=0,
-        style_weight=1.5e-3,
-        net=PainterConfig(),
-        disc=DiscriminatorConfig(width=64),
-        checkpoint_every=500,
-        preview_every=250,
-    ),
-    "max": dict(
-        steps=20000,
-        size=384,
-        batch=8,
-        lr_g=1e-4,
-        lr_d=1e-4,
-        warmup=0,
-        style_weight=1.5e-3,
-        net=PainterConfig(),
-        disc=DiscriminatorConfig(width=64, n_layers=4),
-        checkpoint_every=1000,
-        preview_every=500,
-    ),
-}
-
-
-def random_crops(
-    pool: Sequence[Tensor],
-    n: int,
-    size: int,
-    gen: torch.Generator,
-    keep: slice | None = None,
-    weights: Tensor | None = None,
-) -> Tensor:
-    """``n`` random ``size``×``size`` crops, each from a random image of ``pool`` (each
-    (1,3,H,W) with both sides ≥ size), with random horizontal flips. Returns (n,3,size,size),
-    or with ``keep`` only those rows (one process's share: the draws are made for all ``n``, so
-    every process's generator stays in step). ``weights``: (len(pool),) how often each image
-    is drawn (default: all alike)."""
-    kept = range(n)[keep] if keep is not None else range(n)
-    crops = []
-    for i in range(n):
-        if weights is None:
-            img = pool[int(torch.randint(len(pool), (1,), generator=gen))]
-        else:
-            img = pool[int(torch.multinomial(weights, 1, generator=gen))]
-        h, w = img.shape[-2:]
-        top = int(torch.randint(h - size + 1, (1,), generator=gen))
-        left = int(torch.randint(w - size + 1, (1,), generator=gen))
-        flip = float(torch.rand(1, generator=gen)) < 0.5
-        if i in kept:
-            crop = img[..., top : top + size, left : left + size]
-            crops.append(crop.flip(-1) if flip else crop)
-    return torch.cat(crops)
+#: Photos restyled in every preview (the first ones of the content set, in name order).
+PREVIEW_PHOTOS = 4
+#: Fewer style images than this get a note that augmentation carries the small set.
+FEW_IMAGES = 10
+STYLIZER_COLUMNS = ("step", "d_loss", "content", "style", "adv", "tv", "lr_scale")
 
 
 @dataclass(frozen=True)
@@ -267,19 +104,19 @@ class Feedback:
         )
 
 
-class TrainState(GanState[AnyStylizer, PatchDiscriminator]):
+class StylizerState(GanState[AnyStylizer, PatchDiscriminator]):
     """Everything that changes during stylizer training; what a checkpoint saves."""
 
     KIND = "stylizer"
 
 
-def new_state(
-    config: TrainConfig,
+def new_stylizer_state(
+    config: StylizerTrainConfig,
     device: torch.device,
     photos: Sequence[Tensor] = (),
     styles: Sequence[Tensor] = (),
     start: Mapping[str, Tensor] | None = None,
-) -> TrainState:
+) -> StylizerState:
     """Fresh networks and optimisers, seeded by ``config.seed``. A painter-prior generator
     starts from the pretrained weights with the mean style vector of ``styles`` as its style
     and that of ``photos`` as its neutral ((1,3,H,W) images in [0,1]); with ``start`` (a model
@@ -293,7 +130,7 @@ def new_state(
     gen = place(net, device)
     disc = place(PatchDiscriminator(config.disc), device)
     ema = copy.deepcopy(gen).requires_grad_(False)
-    return TrainState(
+    return StylizerState(
         generator=gen,
         ema=ema,
         disc=disc,
@@ -318,150 +155,295 @@ def _initial_generator(
     return prior.prior_painter(style, neutral)
 
 
+class _Inputs(NamedTuple):
+    """One step's inputs, this process's n rows: (n,3,S,S) photo and real crops on the device,
+    the (n,) style image each sample's Gram targets come from, (n,3,S,S) disliked crops (or
+    ``None``), and the generator's (n,3,S,S) output for the photos (with its graph)."""
+
+    photo: Tensor
+    real: Tensor
+    picks: Tensor
+    disliked: Tensor | None
+    fake: Tensor
+
+
+@dataclass(frozen=True)
+class _StylizerSteps:
+    """The stylizer's draw and its two steps over fixed training data (see
+    :func:`train_stylizer_loop`); ``generator`` and ``disc`` are the (DDP-wrapped) networks,
+    ``rows`` this process's share of the batch."""
+
+    config: StylizerTrainConfig
+    state: StylizerState
+    photos: Sequence[Tensor]
+    pool: Sequence[Tensor]  # the style images, then the liked results
+    n_styles: int
+    feedback: Feedback
+    encoder: VGGEncoder
+    grams: list[Tensor]  # per style layer (len(pool), C, C); empty for crop targets
+    generator: Callable[[Tensor], Tensor]
+    disc: nn.Module
+    device: torch.device
+    rows: slice
+    augment: Callable[[Tensor], Tensor]  # DiffAugment of this process's rows, as in one process
+
+    def draw(self, step: int) -> _Inputs:
+        """Crops, Gram-target picks and the generator's output for one step."""
+        c, rng, rows, fmt = self.config, self.state.data_gen, self.rows, memory_format(self.device)
+        weights = self.feedback.style_weights(self.n_styles)
+        photo = random_crops(self.photos, c.batch, c.size, rng, keep=rows)
+        real = random_crops(self.pool, c.batch, c.size, rng, keep=rows, weights=weights)
+        if weights is None:
+            picks = torch.randint(self.n_styles, (c.batch,), generator=rng)[rows]
+        else:
+            picks = torch.multinomial(weights, c.batch, replacement=True, generator=rng)[rows]
+        bad = self.feedback.disliked
+        disliked = random_crops(bad, c.batch, c.size, rng, keep=rows) if bad else None
+        photo = photo.to(self.device, memory_format=fmt)
+        with autocast(self.device):
+            fake = at_least_float32(self.generator(photo))
+        return _Inputs(photo, real.to(self.device, memory_format=fmt), picks, disliked, fake)
+
+    def d_loss(self, x: _Inputs, step: int) -> PhaseLoss | None:
+        """Real crops vs the generator's output (and the disliked results); none in warm-up."""
+        if step < self.config.warmup:
+            return None
+        with autocast(self.device):
+            d_real = at_least_float32(self.disc(self.augment(x.real)))
+            d_fake = at_least_float32(self.disc(self.augment(x.fake.detach())))
+            if x.disliked is not None:  # what the user disliked counts as fake too
+                bad = x.disliked.to(self.device, memory_format=memory_format(self.device))
+                d_fake = torch.cat([d_fake, at_least_float32(self.disc(self.augment(bad)))])
+        d_loss = GanLoss(self.config.gan_loss).d(d_real, d_fake)
+        return PhaseLoss(d_loss, {"d_loss": d_loss.item()})
+
+    def g_loss(self, x: _Inputs, step: int) -> PhaseLoss:
+        """Content loss; after the warm-up also style, adversarial and total variation."""
+        c, adversarial = self.config, step >= self.config.warmup
+        with torch.no_grad(), autocast(self.device):
+            photo_feats = self.encoder(x.photo)
+            real_feats = self.encoder(x.real) if adversarial and not self.grams else {}
+        with autocast(self.device):
+            feats = self.encoder(x.fake)
+        loss = c.content_weight * content_loss(feats[c.content_layer], photo_feats[c.content_layer])
+        logs = {"content": loss.item()}
+        if adversarial:
+            if self.grams:
+                targets = [layer[x.picks.to(self.device)] for layer in self.grams]
+            else:
+                targets = [gram_matrix(real_feats[n]) for n in c.style_layers]
+            s = c.style_weight * style_loss([feats[n] for n in c.style_layers], targets)
+            # D is called unwrapped and frozen: only the generator's gradients are averaged.
+            with frozen(self.state.disc), autocast(self.device):
+                g_logits = at_least_float32(self.state.disc(self.augment(x.fake)))
+            a = c.adv_weight * GanLoss(c.gan_loss).g(g_logits)
+            t = c.tv_weight * total_variation(x.fake)
+            loss = loss + s + a + t
+            logs |= {"style": s.item(), "adv": a.item(), "tv": t.item()}
+        return PhaseLoss(loss, logs)
+
+    def ema_decay(self, step: int) -> float:
+        """The config's decay once adversarial; in the warm-up the EMA copies the generator."""
+        return self.config.ema_decay if step >= self.config.warmup else 0.0
+
+
 def train_stylizer_loop(
-    config: TrainConfig,
+    config: StylizerTrainConfig,
     photos: Sequence[Tensor],
     styles: Sequence[Tensor],
     device: torch.device,
     checkpoint: Path | None = None,
     resume: bool = False,
     stop_at: int | None = None,
-    on_step: Callable[[TrainState], None] | None = None,
+    on_step: Callable[[StylizerState], None] | None = None,
     stop: StopRequest | None = None,
     world: World = SINGLE,
     start: Mapping[str, Tensor] | None = None,
     feedback: Feedback | None = None,
-) -> TrainState:
+    vgg: VGGEncoder | None = None,
+) -> StylizerState:
     """Train until ``config.steps`` (or ``stop_at``, or a stop request); returns the state.
 
     ``photos`` and ``styles`` are (1,3,H,W) images in [0,1] with both sides ≥ ``config.size``.
-    ``start``: the generator's first weights (see :func:`new_state`); ``feedback``: the user's
-    liked and disliked results (:class:`Feedback`).
-    With ``checkpoint``, state is saved there every ``checkpoint_every`` steps and at the end;
-    ``resume`` continues exactly from it. A NaN or infinite loss rolls back to the last good
-    state with half the learning rate; a second one raises :class:`TrainingDiverged`.
-
-    Under torchrun (``world``), ``config.batch`` is the global batch, split as in
-    :func:`styleforge.train.sampler.train_sampler_loop`: a step is the same for any number of
-    processes (up to float rounding), and only process 0 writes the checkpoint.
+    ``start``: the generator's first weights (see :func:`new_stylizer_state`); ``feedback``: the
+    user's liked and disliked results (:class:`Feedback`); ``vgg``: an encoder already loaded
+    whose weights the loss network may share. Checkpoints, exact resume, NaN rollback, stop
+    requests and torchrun (``config.batch`` is the global batch, split across the processes
+    with every random draw made for all of it) are :func:`~styleforge.train.loop.train_gan`'s.
     """
-    rows = world.rows(config.batch)
-    state = new_state(config, device, photos, styles, start)
-    last_good = start_from(state, config, checkpoint, resume, world)
-    save_to = checkpoint if world.is_main else None
-    encoder = load_encoder([*config.style_layers, config.content_layer], device=device)
-    gen_train, disc_train = world.wrap(state.generator, device), world.wrap(state.disc, device)
-    generator: Callable[[Tensor], Tensor] = gen_train
-    if config.compile and device.type == "cuda":
-        generator = torch.compile(gen_train)  # the GPU path only; CPU stays eager
-    gan = GanLoss(config.gan_loss)
-    fmt = memory_format(device)
-    rng = state.data_gen
-    feedback = feedback or Feedback()
-    pool = [*styles, *feedback.liked]  # the style images, then the liked results
-    draw = feedback.style_weights(len(styles))
-    image_grams = (
-        _image_grams(encoder, pool, config, device) if config.style_target == "image" else []
-    )
+    state = new_stylizer_state(config, device, photos, styles, start)
+    fb = feedback or Feedback()
 
-    def augment(x: Tensor) -> Tensor:
-        return diff_augment(x, config.augment, rng, rows=rows, of=config.batch)
+    def plan_for(rows: slice) -> GanPlan[_Inputs]:
+        encoder = loss_encoder([*config.style_layers, config.content_layer], device, vgg)
+        pool = [*styles, *fb.liked]
+        gen_train, disc_train = world.wrap(state.generator, device), world.wrap(state.disc, device)
+        generator: Callable[[Tensor], Tensor] = gen_train
+        if config.compile and device.type == "cuda":
+            generator = torch.compile(gen_train)  # the GPU path only; CPU stays eager
+        per_image = config.style_target == "image"
+        grams = image_grams(encoder, pool, config.style_layers, device) if per_image else []
+        augment = partial(diff_augment, policy=config.augment, generator=state.data_gen,
+                          rows=rows, of=config.batch)  # fmt: skip
+        return d_then_g(state, _StylizerSteps(
+            config, state, photos, pool, len(styles), fb, encoder, grams, generator, disc_train,
+            device, rows, augment,
+        ))  # fmt: skip
 
-    end = min(config.steps, stop_at) if stop_at is not None else config.steps
-    while state.step < end and not world.any(stop is not None and stop.requested):
-        photo = random_crops(photos, config.batch, config.size, rng, keep=rows)
-        real = random_crops(pool, config.batch, config.size, rng, keep=rows, weights=draw)
-        if draw is None:
-            picks = torch.randint(len(styles), (config.batch,), generator=rng)[rows]
-        else:
-            picks = torch.multinomial(draw, config.batch, replacement=True, generator=rng)[rows]
-        disliked = (
-            random_crops(feedback.disliked, config.batch, config.size, rng, keep=rows)
-            if feedback.disliked
-            else None
+    return train_gan(
+        state, config, plan_for, checkpoint=checkpoint, resume=resume, stop_at=stop_at,
+        on_step=on_step, stop=stop, world=world,
+    )  # fmt: skip
+
+
+class _Photo(NamedTuple):
+    """What a job keeps of a content photo: its training-pool copy, its preview square and
+    its copy at the evaluation size."""
+
+    pool: Tensor
+    square: Tensor
+    small: Tensor
+
+
+def train_stylizer(
+    config: StylizerTrainConfig,
+    style_dir: Path,
+    output: Path,
+    *,
+    content_dir: Path | None = None,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    max_pixels: int = images.DEFAULT_MAX_PIXELS,
+    evaluate_result: bool = True,
+    stop: StopRequest | None = None,
+    world: World = SINGLE,
+) -> RunResult:
+    """Learn the style of the images in ``style_dir``; write the model to ``output``.
+
+    ``content_dir``: the user's own photos (default: scikit-image's sample photos). ``run_dir``:
+    previews, logs and checkpoints (default ``<output>.run``, see :mod:`styleforge.train.job`).
+    ``resume`` continues the run in ``run_dir`` from its checkpoint. Stopping with Ctrl-C or
+    SIGTERM saves a checkpoint and returns with ``stopped_early`` (and no model file); so does
+    setting ``stop.requested`` from another thread (how the web app cancels a job).
+    ``evaluate_result``: the model's style gain and content error on the preview photos.
+
+    Under torchrun (``world``), every process trains on its share of each batch; process 0
+    checks the run folder, reads the folders' listing and writes everything.
+    """
+    job = Job.open(config, style_dir, output, run_dir, resume, device, stop, world)
+    config, short = job.config, job.config.pool_side
+    evaluating = evaluate_result and world.is_main
+    eval_side = EvalSettings().size if evaluating else None
+
+    def keep_style(t: Tensor) -> tuple[Tensor, Tensor | None]:
+        at_eval = images.resize_to(t, eval_side) if eval_side is not None else None
+        return images.resize_to(t, short, "short"), at_eval
+
+    styles, kept = load_pool(style_dir, "training", keep_style, max_pixels, world)
+    if len(styles.images) < FEW_IMAGES and world.is_main:
+        print(
+            f"note: {len(styles.images)} style images is a small set; augmentation keeps "
+            "the discriminator from memorising it, and more images give a richer style",
+            file=sys.stderr,
         )
-        photo = photo.to(device, memory_format=fmt)
-        real = real.to(device, memory_format=fmt)
-        logs: dict[str, float] = {"step": float(state.step)}
-        adversarial = state.step >= config.warmup
-        with autocast(device):
-            fake = at_least_float32(generator(photo))
-        if adversarial:
-            with autocast(device):
-                d_real = at_least_float32(disc_train(augment(real)))
-                d_fake = at_least_float32(disc_train(augment(fake.detach())))
-                if disliked is not None:  # what the user disliked counts as fake too
-                    d_bad = at_least_float32(
-                        disc_train(augment(disliked.to(device, memory_format=fmt)))
-                    )
-                    d_fake = torch.cat([d_fake, d_bad])
-            d_loss = gan.d(d_real, d_fake)
-            logs |= world.mean({"d_loss": d_loss.item()})
-            if not math.isfinite(logs["d_loss"]):
-                last_good = roll_back(state, config, last_good)
-                continue
-            state.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            state.opt_d.step()
-        with torch.no_grad(), autocast(device):
-            photo_feats = encoder(photo)
-            real_feats = encoder(real) if adversarial and not image_grams else {}
-        with autocast(device):
-            feats = encoder(fake)
-        c = config.content_weight * content_loss(
-            feats[config.content_layer], photo_feats[config.content_layer]
+    style_pool = [pool for pool, _ in kept]
+    photos = _content_photos(content_dir, short, max_pixels, world)
+    bank = FeatureBank(device=job.device) if evaluating else None  # the one VGG of the job
+    shown = photos[:PREVIEW_PHOTOS]
+    preview = torch.cat([p.square for p in shown])
+    strip = images.collection_strip(style_pool[:24], preview.shape[0] * preview.shape[-1],
+                                    height=max(16, preview.shape[-1] // 2))  # fmt: skip
+
+    def metrics(state: StylizerState, _: dict[str, float]) -> dict[str, Any]:
+        figures = _final_losses(state.history)
+        if bank is not None:
+            at_eval = [e for _, e in kept if e is not None]
+            figures |= _evaluate(state, bank, at_eval, [p.small for p in shown])
+        return figures
+
+    def loop(on_step: Callable[[StylizerState], None] | None) -> StylizerState:
+        return train_stylizer_loop(
+            config, [p.pool for p in photos], style_pool, job.device, checkpoint=job.checkpoint,
+            resume=job.resume, on_step=on_step, stop=job.stop, world=world,
+            vgg=bank.encoder if bank is not None else None,
+        )  # fmt: skip
+
+    report = JobReport(
+        STYLIZER_COLUMNS, STYLIZER_COLUMNS[1:-1],
+        lambda state: _save_preview(state, preview, job.run_dir, strip), metrics, ModelInfo,
+    )  # fmt: skip
+    return run_job(job, styles, loop, report, progress)
+
+
+def _content_photos(
+    content_dir: Path | None, short: int, max_pixels: int, world: World
+) -> list[_Photo]:
+    """The training photos (``content_dir``'s, else the sample photos), each kept as a
+    :class:`_Photo`: its pool copy (short side ``short``), a preview square and a 256 px copy."""
+    side = min(256, short)
+
+    def keep(t: Tensor) -> _Photo:
+        return _Photo(images.resize_to(t, short, "short"), center_square(t, side),
+                      images.resize_to(t, 256))  # fmt: skip
+
+    if content_dir is not None:
+        return load_pool(content_dir, "training (--content)", keep, max_pixels, world)[1]
+    if world.is_main:
+        print(
+            "note: training on styleforge's few sample photos; pass --content with a folder "
+            "of your own photos (20 or more) for a model that suits them better",
+            file=sys.stderr,
         )
-        loss = c
-        g_logs = {"content": c.item()}
-        if adversarial:
-            if image_grams:
-                targets = [layer[picks.to(device)] for layer in image_grams]
-            else:
-                targets = [gram_matrix(real_feats[n]) for n in config.style_layers]
-            s = config.style_weight * style_loss([feats[n] for n in config.style_layers], targets)
-            # D is called unwrapped and frozen: only the generator's gradients are averaged.
-            state.disc.requires_grad_(False)
-            with autocast(device):
-                g_logits = at_least_float32(state.disc(augment(fake)))
-            state.disc.requires_grad_(True)
-            a = config.adv_weight * gan.g(g_logits)
-            t = config.tv_weight * total_variation(fake)
-            loss = loss + s + a + t
-            g_logs |= {"style": s.item(), "adv": a.item(), "tv": t.item()}
-        g_logs["loss"] = loss.item()
-        logs |= world.mean(g_logs)
-        if not math.isfinite(logs.pop("loss")):
-            last_good = roll_back(state, config, last_good)
-            continue
-        state.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        state.opt_g.step()
-        update_ema(state.ema, state.generator, config.ema_decay if adversarial else 0.0)
-        last_good = finish_step(state, config, logs, last_good, save_to, on_step)
-    if save_to is not None:
-        save_checkpoint(state.to_checkpoint(config), save_to)
-    return state
+    return [keep(t) for t in sample_photos().values()]
 
 
-@torch.no_grad()
-def _image_grams(
-    encoder: nn.Module, styles: Sequence[Tensor], config: TrainConfig, device: torch.device
-) -> list[Tensor]:
-    """Per style layer, the Gram matrices of every whole style image: (S, C_l, C_l) float32."""
-    per_image = []
-    for image in styles:
-        with autocast(device):
-            feats = encoder(image.to(device))
-        per_image.append([gram_matrix(feats[n])[0] for n in config.style_layers])
-    return [torch.stack(layer) for layer in zip(*per_image, strict=True)]
+def _save_preview(state: StylizerState, photos: Tensor, run_dir: Path, strip: Tensor) -> Path:
+    """Restyle the fixed preview photos with the EMA generator: a strip of the collection over
+    the photo row over the result row."""
+    state.ema.eval()
+    with torch.no_grad():
+        out = state.ema(photos.to(next(state.ema.parameters()).device)).float().cpu()
+    rows = [strip, torch.cat(list(photos), -1)[None], torch.cat(list(out), -1)[None]]
+    grid = images.stack_rows(rows)
+    images.save_image(grid, run_dir / "previews" / f"step_{state.step:06d}.png")
+    return images.save_image(grid, run_dir / "preview.png")
 
 
-def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
-    """``config`` with the non-``None`` overrides applied: the one place the CLI, the demo and
-    the web app build a training config. A ``steps`` shorter than the preset's also shortens
-    the content-only warm-up to at most half the run (``--steps 80`` trains adversarially for
-    its last 40 steps instead of never leaving the warm-up), unless ``warmup`` is given."""
-    given = {k: v for k, v in overrides.items() if v is not None}
-    if "steps" in given and "warmup" not in given:
-        given["warmup"] = min(config.warmup, given["steps"] // 2)
-    return replace(config, **given)
+def _final_losses(history: Sequence[dict[str, float]], last: int = 50) -> dict[str, float]:
+    """Mean of each logged loss over the last ``last`` steps."""
+    tail = history[-last:]
+    keys = sorted({k for h in tail for k in h} - {"step"})
+    return {
+        f"final_{k}": round(
+            sum(h[k] for h in tail if k in h) / max(1, sum(k in h for h in tail)), 4
+        )
+        for k in keys
+    }
+
+
+def _evaluate(
+    state: StylizerState, bank: FeatureBank, styles: Sequence[Tensor], photos: Sequence[Tensor]
+) -> dict[str, Any]:
+    """Style gain and content error of the EMA generator on ``photos`` ((1,3,H,W) at the
+    evaluation size) against ``styles``, in memory, with ``bank``'s encoder."""
+    from styleforge.metrics.evaluate import evaluate_images
+
+    state.ema.eval()
+    with torch.no_grad():
+        results = [state.ema(p.to(bank.device)).float().cpu() for p in photos]
+    names = [f"photo_{i}" for i in range(len(photos))]
+    ev = evaluate_images(bank, styles, results, photos, names)
+    keys = ("mean_style_gain", "mean_content_error", "mean_ssim", "kid")
+    return {k: round(float(ev.summary[k]), 4) for k in keys if ev.summary.get(k) is not None}
+
+
+def describe_stylizer(result: RunResult) -> str:
+    """One line for the terminal about a finished stylizer run."""
+    m = result.metrics
+    parts = [f"wrote {result.model}"]
+    if "mean_style_gain" in m:
+        parts.append(f"style gain {m['mean_style_gain']:.2f}, SSIM {m.get('mean_ssim', 0):.2f}")
+    parts.append(f"previews and logs in {result.run_dir}")
+    return "; ".join(parts)

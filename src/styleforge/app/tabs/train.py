@@ -13,7 +13,7 @@ from styleforge.app.actions import App
 from styleforge.app.store import JobKind
 from styleforge.app.tabs.common import POLL_SECONDS, safe, warn
 from styleforge.errors import UserError
-from styleforge.train.stylizer import PRESETS
+from styleforge.train.config import PRESETS
 
 __all__ = ["TrainTab"]
 

@@ -1,0 +1,299 @@
+"""The training configs of both models, their presets, and the one builder of each.
+
+:class:`StylizerTrainConfig` (``styleforge train``) and :class:`SamplerTrainConfig`
+(``styleforge train-sampler``) are frozen: a preset is a config, and ``with_overrides`` is how the
+CLI, the demo and the web app change one (so they all follow the same rules). Paths and devices
+are not part of a config; they are passed to the jobs apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+from styleforge import configs
+from styleforge.augment import AugmentPolicy
+from styleforge.errors import UserError
+from styleforge.infer.apply import DEFAULT_PAINT_SIZE
+from styleforge.losses.functional import GanKind
+from styleforge.nets import (
+    AnyStylizerConfig,
+    DiscriminatorConfig,
+    PainterConfig,
+    StylizerConfig,
+    stylizer_config_from_dict,
+)
+from styleforge.nets.sampler import RESOLUTIONS, SamplerConfig
+
+__all__ = [
+    "PAINTER_PRESETS",
+    "PRESETS",
+    "Preset",
+    "SamplerTrainConfig",
+    "StylizerTrainConfig",
+]
+
+Preset = Literal["quick", "standard", "max"]
+PRESETS: tuple[str, ...] = ("quick", "standard", "max")
+
+
+@dataclass(frozen=True)
+class StylizerTrainConfig:
+    """Hyper-parameters of one stylizer training run (paths and devices are passed apart).
+
+    Sizes: photos and style images are resized so their short side is ``pool_scale × size``,
+    then random ``size``×``size`` crops are drawn, so a crop shows a part of a picture at about
+    the scale the model is later applied to.
+
+    ``style_target``: each sample's Gram target is that of a whole style image drawn at random
+    (``image``, precomputed once) or of the random crop the discriminator also sees (``crop``).
+
+    ``net``: a :class:`~styleforge.nets.PainterConfig` fine-tunes the painter prior (the
+    presets' default: the network starts out painting, with the collection's mean style vector
+    as its style, see :mod:`styleforge.prior`); a :class:`~styleforge.nets.StylizerConfig`
+    trains the classic network from scratch (``--from-scratch``). ``paint_size``: the long side
+    a trained model paints at by default when applied (recorded in the model file).
+
+    The field defaults are the from-scratch ``quick`` preset, balanced by looking at previews on
+    Hokusai's prints: content at relu4_2 with style weight 1e-4 lost the photo (paper and
+    outlines only); relu3_3 with 1e-5 or 6e-5 gave only a paper tone; relu3_3 with 1.5e-4 gives
+    the print look.
+    """
+
+    steps: int = 600
+    size: int = 128
+    batch: int = 4
+    pool_scale: float = 2.0
+    lr_g: float = 1e-3
+    lr_d: float = 1e-4
+    content_weight: float = 1.0
+    style_weight: float = 1.5e-4
+    adv_weight: float = 3e3
+    tv_weight: float = 10.0
+    gan_loss: GanKind = "hinge"
+    warmup: int = 100
+    ema_decay: float = 0.995
+    checkpoint_every: int = 100
+    preview_every: int = 100
+    seed: int = 0
+    content_layer: str = "relu3_3"
+    style_target: Literal["image", "crop"] = "image"
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    net: AnyStylizerConfig = field(default_factory=StylizerConfig.quick)
+    disc: DiscriminatorConfig = field(default_factory=lambda: DiscriminatorConfig(width=32))
+    augment: AugmentPolicy = field(default_factory=AugmentPolicy)
+    compile: bool = False
+    paint_size: int = DEFAULT_PAINT_SIZE
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "size", "batch", "checkpoint_every", "preview_every"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name.replace('_', ' ')} must be at least 1")
+        if self.size < 32:
+            raise UserError(f"training size must be at least 32 px, got {self.size}")
+        for name in ("content_weight", "style_weight", "adv_weight", "tv_weight"):
+            if not getattr(self, name) >= 0:
+                raise UserError(f"{name.replace('_', ' ')} must be ≥ 0")
+        if not (self.lr_g > 0 and self.lr_d > 0):
+            raise UserError("learning rates must be positive")
+
+    @property
+    def pool_side(self) -> int:
+        """The short side (px) photos and style images are resized to before cropping."""
+        return max(self.size, round(self.size * self.pool_scale))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (for checkpoints and model metadata)."""
+        d = asdict(self)
+        d["net"], d["disc"] = self.net.to_dict(), self.disc.to_dict()
+        d["augment"] = self.augment.to_dict()
+        d["style_layers"] = list(self.style_layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StylizerTrainConfig:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["net"] = stylizer_config_from_dict(d.get("net", {}))
+        d["disc"] = DiscriminatorConfig.from_dict(d.get("disc", {}))
+        d["augment"] = AugmentPolicy.from_dict(d.get("augment", {}))
+        d["style_layers"] = tuple(d.get("style_layers", cls.style_layers))
+        return configs.from_dict(cls, d)
+
+    @classmethod
+    def preset(cls, name: str, from_scratch: bool = False) -> StylizerTrainConfig:
+        """``quick``: minutes on a 2-core CPU; ``standard`` and ``max``: for a GPU. Each
+        fine-tunes the painter prior unless ``from_scratch``."""
+        if name not in PRESETS:
+            raise UserError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        if from_scratch:
+            return cls._scratch_preset(name)
+        return cls(**PAINTER_PRESETS[name])
+
+    def with_overrides(self, **overrides: Any) -> StylizerTrainConfig:
+        """This config with the non-``None`` overrides applied: the one place the CLI, the demo
+        and the web app build a stylizer training config. A ``steps`` shorter than the preset's
+        also shortens the content-only warm-up to at most half the run (``--steps 80`` trains
+        adversarially for its last 40 steps instead of never leaving the warm-up) and brings
+        ``preview_every`` down to at most ``steps``, unless those are given too."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "steps" in given:
+            given.setdefault("warmup", min(self.warmup, given["steps"] // 2))
+            given.setdefault("preview_every", min(self.preview_every, given["steps"]))
+        return replace(self, **given)
+
+    @classmethod
+    def _scratch_preset(cls, name: str) -> StylizerTrainConfig:
+        if name == "standard":
+            return cls(
+                steps=20_000, size=256, batch=8, warmup=1000, net=StylizerConfig.standard(),
+                disc=DiscriminatorConfig(width=64), checkpoint_every=1000, preview_every=500,
+            )  # fmt: skip
+        if name == "max":
+            return cls(
+                steps=60_000, size=384, batch=8, warmup=2000, net=StylizerConfig.max(),
+                disc=DiscriminatorConfig(width=64, n_layers=4), checkpoint_every=2000,
+                preview_every=1000,
+            )  # fmt: skip
+        return cls()
+
+
+#: The presets that fine-tune the painter prior: no content warm-up (the prior already gives
+#: back the photo, painted), a small learning rate (it must not forget how to paint), a style
+#: weight 10× the from-scratch one (measured on the Hokusai prints, held-out photos: 1.5e-4
+#: gave style gain 1.83, 5e-4 2.12, 1.5e-3 2.23 at content error 0.64 / 0.76 / 0.84).
+_PAINTER: dict[str, Any] = dict(lr_d=1e-4, warmup=0, style_weight=1.5e-3, net=PainterConfig())
+PAINTER_PRESETS: dict[str, dict[str, Any]] = {
+    "quick": _PAINTER | dict(
+        steps=300, size=160, batch=4, lr_g=2e-4, checkpoint_every=100, preview_every=50,
+    ),
+    "standard": _PAINTER | dict(
+        steps=5000, size=256, batch=8, lr_g=2e-4, disc=DiscriminatorConfig(width=64),
+        checkpoint_every=500, preview_every=250,
+    ),
+    "max": _PAINTER | dict(
+        steps=20000, size=384, batch=8, lr_g=1e-4, disc=DiscriminatorConfig(width=64, n_layers=4),
+        checkpoint_every=1000, preview_every=500,
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SamplerTrainConfig:
+    """Hyper-parameters of one sampler training run (paths and devices are passed apart).
+
+    Real images are the collection's pictures resized so their short side is
+    ``pool_scale × resolution``, cut into random ``resolution``² crops with random flips.
+    ``r1_gamma``: weight of the R1 penalty ``γ/2 · E‖∇D(x)‖²`` on (augmented) real images,
+    applied every ``r1_every`` steps with its weight scaled by that interval (lazy R1).
+    ``style_weight``: weight of the Gram style loss between generated images and random
+    collection images (0 disables). It is computed on the first ``style_batch`` images of each
+    generator batch only: the VGG pass costs more than both networks together at 64 px.
+    ``style_weight`` is scaled for Gram matrices of 0–255 Caffe-preprocessed VGG features at
+    the sampler's resolution (the loss is ~1e9–1e10 there).
+    The defaults are the ``quick`` preset (64 px, minutes on a 2-core CPU).
+    """
+
+    steps: int = 1500
+    batch: int = 16
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    gan_loss: GanKind = "bce"
+    r1_gamma: float = 0.1
+    r1_every: int = 4
+    style_weight: float = 3e-10
+    style_batch: int = 4
+    style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1")
+    pool_scale: float = 1.15
+    ema_decay: float = 0.998
+    checkpoint_every: int = 250
+    preview_every: int = 250
+    kid_every: int = 500
+    kid_samples: int = 64
+    seed: int = 0
+    net: SamplerConfig = field(default_factory=SamplerConfig)
+    augment: AugmentPolicy = field(default_factory=AugmentPolicy)
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch", "checkpoint_every", "preview_every", "kid_every",
+                     "r1_every", "style_batch"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise UserError(f"{name.replace('_', ' ')} must be at least 1")
+        if self.kid_samples < 2:
+            raise UserError("kid samples must be at least 2")
+        for name in ("style_weight", "r1_gamma"):
+            if not getattr(self, name) >= 0:
+                raise UserError(f"{name.replace('_', ' ')} must be ≥ 0")
+        if not (self.lr_g > 0 and self.lr_d > 0):
+            raise UserError("learning rates must be positive")
+
+    @property
+    def resolution(self) -> int:
+        """Side of the generated images in px."""
+        return self.net.resolution
+
+    @property
+    def pool_side(self) -> int:
+        """The short side (px) the collection's pictures are resized to before cropping."""
+        return max(self.resolution, round(self.resolution * self.pool_scale))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (for checkpoints and model metadata)."""
+        d = asdict(self)
+        d["net"], d["augment"] = self.net.to_dict(), self.augment.to_dict()
+        d["style_layers"] = list(self.style_layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SamplerTrainConfig:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["net"] = SamplerConfig.from_dict(d.get("net", {}))
+        d["augment"] = AugmentPolicy.from_dict(d.get("augment", {}))
+        d["style_layers"] = tuple(d.get("style_layers", cls.style_layers))
+        return configs.from_dict(cls, d)
+
+    @classmethod
+    def preset(cls, name: str, resolution: int | None = None) -> SamplerTrainConfig:
+        """``quick``: 64 px in minutes on a 2-core CPU; ``standard`` and ``max``: for a GPU.
+        ``resolution`` overrides the preset's (the network grows a stage per doubling)."""
+        if resolution is not None and resolution not in RESOLUTIONS:
+            raise UserError(
+                f"--resolution {resolution} is not supported; choose "
+                f"{', '.join(map(str, RESOLUTIONS))}"
+            )
+        if name == "quick":
+            cfg = cls()
+        elif name == "standard":
+            cfg = cls(
+                steps=30_000, batch=32, net=SamplerConfig(resolution=128,
+                width=64, max_width=512), checkpoint_every=2000, preview_every=1000,
+                kid_every=2000, kid_samples=256,
+            )  # fmt: skip
+        elif name == "max":
+            cfg = cls(
+                steps=80_000, batch=32, net=SamplerConfig(resolution=256, width=32,
+                max_width=512), checkpoint_every=4000, preview_every=2000, kid_every=4000,
+                kid_samples=256,
+            )  # fmt: skip
+        else:
+            raise UserError(f"unknown preset {name!r}; choose from quick, standard, max")
+        if resolution is not None:
+            cfg = replace(cfg, net=replace(cfg.net, resolution=resolution))
+        return cfg
+
+    def with_overrides(
+        self, *, latent_dim: int | None = None, **overrides: Any
+    ) -> SamplerTrainConfig:
+        """This config with the non-``None`` overrides applied (``latent_dim`` is the
+        network's): the one place the CLI, the demo and the web app build a sampler training
+        config. A ``steps`` shorter than the preset's also brings ``preview_every`` and
+        ``kid_every`` down to at most ``steps``, unless those are given too."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if latent_dim is not None:
+            given["net"] = replace(given.get("net", self.net), latent_dim=latent_dim)
+        if "steps" in given:
+            given.setdefault("preview_every", min(self.preview_every, given["steps"]))
+            given.setdefault("kid_every", min(self.kid_every, given["steps"]))
+        return replace(self, **given)
