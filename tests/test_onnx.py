@@ -266,3 +266,41 @@ def test_runtime_does_not_import_torch(tiny_onnx: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_backend_onnx_exports_a_model_once_and_reuses_the_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`apply --backend onnx` on a .safetensors model: the first run exports into the cache, a
+    second run opens the same copy without exporting; a changed model gets its own copy, and a
+    damaged copy is made again."""
+    from styleforge.infer import backends, export
+    from tests.conftest import write_tiny_stylizer
+
+    monkeypatch.setenv("STYLEFORGE_CACHE_DIR", str(tmp_path / "cache"))
+    exports: list[Path] = []
+    real = export.export_model
+    monkeypatch.setattr(export, "export_model", lambda m, o: exports.append(m) or real(m, o))
+    model = write_tiny_stylizer(tmp_path / "m.safetensors")
+    photo = np.random.default_rng(0).random((1, 3, 40, 48), dtype=np.float32)
+
+    with backends.opened_backend(model, "onnx", "cpu") as run:
+        first = run(photo, 1.0, None)
+    copies = sorted((tmp_path / "cache" / "onnx").iterdir())
+    assert len(exports) == 1 and len(copies) == 1 and copies[0].suffix == ".onnx"
+    with backends.opened_backend(model, "onnx", "cpu") as run:
+        np.testing.assert_array_equal(run(photo, 1.0, None), first)
+    assert len(exports) == 1  # reused, not exported again
+
+    copies[0].write_bytes(b"not onnx")  # damaged: exported again, same place
+    with backends.opened_backend(model, "onnx", "cpu") as run:
+        np.testing.assert_array_equal(run(photo, 1.0, None), first)
+    assert len(exports) == 2 and sorted((tmp_path / "cache" / "onnx").iterdir()) == copies
+
+    from styleforge.infer.model_file import read_model, write_model
+
+    state, info = read_model(model)  # retrained: other bytes, so a new copy
+    write_model(model, {k: v + 0.01 for k, v in state.items()}, info)
+    with backends.opened_backend(model, "onnx", "cpu") as run:
+        assert not np.array_equal(run(photo, 1.0, None), first)
+    assert len(exports) == 3 and len(list((tmp_path / "cache" / "onnx").iterdir())) == 2

@@ -70,3 +70,13 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def cache_dir() -> Path:
+    """The user cache directory (``$STYLEFORGE_CACHE_DIR`` overrides the platform default)."""
+    env = os.environ.get("STYLEFORGE_CACHE_DIR")
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("styleforge"))

@@ -23,8 +23,8 @@ import torch
 from torch import Tensor
 
 from styleforge.errors import WeightsError
-from styleforge.features.weights import _write_atomic, cache_dir
-from styleforge.fileio import sha256_file
+from styleforge.features.weights import _write_atomic
+from styleforge.fileio import cache_dir, sha256_file
 from styleforge.nets.painter import PainterTransformer, StylePredictor
 
 __all__ = ["PRIOR_PACKAGE", "PriorState", "prior_onnx_paths", "prior_state"]

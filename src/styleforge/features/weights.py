@@ -12,7 +12,6 @@ downloads anything.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch
 from torch import Tensor
 
 from styleforge.errors import WeightsError
-from styleforge.fileio import atomic_write, sha256_file
+from styleforge.fileio import atomic_write, cache_dir, sha256_file
 
 CACHE_FORMAT = "styleforge-vgg-conv-v1"
 
@@ -42,16 +41,6 @@ VGG19_CONVS: tuple[tuple[str, int, int], ...] = (
 )  # fmt: skip
 
 StateDict = dict[str, Tensor]
-
-
-def cache_dir() -> Path:
-    """The user cache directory (``$STYLEFORGE_CACHE_DIR`` overrides the platform default)."""
-    env = os.environ.get("STYLEFORGE_CACHE_DIR")
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("styleforge"))
 
 
 def vgg16_onnx_path() -> Path:

@@ -6,7 +6,6 @@ Torch-free at import: a ``.onnx`` model on onnxruntime never imports torch.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from styleforge import images
 from styleforge.distributed import joined, shard
 from styleforge.errors import UserError
 from styleforge.infer.apply import ApplyOptions, ApplySummary, RunBatch, apply_files
-from styleforge.infer.export import export_model, open_exported
+from styleforge.infer.export import exported_copy, open_exported
 
 __all__ = [
     "Backend",
@@ -77,15 +76,14 @@ def choose_backend(model: Path, backend: Backend | None) -> Backend:
 
 @contextmanager
 def opened_backend(model: Path, backend: Backend, device: str) -> Iterator[RunBatch]:
-    """``model`` on ``backend`` for the duration (a ``.safetensors`` model on onnxruntime is
-    exported to a temporary ONNX file first, removed afterwards)."""
+    """``model`` on ``backend`` for the duration (a ``.safetensors`` model on onnxruntime runs
+    its cached export, :func:`~styleforge.infer.export.exported_copy`)."""
     if backend == "torch":
         yield torch_backend(model, device)
     elif model.suffix.lower() == ".onnx":
         yield onnx_backend(model, device)
     else:
-        with tempfile.TemporaryDirectory(prefix="styleforge-") as tmp:
-            yield onnx_backend(export_model(model, Path(tmp) / "model.onnx"), device)
+        yield onnx_backend(exported_copy(model), device)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from styleforge.errors import UserError
 from styleforge.infer.onnx_runtime import OnnxStylizerNet
 
-__all__ = ["ONNX_FORMAT", "export_model", "open_exported"]
+__all__ = ["ONNX_FORMAT", "export_model", "exported_copy", "open_exported"]
 
 #: The ``format`` entry of the metadata of an ONNX file written by :func:`export_model`.
 ONNX_FORMAT = "styleforge-stylizer-onnx-v1"
@@ -33,6 +33,26 @@ def export_model(model: Path, output: Path) -> Path:
     meta = {k: v for k, v in info.to_metadata().items() if k != "format"}
     meta |= {"format": ONNX_FORMAT, "source_model": model.name}
     return export_onnx(net, output, metadata=meta)
+
+
+def exported_copy(model: Path) -> Path:
+    """``model`` (a ``.safetensors`` stylizer) exported to ONNX once and kept in the user cache
+    (``onnx/`` under :func:`~styleforge.fileio.cache_dir`), keyed by the sha256 of the model
+    file's bytes and :data:`ONNX_FORMAT`: the first ``--backend onnx`` run exports, later runs
+    open the copy (a retrained or edited model has other bytes, so gets a new copy). A cached
+    copy that does not open is exported again; the copy is written atomically."""
+    from styleforge.fileio import atomic_write, cache_dir, sha256_file
+
+    copy = cache_dir() / "onnx" / f"{sha256_file(model)[:32]}-{ONNX_FORMAT}.onnx"
+    if copy.is_file():
+        try:
+            open_exported(copy)
+            return copy
+        except Exception:  # damaged or foreign: made again below
+            pass
+    with atomic_write(copy, ".onnx") as tmp:
+        export_model(model, tmp)
+    return copy
 
 
 def open_exported(model: Path) -> OnnxStylizerNet:
