@@ -173,6 +173,9 @@ def main() -> None:
                          "train_minutes": minutes,
                          "preview_seconds_6_photos": preview_s, "style_image": style_image.name,
                          "sets": rows}  # fmt: skip
+        tmp = figures_path.with_suffix(".tmp")  # kept per collection, never half-written
+        tmp.write_text(json.dumps(figures, indent=2))
+        tmp.replace(figures_path)
         print(f"\n{name} ({len(pictures)} images; training minutes {minutes}; preview of 6 "
               f"photos {preview_s} s; transfer/peer style image {style_image.name})")  # fmt: skip
         print("| method | style gain | content error | SSIM | KID |")

@@ -190,7 +190,8 @@ def test_fine_tune_from_the_prior_writes_a_painter_model_that_exports(
 
     onnx = export_model(model, tmp_path / "m.onnx")
     ort_net = OnnxStylizerNet(onnx)
-    assert ort_net.conditional and ort_net.paint_size == 512
+    assert ort_net.conditional and config.learned_paint_size == 128  # short side 96, at 4:3
+    assert ort_net.paint_size == stylizer.paint_size == 128  # the scale it learned at
     photo = np.random.default_rng(0).random((1, 3, 45, 61), dtype=np.float32)
     square = predictor_square(photo)
     for s in (0.5, 1.0, 1.7):

@@ -89,3 +89,13 @@ def test_the_builders_keep_previews_and_kid_within_a_short_run() -> None:
     assert (short.preview_every, short.kid_every, short.net.latent_dim) == (100, 100, 8)
     assert short.net.resolution == sampler.net.resolution and short.steps == 100
     assert sampler.with_overrides(steps=None, latent_dim=None) == sampler
+
+
+def test_a_trained_model_paints_at_the_scale_it_learned_at() -> None:
+    quick = StylizerTrainConfig.preset("quick")  # crops of 160 px from short sides of 320
+    assert quick.pool_side == 320 and quick.learned_paint_size == 427
+    assert quick.to_dict()["paint_size"] == 427  # what the model file records
+    assert quick.with_overrides(size=256).learned_paint_size == 683
+    assert replace(quick, paint_size=300).learned_paint_size == 300
+    back = StylizerTrainConfig.from_dict(quick.to_dict())
+    assert back.learned_paint_size == 427 and back.to_dict() == quick.to_dict()

@@ -63,7 +63,8 @@ def _add_look(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--paint-size", type=int, metavar="PX",
         help="long side the network paints at; bigger photos are painted at it and scaled up, "
-        "so strokes keep their size (default: 512 for painter-prior models; 0: full size)",
+        "so strokes keep their size (default: the scale the model learned at, 427 for the quick "
+        "preset; 0: full size)",
     )  # fmt: skip
     p.add_argument(
         "--preserve-colors", action="store_true", default=None, help="keep the photo's colours"

@@ -191,11 +191,13 @@ def _before_after(
 ) -> None:  # fmt: skip
     """The sheet photo | default | your taste, and the taste in one line."""
     from styleforge import images
+    from styleforge.infer.apply import DEFAULT_PAINT_SIZE
     from styleforge.taste import Controls
     from styleforge.taste_rounds import grid_sheet, render_round
 
     taste = session.recommendation()
-    renders = render_round(run_batch, photos, [Controls(), taste])
+    default = Controls(paint_size=getattr(run_batch, "paint_size", None) or DEFAULT_PAINT_SIZE)
+    renders = render_round(run_batch, photos, [default, taste])
     rows = [[p, *row] for p, row in zip(photos, renders, strict=True)]
     after = images.save_image(
         grid_sheet(rows, ["photo", "default", "your taste"], args.thumb), out_dir / "taste.png"
