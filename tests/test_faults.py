@@ -253,12 +253,32 @@ def test_full_disk_in_apply_stops_with_one_line_and_no_partial_file(
     model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
+    from styleforge.infer.export import cached_export
+
     photos = [write_image(tmp_path / f"p{i}.png", seed=i) for i in range(3)]
     out = tmp_path / "out"
+    monkeypatch.setenv("STYLEFORGE_CACHE_DIR", str(tmp_path / "cache"))
+    cached_export(model)  # an earlier run exported it for onnxruntime (the CPU default)
     _enospc_after(monkeypatch, 1)
     code, err = _run(["apply", str(model), *map(str, photos), "-o", str(out), "-q"], capsys)
     assert code == EXIT_FAULT and err.count("no space left on device") == 1, err
     assert sorted(p.name for p in out.iterdir()) == ["p0.png"]  # no partial or hidden file
+
+
+def test_apply_runs_when_the_cache_cannot_take_the_onnx_export(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """A user cache that cannot be written (here: its path runs through a file): the export is
+    made for this run only, in a temporary folder, and the photo is restyled all the same."""
+    photo = write_image(tmp_path / "p.png", seed=1)
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("STYLEFORGE_CACHE_DIR", str(blocker / "cache"))
+    out = tmp_path / "o.png"
+    code, err = _run(["apply", str(model), str(photo), "-o", str(out), "-q"], capsys)
+    assert code == 0 and out.is_file(), err
+    assert blocker.read_text() == "x"
 
 
 # --- kill -9 and resume; the same weights every time ----------------------------------------

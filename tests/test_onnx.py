@@ -15,6 +15,7 @@ import torch
 pytest.importorskip("onnxruntime")
 
 import onnx
+from PIL import Image
 
 from styleforge.errors import UserError
 from styleforge.infer import onnx_runtime
@@ -304,3 +305,45 @@ def test_backend_onnx_exports_a_model_once_and_reuses_the_copy(
     with backends.opened_backend(model, "onnx", "cpu") as run:
         assert not np.array_equal(run(photo, 1.0, None), first)
     assert len(exports) == 3 and len(list((tmp_path / "cache" / "onnx").iterdir())) == 2
+
+
+def test_default_apply_on_the_cpu_runs_the_cached_export_without_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`styleforge apply M.safetensors` on a machine without a GPU: the first run exports the
+    model into the cache, a later run opens the copy and never imports torch; the result is the
+    torch backend's."""
+    from styleforge.infer import backends
+    from tests.conftest import write_image, write_tiny_stylizer
+
+    monkeypatch.setenv("STYLEFORGE_CACHE_DIR", str(tmp_path / "cache"))
+    model = write_tiny_stylizer(tmp_path / "m.safetensors")
+    photo = write_image(tmp_path / "p.png", seed=2)
+    assert backends.choose_backend(model, None, "cpu") == "onnx"
+    assert backends.choose_backend(model, None, "cpu", sharded=True) == "torch"
+    assert backends.choose_backend(model, None, "cuda") == "torch"
+    assert backends.choose_backend(model, "torch", "cpu") == "torch"
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from styleforge.cli import main
+        args = [{str(model)!r}, {str(photo)!r}, "-o", sys.argv[1], "-q", "--device", "cpu"]
+        assert main(["apply", *args, *sys.argv[2:]]) == 0
+        print("torch" in sys.modules)
+        """
+    )
+
+    def run(out: str, *extra: str) -> bool:
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path / out), *extra],
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1] == "True"
+
+    assert run("first.png")  # exported: torch was needed once
+    assert len(list((tmp_path / "cache" / "onnx").iterdir())) == 1
+    assert not run("second.png")  # the cached copy: no torch
+    assert run("torch.png", "--backend", "torch")
+    a, b, c = (np.asarray(Image.open(tmp_path / f), np.float32) for f in
+               ("first.png", "second.png", "torch.png"))  # fmt: skip
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(b - c).max() <= 1.0  # one 8-bit level

@@ -91,7 +91,8 @@ def _add_work(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=positive_int, default=1, help="tiles per pass (default 1)")
     p.add_argument(
         "--backend", choices=("torch", "onnx"),
-        help="default: onnx for a .onnx model, else torch",
+        help="default: onnx on the CPU (a .safetensors model is exported once, into the user "
+        "cache), torch on a GPU",
     )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument(
@@ -153,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         pairs = plan_outputs(list_inputs(inputs), args.output)
         run_batch = backends.preview_backend(args.style_from, args.device, limit)
         return _apply_and_report(run_batch, pairs, options, args)
-    backend = backends.choose_backend(model, args.backend)
+    backend = backends.choose_backend(model, args.backend, args.device, sharded=world().distributed)
     pairs = plan_outputs(list_inputs(inputs), args.output)
     if world().distributed:
         shared = backends.apply_sharded(

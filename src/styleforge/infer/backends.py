@@ -6,6 +6,10 @@ Torch-free at import: a ``.onnx`` model on onnxruntime never imports torch.
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import platform
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,13 +20,14 @@ from styleforge import images
 from styleforge.distributed import joined, shard
 from styleforge.errors import UserError
 from styleforge.infer.apply import ApplyOptions, ApplySummary, RunBatch, apply_files
-from styleforge.infer.export import exported_copy, open_exported
+from styleforge.infer.export import cached_export, open_exported
 
 __all__ = [
     "Backend",
     "ShardedSummary",
     "apply_sharded",
     "choose_backend",
+    "gpu_visible",
     "onnx_backend",
     "opened_backend",
     "preview_backend",
@@ -40,10 +45,11 @@ def torch_backend(model: Path, device: str) -> RunBatch:
 
 
 def onnx_backend(model: Path, device: str) -> RunBatch:
-    """An exported ``.onnx`` stylizer on onnxruntime (CPU only)."""
+    """An exported ``.onnx`` stylizer on onnxruntime (CPU only); a ``.safetensors`` model runs
+    its cached export (:func:`~styleforge.infer.export.cached_export`)."""
     if device not in ("auto", "cpu"):
         raise UserError("--backend onnx runs on the CPU; leave out --device or use --device cpu")
-    return open_exported(model)
+    return open_exported(model) if model.suffix.lower() == ".onnx" else cached_export(model)
 
 
 def preview_backend(style_dir: Path, device: str, max_pixels: int) -> RunBatch:
@@ -62,28 +68,44 @@ def preview_backend(style_dir: Path, device: str, max_pixels: int) -> RunBatch:
     return Stylizer(net, info, pick_device(device)).backend()
 
 
-def choose_backend(model: Path, backend: Backend | None) -> Backend:
-    """The backend for ``model`` (default: ``onnx`` for a ``.onnx`` file, else ``torch``); a
-    missing model or an ONNX model on torch is a :class:`UserError`."""
+def gpu_visible() -> bool:
+    """Whether ``--device auto`` may find a GPU, asked without importing torch: an NVIDIA driver
+    with devices not hidden by ``CUDA_VISIBLE_DEVICES``, or an Apple-silicon Mac (MPS)."""
+    if sys.platform == "darwin":
+        return platform.machine() == "arm64"
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return False
+    return Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidia0").exists()
+
+
+def choose_backend(
+    model: Path, backend: Backend | None, device: str = "auto", *, sharded: bool = False
+) -> Backend:
+    """The backend for ``model``. Default: ``onnx`` for a ``.onnx`` file; for a ``.safetensors``
+    model ``onnx`` too (its cached export, no torch start-up) when it runs on the CPU (``device``
+    ``cpu``, or ``auto`` with no GPU in sight) and onnxruntime is installed, else ``torch``;
+    ``torch`` for one process of a ``sharded`` (torchrun) job. A missing model or an ONNX model
+    on torch is a :class:`UserError`."""
     if not model.is_file():
         raise UserError(f"{model}: no such model file")
     is_onnx = model.suffix.lower() == ".onnx"
-    chosen: Backend = backend or ("onnx" if is_onnx else "torch")
-    if chosen == "torch" and is_onnx:
+    if backend is None:
+        on_cpu = device == "cpu" or (device == "auto" and not gpu_visible())
+        fast = on_cpu and not sharded and importlib.util.find_spec("onnxruntime") is not None
+        backend = "onnx" if is_onnx or fast else "torch"
+    if backend == "torch" and is_onnx:
         raise UserError(f"{model}: an ONNX model runs with --backend onnx")
-    return chosen
+    return backend
 
 
 @contextmanager
 def opened_backend(model: Path, backend: Backend, device: str) -> Iterator[RunBatch]:
     """``model`` on ``backend`` for the duration (a ``.safetensors`` model on onnxruntime runs
-    its cached export, :func:`~styleforge.infer.export.exported_copy`)."""
+    its cached export, :func:`~styleforge.infer.export.cached_export`)."""
     if backend == "torch":
         yield torch_backend(model, device)
-    elif model.suffix.lower() == ".onnx":
-        yield onnx_backend(model, device)
     else:
-        yield onnx_backend(exported_copy(model), device)
+        yield onnx_backend(model, device)
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,13 @@ imported by :func:`export_model` itself.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
-from styleforge.errors import UserError
+from styleforge.errors import DiskFull, UserError
 from styleforge.infer.onnx_runtime import OnnxStylizerNet
 
-__all__ = ["ONNX_FORMAT", "export_model", "exported_copy", "open_exported"]
+__all__ = ["ONNX_FORMAT", "cached_export", "export_model", "exported_copy", "open_exported"]
 
 #: The ``format`` entry of the metadata of an ONNX file written by :func:`export_model`.
 ONNX_FORMAT = "styleforge-stylizer-onnx-v1"
@@ -36,23 +37,33 @@ def export_model(model: Path, output: Path) -> Path:
 
 
 def exported_copy(model: Path) -> Path:
-    """``model`` (a ``.safetensors`` stylizer) exported to ONNX once and kept in the user cache
-    (``onnx/`` under :func:`~styleforge.fileio.cache_dir`), keyed by the sha256 of the model
-    file's bytes and :data:`ONNX_FORMAT`: the first ``--backend onnx`` run exports, later runs
-    open the copy (a retrained or edited model has other bytes, so gets a new copy). A cached
-    copy that does not open is exported again; the copy is written atomically."""
+    """The path of ``model``'s export in the user cache (see :func:`cached_export`)."""
+    return cached_export(model).path
+
+
+def cached_export(model: Path) -> OnnxStylizerNet:
+    """``model`` (a ``.safetensors`` stylizer) exported to ONNX once, kept in the user cache
+    (``onnx/`` under :func:`~styleforge.fileio.cache_dir`) keyed by the sha256 of the model
+    file's bytes and :data:`ONNX_FORMAT`, and opened on onnxruntime: the first run exports,
+    later runs open the copy (a retrained or edited model has other bytes, so gets a new copy).
+    A cached copy that does not open is exported again; the copy is written atomically. Where
+    the cache cannot be written, the export goes to a temporary folder that is removed once
+    the model is open (every run exports then)."""
     from styleforge.fileio import atomic_write, cache_dir, sha256_file
 
     copy = cache_dir() / "onnx" / f"{sha256_file(model)[:32]}-{ONNX_FORMAT}.onnx"
     if copy.is_file():
         try:
-            open_exported(copy)
-            return copy
+            return open_exported(copy)
         except Exception:  # damaged or foreign: made again below
             pass
-    with atomic_write(copy, ".onnx") as tmp:
-        export_model(model, tmp)
-    return copy
+    try:
+        with atomic_write(copy, ".onnx") as tmp:
+            export_model(model, tmp)
+    except (OSError, DiskFull):  # a read-only or full cache: export for this run only
+        with tempfile.TemporaryDirectory(prefix="styleforge-onnx-") as folder:
+            return open_exported(export_model(model, Path(folder) / "model.onnx"))
+    return open_exported(copy)
 
 
 def open_exported(model: Path) -> OnnxStylizerNet:
