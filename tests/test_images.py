@@ -448,3 +448,24 @@ def test_make_sheet_with_labels_draws_text_below() -> None:
     assert below[:, :, :5].min() == 1.0  # nothing drawn in the left margin
     with pytest.raises(ValueError, match="1 labels for 2 images"):
         make_sheet(imgs, labels=["one"])
+
+
+def test_open_image_decodes_a_jpeg_smaller_only_when_told_and_not_below_twice_the_need(
+    tmp_path: Path,
+) -> None:
+    from styleforge.images import downscale_to, open_image, pil_to_array
+
+    rng = np.random.default_rng(0)
+    base = rng.random((3, 60, 80)).repeat(20, 1).repeat(20, 2)  # 1200×1600, smooth blocks
+    img = Image.fromarray((base.transpose(1, 2, 0) * 255).astype(np.uint8))
+    img.save(tmp_path / "p.jpg", quality=95)
+    img.save(tmp_path / "p.png")
+    assert open_image(tmp_path / "p.jpg").size == (1600, 1200)
+    small = open_image(tmp_path / "p.jpg", at_least=300)
+    assert small.size == (800, 600)  # 1/2: 1/4 would give 400 < 2 × 300
+    assert open_image(tmp_path / "p.jpg", at_least=100).size == (200, 150)  # 1/8
+    assert open_image(tmp_path / "p.png", at_least=100).size == (1600, 1200)
+    full = downscale_to(pil_to_array(open_image(tmp_path / "p.jpg")), 300)
+    fast = downscale_to(pil_to_array(small), 300)
+    assert full.shape == fast.shape == (1, 3, 225, 300)
+    assert np.abs(full - fast).mean() < 0.01

@@ -145,12 +145,17 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # 1, L, P, CMYK, YCbCr, HSV, ...
 
 
-def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_image(
+    path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, *, at_least: int | None = None
+) -> Image.Image:
     """Read an image file fully and return it as an upright 'RGB' PIL image.
 
     EXIF orientation is applied; grayscale, palette, CMYK, 16-bit and float images are
     converted; transparency is composited onto white. Images with more than ``max_pixels``
-    pixels are refused before they are decoded.
+    pixels are refused before they are decoded. ``at_least``: the caller shrinks the image so
+    its long side is this many px anyway, so a JPEG may be decoded at 1/2, 1/4 or 1/8 of its
+    size (libjpeg's DCT scaling, :meth:`PIL.Image.Image.draft`) as long as its long side stays
+    at least twice that: faster, with nothing lost to the later resize.
 
     Raises:
         ImageError: missing, empty, unreadable, not an image, truncated/corrupt, or too large.
@@ -183,6 +188,9 @@ def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
                     raise ImageError(
                         f"{path}: {w}x{h} is {_megapixels(w * h)} megapixels, {too_large}"
                     )
+                if at_least is not None and img.format == "JPEG":
+                    keep = 2 * at_least / max(w, h)  # the long side stays ≥ 2 × at_least
+                    img.draft(img.mode, (math.ceil(w * keep), math.ceil(h * keep)))
                 img.load()  # full decode here, so truncation is caught here
                 try:
                     upright = ImageOps.exif_transpose(img)

@@ -287,7 +287,7 @@ def apply_files(
             summary.skipped.append(dst)
             continue
         try:
-            img = images.open_image(src, max_pixels=max_pixels)
+            img = images.open_image(src, max_pixels=max_pixels, at_least=options.max_size)
             result = stylize_pil(run_batch, img, options)
         except (UserError, ValueError, RuntimeError, MemoryError) as err:
             # One photo that cannot be restyled fails alone; a full disk (DiskFull) stops all.
