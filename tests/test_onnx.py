@@ -347,3 +347,30 @@ def test_default_apply_on_the_cpu_runs_the_cached_export_without_torch(
                ("first.png", "second.png", "torch.png"))  # fmt: skip
     np.testing.assert_array_equal(a, b)
     assert np.abs(b - c).max() <= 1.0  # one 8-bit level
+
+
+def test_the_optimised_graph_is_kept_reused_and_remade_when_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """open_exported keeps onnxruntime's optimised graph in the cache: a second open loads it
+    (same pixels, same metadata), a damaged copy is made again, an unwritable place is skipped."""
+    from styleforge.infer.export import export_model, open_exported, optimized_copy
+    from tests.conftest import write_tiny_stylizer
+
+    monkeypatch.setenv("STYLEFORGE_CACHE_DIR", str(tmp_path / "cache"))
+    model = export_model(write_tiny_stylizer(tmp_path / "m.safetensors"), tmp_path / "m.onnx")
+    kept = optimized_copy(model)
+    assert kept is not None and not kept.exists()
+    x = np.random.default_rng(0).random((1, 3, 37, 53), dtype=np.float32)
+    first = open_exported(model)
+    assert kept.is_file() and kept.read_bytes() != model.read_bytes()
+    second = open_exported(model)
+    np.testing.assert_array_equal(first(x), second(x))
+    assert second.metadata == first.metadata
+    kept.write_bytes(b"damaged")
+    np.testing.assert_array_equal(open_exported(model)(x), first(x))
+    assert kept.read_bytes() != b"damaged"
+    assert sorted(p.name for p in kept.parent.iterdir()) == [kept.name]  # no temporary left
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    np.testing.assert_array_equal(OnnxStylizerNet(model, optimized=blocker / "o.onnx")(x), first(x))

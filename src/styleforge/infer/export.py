@@ -68,8 +68,38 @@ def cached_export(model: Path) -> OnnxStylizerNet:
 
 def open_exported(model: Path) -> OnnxStylizerNet:
     """An ONNX file written by :func:`export_model`, on onnxruntime; any other ONNX model is a
-    :class:`UserError`."""
-    net = OnnxStylizerNet(model)
+    :class:`UserError`. onnxruntime's optimised form of it is kept in the user cache
+    (:func:`optimized_copy`), so later runs start faster."""
+    net = OnnxStylizerNet(model, optimized=optimized_copy(model))
     if net.metadata.get("format") != ONNX_FORMAT:
         raise UserError(f"{model}: an ONNX model, but not one exported by styleforge")
     return net
+
+
+def optimized_copy(model: Path) -> Path | None:
+    """Where onnxruntime's optimised graph of the ONNX file ``model`` is kept: the user cache,
+    keyed by the file's sha256, the onnxruntime version and this CPU (the graph is laid out
+    for its vector instructions); ``None`` when the file cannot be read."""
+    import onnxruntime
+
+    from styleforge.fileio import cache_dir, sha256_file
+
+    try:
+        digest = sha256_file(model)[:32]
+    except OSError:
+        return None
+    return cache_dir() / "onnx-ort" / f"{digest}-ort{onnxruntime.__version__}-{_cpu_tag()}.onnx"
+
+
+def _cpu_tag() -> str:
+    """A short tag of this CPU: its architecture and, on Linux, a hash of its feature flags."""
+    import hashlib
+    import platform
+
+    flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        pass
+    return f"{platform.machine() or 'cpu'}-{hashlib.sha256(flags.encode()).hexdigest()[:8]}"

@@ -17,6 +17,8 @@ import numpy as np
 from styleforge.errors import UserError
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     import onnxruntime
 
 __all__ = [
@@ -38,6 +40,7 @@ SQUARE_NAME = "style_square"
 #: Smallest image side; equals ``styleforge.nets.stylizer.MIN_SIDE`` (not imported: torch).
 MIN_SIDE = 5
 
+_CPU = "CPUExecutionProvider"
 # "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from X failed:" before the reason.
 _ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .* failed:)?")
 
@@ -55,12 +58,19 @@ class OnnxStylizerNet:
     Args:
         path: an ``.onnx`` file written by :func:`styleforge.infer.onnx_export.export_onnx`.
         threads: intra-op threads of onnxruntime; default: the number of usable CPU cores.
+        optimized: where onnxruntime's optimised form of ``path`` is kept for this machine: it
+            is opened as it is when it is there (a third of the start-up of optimising the
+            graph again), else written there (atomically) after optimising. The caller keys
+            it by the model's bytes, the onnxruntime version and the CPU; a copy that does not
+            open is made again, and one that cannot be written is skipped.
 
     Raises:
         UserError: onnxruntime is missing, or ``path`` is missing or not a stylizer model.
     """
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
+    def __init__(
+        self, path: Path, threads: int | None = None, optimized: Path | None = None
+    ) -> None:
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
         try:
@@ -73,16 +83,9 @@ class OnnxStylizerNet:
             raise UserError(f"{path}: no such file")
         self.path = path
         self.threads = threads if threads is not None else _cpu_count()
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = self.threads
-        try:
-            session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as e:  # onnxruntime raises its own Exception subclasses
-            reason = _ORT_PREFIX.sub("", str(e)).strip().rstrip(".") or type(e).__name__
-            raise UserError(f"{path}: not a styleforge ONNX model ({reason})") from e
+        session = self._open_optimized(ort, optimized)
+        if session is None:
+            session = self._open(ort, optimized)
         inputs = [i.name for i in session.get_inputs()]
         outputs = [o.name for o in session.get_outputs()]
         painter = [INPUT_NAME, STRENGTH_NAME, SQUARE_NAME]
@@ -103,6 +106,53 @@ class OnnxStylizerNet:
 
             training = json.loads(self.metadata.get("training", "{}") or "{}")
             self.paint_size = int(training.get("paint_size", DEFAULT_PAINT_SIZE))
+
+    def _options(self, ort: ModuleType, level: str) -> onnxruntime.SessionOptions:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+        options.intra_op_num_threads = self.threads
+        options.log_severity_level = 3  # no warning that the saved graph suits this CPU only
+        return options
+
+    def _open_optimized(
+        self, ort: ModuleType, optimized: Path | None
+    ) -> onnxruntime.InferenceSession | None:
+        """The session of the kept optimised graph, or ``None`` (none kept, or it is damaged)."""
+        if optimized is None or not optimized.is_file():
+            return None
+        try:
+            return ort.InferenceSession(
+                str(optimized), self._options(ort, "ORT_DISABLE_ALL"), providers=[_CPU]
+            )
+        except Exception:  # damaged or from another onnxruntime: optimised again
+            return None
+
+    def _open(self, ort: ModuleType, optimized: Path | None) -> onnxruntime.InferenceSession:
+        """A session that optimises the graph, keeping the result at ``optimized`` if given."""
+        options = self._options(ort, "ORT_ENABLE_ALL")
+        tmp = None
+        if optimized is not None:
+            tmp = optimized.with_name(f".{optimized.name}.{os.getpid()}.tmp")
+            try:
+                optimized.parent.mkdir(parents=True, exist_ok=True)
+                options.optimized_model_filepath = str(tmp)
+            except OSError:
+                tmp = None
+        try:
+            session = ort.InferenceSession(str(self.path), options, providers=[_CPU])
+        except Exception as e:  # onnxruntime raises its own Exception subclasses
+            reason = _ORT_PREFIX.sub("", str(e)).strip().rstrip(".") or type(e).__name__
+            raise UserError(f"{self.path}: not a styleforge ONNX model ({reason})") from e
+        finally:
+            if tmp is not None and optimized is not None:
+                try:
+                    if tmp.is_file():
+                        os.replace(tmp, optimized)
+                except OSError:
+                    pass
+                finally:
+                    tmp.unlink(missing_ok=True)
+        return session
 
     @property
     def metadata(self) -> dict[str, str]:
