@@ -94,35 +94,38 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def conv_macs(onnx_path: Path, height: int, width: int) -> dict[str, float]:
-    """Multiply-accumulates of the graph's Conv nodes, with shapes inferred for an
-    (1,3,height,width) image: the transformer's and the style predictor's (named so)."""
+    """Multiply-accumulates of the graph's Conv nodes for a (1,3,height,width) image: the
+    transformer's and the style predictor's (named so). Each Conv output is made a graph output
+    and the graph is run once, so the shapes are the ones onnxruntime computes."""
     import onnx
-    from onnx import shape_inference
+    import onnxruntime as ort
 
     model = onnx.load(str(onnx_path))
-    for value in model.graph.input:
+    weights = {t.name: list(t.dims) for t in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv" and n.input[1] in weights]
+    known = {o.name for o in model.graph.output}
+    for node in convs:
+        if node.output[0] not in known:
+            model.graph.output.append(onnx.ValueInfoProto(name=node.output[0]))
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), options)
+    feeds = {}
+    for value in session.get_inputs():
         if value.name == "image":
-            dims = value.type.tensor_type.shape.dim
-            for dim, size in zip(dims, (1, 3, height, width), strict=True):
-                dim.ClearField("dim_param")
-                dim.dim_value = size
-    inferred = shape_inference.infer_shapes(model, data_prop=True)
-    shapes = {
-        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-        for v in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]
-    }
-    weights = {t.name: list(t.dims) for t in inferred.graph.initializer}
+            feeds[value.name] = np.zeros((1, 3, height, width), np.float32)
+        else:
+            shape = [d if isinstance(d, int) else 1 for d in value.shape]
+            feeds[value.name] = np.ones(shape, np.float32)
+    names = [node.output[0] for node in convs]
+    shapes = dict(zip(names, (a.shape for a in session.run(names, feeds)), strict=True))
     total = {"transformer": 0.0, "predictor": 0.0}
-    for node in inferred.graph.node:
-        if node.op_type != "Conv" or node.input[1] not in weights:
-            continue
-        out_shape = shapes.get(node.output[0])
-        if not out_shape or 0 in out_shape:
-            continue
+    for node in convs:
         c_out, c_in_per_group, kh, kw = weights[node.input[1]]
+        out_shape = shapes[node.output[0]]
         macs = out_shape[2] * out_shape[3] * c_out * c_in_per_group * kh * kw
         part = "predictor" if "predict" in node.name.lower() else "transformer"
-        total[part] += macs
+        total[part] += float(macs)
     return total
 
 
