@@ -124,6 +124,8 @@ def main() -> None:
             minutes[label] = None
             if args.reuse and model.exists():
                 continue
+            # train refuses a run folder holding an earlier run's checkpoint: this is a new run
+            shutil.rmtree(model.with_name(model.stem + ".run"), ignore_errors=True)
             cmd = [*sf, "train", str(style_dir), "-o", str(model), "--content", str(train_photos),
                    "--device", "cpu", "--quiet", "--overwrite"]  # fmt: skip
             cmd += ["--from-scratch"] if label == "from scratch" else []
