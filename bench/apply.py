@@ -108,8 +108,10 @@ def machine_busy_s() -> float | None:
 
 
 def timed(cmd: list[str], output: Path) -> Run:
-    """Run ``cmd`` (which must write ``output``) and measure it; exits on failure."""
-    output.unlink(missing_ok=True)
+    """Run ``cmd`` (which must write ``output``; a name ending ``.*``: with any extension) and
+    measure it; exits on failure."""
+    if not output.name.endswith(".*"):
+        output.unlink(missing_ok=True)
     with tempfile.TemporaryFile() as err:
         busy0 = machine_busy_s()
         start = time.perf_counter()
@@ -127,6 +129,8 @@ def timed(cmd: list[str], output: Path) -> Run:
     if busy0 is not None and busy1 is not None:
         cores = os.cpu_count() or 1
         others = max(0.0, (busy1 - busy0 - cpu) / (wall * cores))
+    if output.name.endswith(".*"):
+        output = next(output.parent.glob(output.name), output)
     if not output.is_file():
         raise SystemExit(f"{' '.join(cmd)}: exited 0 but wrote no {output}")
     with Image.open(output) as img:
@@ -393,11 +397,12 @@ def photo_folder(args: argparse.Namespace, model: Path, peer: str, repeats: int)
         for name, cmd in commands.items():
             dest = Path(cmd[cmd.index("-o") + 1])
             shutil.rmtree(dest, ignore_errors=True)
-            run = timed(cmd, dest / "000.png")
-            done = len(list(dest.glob("*.png")))
+            run = timed(cmd, dest / "000.*")
+            done = len([p for p in dest.iterdir() if p.suffix in (".png", ".jpg")])
             if done != n:
                 raise SystemExit(f"{name}: wrote {done} of {n} photos")
             print(f"  {name:24} {run.wall_s:6.2f} s  {n / run.wall_s:5.2f} photos/s  "
+                  f"writes {sorted({p.suffix for p in dest.iterdir()})}  "
                   f"peak RSS {run.rss_mib:5.0f} MiB  others {fmt_share(run.others):>4}",
                   flush=True)  # fmt: skip
             runs[name].append(run)

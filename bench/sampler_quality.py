@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/sampler_quality.py [--collections hokusai_fuji,monet,van_gogh] [--reuse]
 
-For each collection in shared/data/styles/: trains the quick preset (`styleforge train-sampler`,
-timed as a whole command), generates 64 images (seeds 0-63) with `styleforge generate`, and
+For each collection in shared/data/styles/ and each variant (the quick preset, with the
+projected discriminator; `pixel`, the quick preset of earlier versions: pixel discriminator with
+R1, plain DCGAN generator, 1500 steps of 16): trains it (`styleforge train-sampler`, timed as a
+whole command), generates 64 images (seeds 0-63) with `styleforge generate`, and
 scores them the way `styleforge evaluate` does (pooled VGG16 features at 256 px, every real
 image first shrunk to the samples' resolution, so all sets are compared at the same one):
 
@@ -15,8 +17,9 @@ image first shrunk to the samples' resolution, so all sets are compared at the s
 - the ceiling: KID of the content photos (shared/data/content) against the collection (images
   in no way of that style).
 
-Target: KID clearly between floor and ceiling, and no copies. Writes the figures and a
-sheet per collection (16 generated images | 8 collection images) to bench/out/sampler_quality/.
+Target (issue #18): the projected preset's KID at most half the pixel one's at equal wall time,
+memorization median above 0.5 (no copies). Writes the figures and a sheet per collection (a strip
+of 8 collection images above 16 samples of each variant) to bench/out/sampler_quality/.
 """
 
 from __future__ import annotations
@@ -74,23 +77,69 @@ def kid_figures(generated: list[Path], style_dir: Path, side: int) -> dict[str, 
     }
 
 
-def sheet(generated: list[Path], style_dir: Path, path: Path) -> None:
+#: The variants trained per collection: `projected`, the quick preset; `pixel`, the quick
+#: preset of earlier versions (`--preset classic`: pixel discriminator with R1, plain DCGAN
+#: generator, Gram loss, 1500 steps of 16); ablations of the quick preset: its projected
+#: discriminator on VGG16 features, and its generator against the pixel discriminator.
+VARIANTS: dict[str, list[str]] = {
+    "projected": [],
+    "pixel": ["--preset", "classic"],
+    "projected_vgg": ["--features", "vgg"],
+    "fastgan_vs_pixel_disc": ["--disc", "conv"],
+}
+
+
+def sheet(grids: dict[str, list[Path]], style_dir: Path, path: Path) -> None:
+    """A strip of the collection above 16 samples of each variant (8 per row)."""
     import torch
 
     from styleforge import images
 
-    gen = [images.load_image(p) for p in generated[:16]]
     real = [images.load_image(p, size=128) for p in sorted(style_dir.glob("*.jpg"))[:8]]
-    top = images.grid(torch.cat(gen), cols=8)
-    bottom = images.make_sheet(real, height=128, pad=2)
-    images.save_image(images.stack_rows([top, bottom]), path)
+    rows = [images.make_sheet(real, height=128, pad=2)]
+    for generated in grids.values():
+        gen = [images.load_image(p) for p in generated[:16]]
+        rows.append(images.grid(torch.cat(gen), cols=8))
+    images.save_image(images.stack_rows(rows), path)
+
+
+def train_and_score(
+    name: str, variant: str, args: argparse.Namespace, figures: dict[str, Any]
+) -> tuple[dict[str, Any], list[Path]]:
+    """Train one variant on one collection (unless reused), draw its samples, score them."""
+    sf = [PY, "-m", "styleforge"]
+    style_dir = DATA / "styles" / name
+    work = args.out / name / variant
+    model = work / "sampler.safetensors"
+    minutes = figures.get(name, {}).get(variant, {}).get("train_minutes")
+    if not (args.reuse and model.exists()):
+        shutil.rmtree(work, ignore_errors=True)
+        cmd = [*sf, "train-sampler", str(style_dir), "-o", str(model), "--device", "cpu",
+               "--quiet", *VARIANTS[variant]]  # fmt: skip
+        if args.steps:
+            cmd += ["--steps", str(args.steps)]
+        start = time.perf_counter()
+        sh(cmd)
+        minutes = round((time.perf_counter() - start) / 60, 1)
+    samples = work / "samples"
+    sh([*sf, "generate", str(model), "--seeds", f"0-{args.samples - 1}", "-o", str(samples),
+        "--grid", str(work / "grid.png"), "--overwrite"])  # fmt: skip
+    generated = sorted(samples.glob("*.png"))
+    from PIL import Image
+
+    with Image.open(generated[0]) as first:
+        side = max(first.size)
+    f = kid_figures(generated, style_dir, side)
+    f["train_minutes"] = minutes
+    return f, generated
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collections", default="hokusai_fuji,monet,van_gogh")
+    parser.add_argument("--variants", default="projected,pixel")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "sampler_quality")
-    parser.add_argument("--steps", type=int, help="override the preset's training steps")
+    parser.add_argument("--steps", type=int, help="override every variant's training steps")
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--reuse", action="store_true", help="keep samplers already trained")
     args = parser.parse_args()
@@ -98,56 +147,37 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     figures_path = out / "figures.json"
     figures: dict[str, Any] = json.loads(figures_path.read_text()) if figures_path.exists() else {}
-    sf = [PY, "-m", "styleforge"]
+    variants = args.variants.split(",")
     for name in args.collections.split(","):
-        style_dir = DATA / "styles" / name
-        work = out / name
-        model = work / "sampler.safetensors"
-        minutes = figures.get(name, {}).get("train_minutes")
-        if not (args.reuse and model.exists()):
-            shutil.rmtree(work, ignore_errors=True)
-            cmd = [*sf, "train-sampler", str(style_dir), "-o", str(model), "--device", "cpu",
-                   "--quiet"]  # fmt: skip
-            if args.steps:
-                cmd += ["--steps", str(args.steps)]
-            start = time.perf_counter()
-            sh(cmd)
-            minutes = round((time.perf_counter() - start) / 60, 1)
-        samples = work / "samples"
-        sh([*sf, "generate", str(model), "--seeds", f"0-{args.samples - 1}", "-o", str(samples),
-            "--grid", str(work / "grid.png"), "--overwrite"])  # fmt: skip
-        generated = sorted(samples.glob("*.png"))
-        from PIL import Image
-
-        with Image.open(generated[0]) as first:
-            side = max(first.size)
-        f = kid_figures(generated, style_dir, side)
-        f["train_minutes"] = minutes
-        figures[name] = f
-        figures_path.write_text(json.dumps(figures, indent=2))
-        sheet(generated, style_dir, out / f"{name}_sheet.png")
-        k, fl = f["kid"][0], f["floor_half_a_vs_half_b"][0]
-        ce = f["ceiling_photos_vs_collection"][0]
-        print(f"\n{name} ({f['collection']} images; training {minutes} min; "
-              f"{f['samples']} samples)")  # fmt: skip
-        print("| set vs collection | KID ± stderr |")
-        print("|---|---|")
-        print(f"| floor: half A vs half B | {fl:.4f} ± {f['floor_half_a_vs_half_b'][1]:.4f} |")
-        print(f"| generated (quick) | {k:.4f} ± {f['kid'][1]:.4f} |")
-        rows = (
-            ("generated vs half B", "kid_vs_half_b"),
-            ("ceiling: content photos", "ceiling_photos_vs_collection"),
-        )
-        for label, key in rows:
-            print(f"| {label} | {f[key][0]:.4f} ± {f[key][1]:.4f} |")
-        position = (k - fl) / (ce - fl) if ce != fl else float("nan")
-        print(f"position between floor (0) and ceiling (1): {position:.2f}")
-        print(
-            f"memorization: median {f['memorization_median']:.2f}, min "
-            f"{f['memorization_min']:.2f}, copies {f['memorization_copies']}/{f['samples']}"
-        )
-        ok = fl < k < ce and f["memorization_copies"] == 0
-        print(f"KID between floor and ceiling, no copies: {'PASS' if ok else 'FAIL'}", flush=True)
+        grids = {}
+        for variant in variants:
+            f, grids[variant] = train_and_score(name, variant, args, figures)
+            figures.setdefault(name, {})[variant] = f
+            figures_path.write_text(json.dumps(figures, indent=2))
+        sheet(grids, DATA / "styles" / name, out / f"{name}_sheet.png")
+        mine = figures[name]
+        first = mine[variants[0]]
+        fl, ce = first["floor_half_a_vs_half_b"], first["ceiling_photos_vs_collection"]
+        print(f"\n{name} ({first['collection']} images; {first['samples']} samples each)")
+        print("| set vs collection | KID ± stderr | position | memorization median / min "
+              "| copies | train min |")  # fmt: skip
+        print("|---|---|---|---|---|---|")
+        print(f"| floor: half A vs half B | {fl[0]:.4f} ± {fl[1]:.4f} | 0 | | | |")
+        for variant in variants:
+            f = mine[variant]
+            k = f["kid"]
+            pos = (k[0] - fl[0]) / (ce[0] - fl[0]) if ce[0] != fl[0] else float("nan")
+            print(f"| {variant} | {k[0]:.4f} ± {k[1]:.4f} | {pos:.2f} | "
+                  f"{f['memorization_median']:.2f} / {f['memorization_min']:.2f} | "
+                  f"{f['memorization_copies']}/{f['samples']} | "
+                  f"{f['train_minutes']} |")  # fmt: skip
+        print(f"| ceiling: content photos | {ce[0]:.4f} ± {ce[1]:.4f} | 1 | | | |")
+        if len(variants) > 1:
+            a, b = mine[variants[0]], mine[variants[1]]
+            ratio = a["kid"][0] / b["kid"][0] if b["kid"][0] > 0 else float("nan")
+            ok = ratio <= 0.5 and a["memorization_median"] > 0.5
+            print(f"KID {variants[0]} / {variants[1]}: {ratio:.2f} (target ≤ 0.5, memorization "
+                  f"> 0.5): {'PASS' if ok else 'FAIL'}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -14,12 +14,16 @@ from PIL import Image
 
 from styleforge.cli import main
 from styleforge.errors import UserError
+from styleforge.features import load_encoder
+from styleforge.features.efficientnet import EfficientNetFeatures, efficientnet_lite0
 from styleforge.infer.sampler import Sampler, latents, slerp
+from styleforge.nets.projected import VGG_TAPS, FeatureNet, ProjectedDiscriminator, VGGTaps
 from styleforge.nets.sampler import (
     RESOLUTIONS,
     SamplerConfig,
     SamplerDiscriminator,
     SamplerGenerator,
+    build_sampler_disc,
 )
 from styleforge.seeds import parse_seeds
 from styleforge.tblog import read_scalars
@@ -96,6 +100,17 @@ def test_config_rejects_unsupported_resolutions() -> None:
         SamplerTrainConfig.preset("quick", 96)
     assert SamplerTrainConfig.preset("quick", 128).resolution == 128
     assert SamplerTrainConfig.from_dict(TINY.to_dict()) == TINY
+    quick = SamplerTrainConfig.preset("quick")
+    assert quick.net.disc == "projected" and quick.net.sle and quick.r1_gamma == 0
+    pixel = quick.with_overrides(disc="conv", generator="dcgan")
+    assert pixel.net.disc == "conv" and not pixel.net.sle and pixel.r1_gamma > 0
+    assert quick.with_overrides(disc="conv", r1_gamma=0.0).r1_gamma == 0.0
+    with pytest.raises(UserError, match="fastgan or dcgan"):
+        quick.with_overrides(generator="stylegan")
+    assert quick.net.features == "efficientnet" and quick.gan_loss == "hinge"
+    assert quick.with_overrides(features="vgg").net.features == "vgg"
+    assert SamplerTrainConfig.preset("classic") == SamplerTrainConfig()  # earlier versions
+    assert SamplerTrainConfig.preset("classic").net.disc == "conv"
 
 
 def test_latents_depend_on_the_seed_alone() -> None:
@@ -135,6 +150,115 @@ def test_training_moves_both_losses_and_resumes_exactly(tmp_path: Path) -> None:
     assert half.step == 3
     resumed = train_sampler_loop(TINY, imgs, device, ckpt, resume=True)
     assert resumed.step == 6 and resumed.history == straight.history
+    for part in ("generator", "ema", "disc"):
+        want = getattr(straight, part).state_dict()
+        for name, value in getattr(resumed, part).state_dict().items():
+            assert torch.equal(value, want[name]), f"{part}.{name}"
+
+
+@pytest.fixture(scope="module", params=["efficientnet", "vgg"])
+def features(request: pytest.FixtureRequest) -> FeatureNet:
+    if request.param == "vgg":
+        return VGGTaps(load_encoder(VGG_TAPS))
+    return EfficientNetFeatures(input_size=128)
+
+
+@pytest.mark.slow
+def test_efficientnet_weights_are_the_imagenet_ones() -> None:
+    from skimage import data
+
+    net = efficientnet_lite0()
+    cat = torch.from_numpy(data.chelsea().copy()).permute(2, 0, 1)[None].float() / 255
+    cat = torch.nn.functional.interpolate(cat, size=(224, 224), mode="bilinear", antialias=True)
+    with torch.no_grad():
+        top = net.classify((cat - 0.5) / 0.5).topk(3).indices[0].tolist()
+    assert set(top) <= set(range(281, 286))  # ImageNet's domestic cats
+    assert sum(p.numel() for p in net.parameters()) == 4_631_000  # BN folded into the convs
+
+
+def test_projected_discriminator_reads_frozen_features_and_trains_only_its_heads(
+    features: FeatureNet,
+) -> None:
+    cfg = replace(NET, disc="projected")
+    torch.manual_seed(0)
+    disc = build_sampler_disc(cfg, features)
+    assert isinstance(disc, ProjectedDiscriminator)
+    x = torch.rand(2, 3, 64, 64, requires_grad=True)
+    logits = disc(x)
+    scales = len(features.channels)
+    assert logits.shape == (2, scales)  # one logit per feature scale and picture
+    sides = [m.shape[-1] for m in disc.mixed(x)]
+    assert sides == ([32, 16, 8, 4] if scales == 4 else [32, 16, 8])
+    assert [m.shape[1] for m in disc.mixed(x)] == [64, 128, 256, 512][:scales]
+    # The feature net is neither a parameter nor in the state (a checkpoint does not carry it)
+    frozen_params = {id(p) for p in features.parameters()}
+    assert not frozen_params & {id(p) for p in disc.parameters()}
+    assert all(k.startswith(("heads.", "ccm", "csm")) for k in disc.state_dict())
+    # ... and stays frozen (even in train mode) while the heads learn; the generator still
+    # gets gradients through it.
+    before = {k: v.clone() for k, v in features.state_dict().items()}
+    mix = {k: v.clone() for k, v in disc.state_dict().items() if not k.startswith("heads.")}
+    heads_before = {k: v.clone() for k, v in disc.state_dict().items() if k.startswith("heads.")}
+    disc.train()
+    opt = torch.optim.Adam(disc.parameters(), lr=1e-2)
+    for _ in range(2):
+        opt.zero_grad()
+        disc(x).square().mean().backward()
+        opt.step()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    assert all(p.grad is None and not p.requires_grad for p in features.parameters())
+    for k, v in features.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    for k, v in mix.items():
+        assert torch.equal(disc.state_dict()[k], v), k
+    assert any(not torch.equal(disc.state_dict()[k], v) for k, v in heads_before.items())
+    # The mixing weights come from a fixed seed: the same for any global seed.
+    torch.manual_seed(99)
+    other = build_sampler_disc(cfg, features)
+    assert torch.equal(other.state_dict()["ccm0"], mix["ccm0"])
+    with pytest.raises(ValueError, match="needs its frozen feature network"):
+        build_sampler_disc(cfg)
+    with pytest.raises(ValueError, match="expected an"):
+        disc(torch.rand(1, 3, 32, 32))
+
+
+def test_skip_layer_excitation_gates_the_fine_maps_and_old_files_keep_their_layout() -> None:
+    torch.manual_seed(0)
+    plain = SamplerGenerator(NET)
+    sle = SamplerGenerator(replace(NET, sle=True))
+    assert sorted(sle.excite.keys()) == ["3", "4"]  # 4×4 gates 32×32, 8×8 gates 64×64
+    assert not [k for k in plain.state_dict() if k.startswith("excite")]
+    shared = {k: v for k, v in sle.state_dict().items() if not k.startswith("excite")}
+    assert shared.keys() == plain.state_dict().keys()
+    plain.load_state_dict(shared)
+    z = torch.randn(3, NET.latent_dim)
+    with torch.no_grad():
+        gated, ungated = sle(z), plain(z)
+    assert gated.shape == (3, 3, 64, 64)
+    assert not torch.allclose(gated, ungated)
+    assert SamplerConfig.from_dict({"resolution": 64}).disc == "conv"  # old files: old nets
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("features", ["efficientnet", "vgg"])
+def test_projected_sampler_training_resumes_exactly(tmp_path: Path, features: str) -> None:
+    cfg = replace(TINY, steps=4, checkpoint_every=2, r1_gamma=0.0, gan_loss="hinge",
+                  net=replace(NET, sle=True, disc="projected", features=features))  # fmt: skip
+    device = torch.device("cpu")
+    imgs = _images(2)
+    vgg = load_encoder(VGG_TAPS) if features == "vgg" else None
+    straight = train_sampler_loop(cfg, imgs, device, vgg=vgg)
+    assert len({h["d_loss"] for h in straight.history}) == 4
+    stop = StopRequest()
+
+    def press_ctrl_c(state: SamplerState) -> None:
+        if state.step == 2:
+            stop.requested = True
+
+    ckpt = tmp_path / "c.pt"
+    train_sampler_loop(cfg, imgs, device, ckpt, on_step=press_ctrl_c, stop=stop, vgg=vgg)
+    resumed = train_sampler_loop(cfg, imgs, device, ckpt, resume=True, vgg=vgg)
+    assert resumed.history == straight.history
     for part in ("generator", "ema", "disc"):
         want = getattr(straight, part).state_dict()
         for name, value in getattr(resumed, part).state_dict().items():

@@ -22,13 +22,16 @@ def add_parser(sub: Subparsers) -> None:
     ts = sub.add_parser(
         "train-sampler",
         help="learn to draw brand-new images like those in a folder (a GAN from noise)",
-        description="Train an unconditional generator (DCGAN family) on a style collection.",
+        description="Train an unconditional generator (DCGAN family with FastGAN's skip-layer "
+        "excitation) on a style collection, against a discriminator that judges frozen "
+        "pretrained features (Projected GAN).",
     )
     ts.add_argument("style_dir", type=Path, help="folder of pictures (at least 4; 20+ is better)")
     ts.add_argument("-o", "--output", type=Path, required=True, help="sampler file (.safetensors)")
     ts.add_argument(
-        "--preset", choices=("quick", "standard", "max"), default="quick",
-        help="quick: 64 px, minutes on a laptop CPU; standard (128 px), max (256 px): for a GPU",
+        "--preset", choices=("quick", "standard", "max", "classic"), default="quick",
+        help="quick: 64 px, minutes on a laptop CPU; standard (128 px), max (256 px): for a "
+        "GPU; classic: the pixel-discriminator quick preset of earlier versions",
     )  # fmt: skip
     ts.add_argument(
         "--resolution", type=int, choices=(64, 128, 256), help="image side (default: by preset)"
@@ -39,11 +42,27 @@ def add_parser(sub: Subparsers) -> None:
     ts.add_argument("--lr", type=non_negative, help="Adam learning rate of G and D (2e-4)")
     ts.add_argument(
         "--gan-loss", choices=("bce", "minimax", "hinge", "lsgan"),
-        help="adversarial loss (default: bce, the non-saturating form)",
+        help="adversarial loss (default: hinge; classic preset: bce, the non-saturating form)",
     )  # fmt: skip
     ts.add_argument(
         "--style-weight", type=non_negative,
-        help="weight of the extra Gram style loss toward the collection (3e-10; 0: off)",
+        help="weight of an extra Gram style loss toward the collection (off by default; "
+        "3e-10 in the classic preset)",
+    )  # fmt: skip
+    ts.add_argument(
+        "--disc", choices=("projected+conv", "projected", "conv"),
+        help="discriminator: projected+conv (frozen pretrained features and a small one on "
+        "pixels, the default), projected (features only) or conv (pixels only, with R1; "
+        "earlier versions)",
+    )  # fmt: skip
+    ts.add_argument(
+        "--features", choices=("efficientnet", "vgg"),
+        help="the projected discriminator's frozen network: efficientnet (EfficientNet-Lite0, "
+        "the default) or vgg (VGG16, about 40x the cost per image)",
+    )  # fmt: skip
+    ts.add_argument(
+        "--generator", choices=("fastgan", "dcgan"),
+        help="fastgan (skip-layer excitation, the default) or plain dcgan",
     )  # fmt: skip
     add_run_flags(ts, "grids, logs, checkpoints (default SAMPLER.run/)", "sample grids")
     ts.add_argument("--kid-every", type=positive_int, help="steps between KID measurements")
@@ -66,7 +85,13 @@ def run(args: argparse.Namespace) -> int:
         "preview_every": args.preview_every, "checkpoint_every": args.checkpoint_every,
         "kid_every": args.kid_every,
     }  # fmt: skip
-    config = config.with_overrides(latent_dim=args.latent_dim, **overrides)
+    config = config.with_overrides(
+        latent_dim=args.latent_dim,
+        disc=args.disc,
+        features=args.features,
+        generator=args.generator,
+        **overrides,
+    )
     with joined(args.device) as w:
         result = train_sampler(
             config, args.style_dir, args.output, run_dir=args.run_dir, resume=args.resume,

@@ -8,9 +8,16 @@ transposed convs avoids checkerboard artefacts. Normalisation is per-pixel featu
 no re-estimated statistics and a batch split across processes computes the same thing) or
 DCGAN's BatchNorm (``batch``).
 
-Discriminator: strided 4×4 convs with LeakyReLU(0.2) from the resolution down to 4×4 (spectral
-norm on every conv, optional dropout), a minibatch standard-deviation channel (it lets the
-discriminator see a collapsed batch) and a dense head to one logit per image.
+With ``sle`` the generator adds FastGAN's skip-layer excitation (Liu et al., ICLR 2021): the
+4×4 and 8×8 maps gate, channel by channel, the maps three stages later (32 and 64 px at 64 px), so
+the coarse layout reaches the fine layers in few steps; it costs almost nothing.
+
+Discriminator (``disc="conv"``): strided 4×4 convs with LeakyReLU(0.2) from the resolution down
+to 4×4 (spectral norm on every conv, optional dropout), a minibatch standard-deviation channel
+(it lets the discriminator see a collapsed batch) and a dense head to one logit per image.
+``disc="projected"`` is :class:`~styleforge.nets.projected.ProjectedDiscriminator`, which judges
+images in a frozen pretrained feature space (``features``: EfficientNet-Lite0 or VGG16; built by
+:func:`build_sampler_disc`); ``projected+conv`` adds the pixel discriminator's logit to it.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor, nn
@@ -27,9 +34,17 @@ from torch.nn.utils.parametrizations import spectral_norm
 from styleforge import configs
 from styleforge.runtime import at_least_float32
 
-__all__ = ["RESOLUTIONS", "SamplerConfig", "SamplerDiscriminator", "SamplerGenerator"]
+if TYPE_CHECKING:
+    from styleforge.nets.projected import FeatureNet, ProjectedDiscriminator
+
+__all__ = [
+    "RESOLUTIONS", "SamplerConfig", "SamplerDiscriminator", "SamplerGenerator",
+    "build_sampler_disc",
+]  # fmt: skip
 
 RESOLUTIONS: tuple[int, ...] = (64, 128, 256)
+#: The sampler's discriminators (see :class:`SamplerConfig`).
+DISCS: tuple[str, ...] = ("conv", "projected", "projected+conv")
 _BASE = 4  # side of the first feature map
 
 
@@ -50,6 +65,12 @@ class SamplerConfig(configs.DictConfig):
             (1 disables it, making the discriminator batch-independent). Above 1 a logit
             depends on the other images of its batch, so a batch split across processes is
             not the same computation as the whole batch in one.
+        sle: skip-layer excitation in the generator (FastGAN).
+        disc: ``conv`` (pixels), ``projected`` (frozen pretrained features) or
+            ``projected+conv`` (both: the feature scales' logits and the pixel one's).
+        features: the projected discriminator's feature network: ``efficientnet``
+            (EfficientNet-Lite0, fed the images at twice the resolution up to 256 px) or ``vgg``
+            (VGG16 at the resolution).
     """
 
     resolution: int = 64
@@ -60,6 +81,9 @@ class SamplerConfig(configs.DictConfig):
     dropout: float = 0.0
     mbstd_group: int = 4
     spectral_norm: bool = True
+    sle: bool = False
+    disc: Literal["conv", "projected", "projected+conv"] = "conv"
+    features: Literal["efficientnet", "vgg"] = "efficientnet"
 
     def __post_init__(self) -> None:
         if self.resolution not in RESOLUTIONS:
@@ -72,6 +96,10 @@ class SamplerConfig(configs.DictConfig):
             raise ValueError(f"norm must be 'pixel' or 'batch', got {self.norm!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.disc not in DISCS:
+            raise ValueError(f"disc must be one of {', '.join(DISCS)}, got {self.disc!r}")
+        if self.features not in ("efficientnet", "vgg"):
+            raise ValueError(f"features must be 'efficientnet' or 'vgg', got {self.features!r}")
 
     @property
     def stages(self) -> int:
@@ -115,6 +143,12 @@ class SamplerGenerator(nn.Module):
             ]
         self.stages = nn.Sequential(*stages)
         self.to_rgb = nn.Conv2d(chans[-1], 3, 3, padding=1)
+        # Skip-layer excitation: map i (side 4·2^i) gates map i + 3 (side 32·2^i).
+        pairs = [(i, i + 3) for i in range(2) if i + 3 < len(chans)] if cfg.sle else []
+        self.excite = nn.ModuleDict({
+            str(dst): _Excite(chans[src], chans[dst]) for src, dst in pairs
+        })  # fmt: skip
+        self._sources = {src: dst for src, dst in pairs}
 
     def forward(self, z: Tensor) -> Tensor:
         """(N, latent_dim) -> (N, 3, R, R) in [0,1]."""
@@ -122,9 +156,34 @@ class SamplerGenerator(nn.Module):
             raise ValueError(
                 f"expected latents of shape (N, {self.config.latent_dim}), got {tuple(z.shape)}"
             )
-        x = self.dense(z).view(z.shape[0], -1, _BASE, _BASE)
-        x = self.stages(self.stem(x))
+        x = self.stem(self.dense(z).view(z.shape[0], -1, _BASE, _BASE))
+        if not self.excite:
+            x = self.stages(x)
+        else:
+            kept: dict[int, Tensor] = {}
+            for i in range(self.config.stages + 1):
+                for j in range(4 * (i - 1), 4 * i) if i > 0 else ():
+                    x = self.stages[j](x)
+                if str(i) in self.excite:
+                    x = x * self.excite[str(i)](kept.pop(i))
+                if i in self._sources:
+                    kept[self._sources[i]] = x
         return (torch.tanh(self.to_rgb(x)) + 1.0) * 0.5
+
+
+class _Excite(nn.Module):
+    """FastGAN's skip-layer excitation: (N,C_src,h,w) -> (N,C_dst,1,1) channel gates in (0,1)."""
+
+    def __init__(self, c_src: int, c_dst: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.AdaptiveAvgPool2d(4), nn.Conv2d(c_src, c_dst, 4), nn.LeakyReLU(0.1),
+            nn.Conv2d(c_dst, c_dst, 1), nn.Sigmoid(),
+        )  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N,C_src,h,w) -> (N,C_dst,1,1)."""
+        return self.body(x)
 
 
 class SamplerDiscriminator(nn.Module):
@@ -176,3 +235,18 @@ def _minibatch_std(h: Tensor, group: int) -> Tensor:
     y = at_least_float32(h).view(g, n // g, c, hh, ww)
     std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n // g,)
     return std.repeat(g).view(n, 1, 1, 1).expand(n, 1, hh, ww).to(h.dtype)
+
+
+def build_sampler_disc(
+    config: SamplerConfig, features: FeatureNet | None = None
+) -> SamplerDiscriminator | ProjectedDiscriminator:
+    """The discriminator ``config.disc`` names; ``projected`` reads ``features`` (the frozen
+    network ``config.features`` names, see :func:`~styleforge.train.sampler.feature_net`)."""
+    if config.disc == "conv":
+        return SamplerDiscriminator(config)
+    from styleforge.nets.projected import ProjectedDiscriminator
+
+    if features is None:
+        raise ValueError("a projected discriminator needs its frozen feature network")
+    pixel = SamplerDiscriminator(config) if config.disc == "projected+conv" else None
+    return ProjectedDiscriminator(config.resolution, features, width=config.width, pixel=pixel)

@@ -9,6 +9,7 @@ are not part of a config; they are passed to the jobs apart.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import Any, Literal
 
 from styleforge import configs
@@ -188,6 +189,13 @@ PAINTER_PRESETS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+#: The R1 weight of the pixel discriminator (the projected one needs none).
+_R1_CONV = 0.1
+#: The quick preset's budget with the projected discriminator (64 px, about as many minutes on
+#: a 2-core CPU as the pixel preset of earlier versions: 1500 steps of 16).
+_QUICK_STEPS, _QUICK_BATCH = 450, 16
+
+
 @dataclass(frozen=True)
 class SamplerTrainConfig:
     """Hyper-parameters of one sampler training run (paths and devices are passed apart).
@@ -201,7 +209,8 @@ class SamplerTrainConfig:
     generator batch only: the VGG pass costs more than both networks together at 64 px.
     ``style_weight`` is scaled for Gram matrices of 0–255 Caffe-preprocessed VGG features at
     the sampler's resolution (the loss is ~1e9–1e10 there).
-    The defaults are the ``quick`` preset (64 px, minutes on a 2-core CPU).
+    The defaults are the ``quick`` preset of earlier versions (64 px, pixel discriminator,
+    minutes on a 2-core CPU); :meth:`preset` gives today's presets.
     """
 
     steps: int = 1500
@@ -266,43 +275,78 @@ class SamplerTrainConfig:
 
     @classmethod
     def preset(cls, name: str, resolution: int | None = None) -> SamplerTrainConfig:
-        """``quick``: 64 px in minutes on a 2-core CPU; ``standard`` and ``max``: for a GPU.
-        ``resolution`` overrides the preset's (the network grows a stage per doubling)."""
+        """``quick``: 64 px in minutes on a 2-core CPU; ``standard`` and ``max``: for a GPU;
+        ``classic``: the quick preset of earlier versions (pixel discriminator with R1, plain
+        DCGAN generator, 1500 steps of 16), kept for comparison. ``resolution`` overrides the
+        preset's (the network grows a stage per doubling)."""
         if resolution is not None and resolution not in RESOLUTIONS:
             raise UserError(
                 f"--resolution {resolution} is not supported; choose "
                 f"{', '.join(map(str, RESOLUTIONS))}"
             )
-        if name == "quick":
+        # Every preset: the FastGAN-style generator against the projected discriminator on
+        # frozen EfficientNet-Lite0 features, hinge loss, Adam (0, 0.99), no R1 and no Gram
+        # loss (the pretrained features carry the palette; the VGG pass would cost a third of a
+        # step on a CPU).
+        fast = partial(SamplerConfig, sle=True, disc="projected", width=32, max_width=256)
+        common: dict[str, Any] = {
+            "r1_gamma": 0.0, "gan_loss": "hinge", "beta1": 0.0, "style_weight": 0.0,
+        }  # fmt: skip
+        if name == "classic":
             cfg = cls()
+        elif name == "quick":
+            cfg = cls(
+                steps=_QUICK_STEPS, batch=_QUICK_BATCH, net=fast(), preview_every=100,
+                checkpoint_every=100, kid_every=350, **common,
+            )  # fmt: skip
         elif name == "standard":
             cfg = cls(
-                steps=30_000, batch=32, net=SamplerConfig(resolution=128,
-                width=64, max_width=512), checkpoint_every=2000, preview_every=1000,
-                kid_every=2000, kid_samples=256,
+                steps=30_000, batch=32, net=fast(resolution=128, width=32, max_width=512),
+                checkpoint_every=2000, preview_every=1000, kid_every=2000, kid_samples=256,
+                **common,
             )  # fmt: skip
         elif name == "max":
             cfg = cls(
-                steps=80_000, batch=32, net=SamplerConfig(resolution=256, width=32,
-                max_width=512), checkpoint_every=4000, preview_every=2000, kid_every=4000,
-                kid_samples=256,
+                steps=80_000, batch=32, net=fast(resolution=256, width=16, max_width=512),
+                checkpoint_every=4000, preview_every=2000, kid_every=4000, kid_samples=256,
+                **common,
             )  # fmt: skip
         else:
-            raise UserError(f"unknown preset {name!r}; choose from quick, standard, max")
+            raise UserError(f"unknown preset {name!r}; choose from quick, standard, max, classic")
         if resolution is not None:
             cfg = replace(cfg, net=replace(cfg.net, resolution=resolution))
         return cfg
 
     def with_overrides(
-        self, *, latent_dim: int | None = None, **overrides: Any
-    ) -> SamplerTrainConfig:
-        """This config with the non-``None`` overrides applied (``latent_dim`` is the
-        network's): the one place the CLI, the demo and the web app build a sampler training
-        config. A ``steps`` shorter than the preset's also brings ``preview_every`` and
-        ``kid_every`` down to at most ``steps``, unless those are given too."""
+        self, *, latent_dim: int | None = None,
+        disc: Literal["conv", "projected", "projected+conv"] | None = None,
+        features: Literal["efficientnet", "vgg"] | None = None, generator: str | None = None,
+        **overrides: Any,
+    ) -> SamplerTrainConfig:  # fmt: skip
+        """This config with the non-``None`` overrides applied (``latent_dim``, ``disc``,
+        ``features`` and ``generator`` are the network's): the one place the CLI, the demo and
+        the web app build a sampler training config. A ``steps`` shorter than the preset's also
+        brings ``preview_every`` and ``kid_every`` down to at most ``steps``, unless those are
+        given too. ``disc``: ``projected``, ``projected+conv`` or ``conv`` (the pixel
+        discriminator of earlier versions alone, which then gets its R1 penalty back unless
+        ``r1_gamma`` is given); ``features``: the projected discriminator's feature network
+        (``efficientnet`` or ``vgg``); ``generator``: ``fastgan`` (skip-layer excitation) or
+        ``dcgan``."""
         given = {k: v for k, v in overrides.items() if v is not None}
+        net = self.net
         if latent_dim is not None:
-            given["net"] = replace(given.get("net", self.net), latent_dim=latent_dim)
+            net = replace(net, latent_dim=latent_dim)
+        if disc is not None:
+            net = replace(net, disc=disc)
+            given.setdefault("r1_gamma", _R1_CONV if disc == "conv" else 0.0)
+        if features is not None:
+            net = replace(net, features=features)
+        if generator is not None:
+            if generator not in ("fastgan", "dcgan"):
+                raise UserError(f"generator must be fastgan or dcgan, got {generator!r}")
+            net = replace(net, sle=generator == "fastgan")
+        if net != self.net:
+            given["net"] = net
         if "steps" in given:
             given.setdefault("preview_every", min(self.preview_every, given["steps"]))
             given.setdefault("kid_every", min(self.kid_every, given["steps"]))

@@ -34,11 +34,18 @@ from styleforge.augment import diff_augment
 from styleforge.distributed import World
 from styleforge.errors import UserError
 from styleforge.features import VGGEncoder
+from styleforge.features.efficientnet import EfficientNetFeatures
 from styleforge.infer.sampler import SamplerInfo, latents
 from styleforge.losses import style_loss
 from styleforge.losses.functional import GanLoss
 from styleforge.metrics.features import EvalSettings, FeatureBank
-from styleforge.nets.sampler import SamplerDiscriminator, SamplerGenerator
+from styleforge.nets.projected import VGG_TAPS, FeatureNet, ProjectedDiscriminator, VGGTaps
+from styleforge.nets.sampler import (
+    SamplerConfig,
+    SamplerDiscriminator,
+    SamplerGenerator,
+    build_sampler_disc,
+)  # fmt: skip
 from styleforge.runtime import at_least_float32, autocast, memory_format, place
 from styleforge.train.config import SamplerTrainConfig
 from styleforge.train.data import image_grams, load_pool, random_crops, resize_pool
@@ -62,6 +69,7 @@ __all__ = [
     "SAMPLER_COLUMNS",
     "SamplerState",
     "describe_sampler",
+    "feature_net",
     "new_sampler_state",
     "style_rows",
     "train_sampler",
@@ -79,17 +87,33 @@ SAMPLER_COLUMNS = (
 )  # fmt: skip
 
 
-class SamplerState(GanState[SamplerGenerator, SamplerDiscriminator]):
+class SamplerState(GanState[SamplerGenerator, SamplerDiscriminator | ProjectedDiscriminator]):
     """Everything that changes during sampler training; what a checkpoint saves."""
 
     KIND = "sampler"
 
 
-def new_sampler_state(config: SamplerTrainConfig, device: torch.device) -> SamplerState:
-    """Fresh networks and optimisers, seeded by ``config.seed``."""
+def feature_net(
+    net: SamplerConfig, device: torch.device, vgg: VGGEncoder | None = None
+) -> FeatureNet:
+    """The frozen feature network a projected discriminator reads (``net.features``):
+    EfficientNet-Lite0 fed the images at twice the resolution (at most 256 px), or a VGG16 cut
+    from ``vgg`` when that one reaches :data:`~styleforge.nets.projected.VGG_TAPS` (else one is
+    loaded)."""
+    if net.features == "vgg":
+        return VGGTaps(loss_encoder(VGG_TAPS, device, vgg))
+    return EfficientNetFeatures(input_size=min(2 * net.resolution, 256)).to(device)
+
+
+def new_sampler_state(
+    config: SamplerTrainConfig, device: torch.device, vgg: VGGEncoder | None = None
+) -> SamplerState:
+    """Fresh networks and optimisers, seeded by ``config.seed``; a projected discriminator's
+    feature network comes from :func:`feature_net`."""
+    features = feature_net(config.net, device, vgg) if config.net.disc == "projected" else None
     torch.manual_seed(config.seed)
     gen = place(SamplerGenerator(config.net), device)
-    disc = place(SamplerDiscriminator(config.net), device)
+    disc = place(build_sampler_disc(config.net, features), device)
     ema = copy.deepcopy(gen).eval().requires_grad_(False)
     betas = (config.beta1, 0.99)
     return SamplerState(
@@ -235,7 +259,7 @@ def train_sampler_loop(
     computed over each process's own rows, so there the step changes a little with the
     number of processes (the groups differ); what is learned stays the same in kind.
     """
-    state = new_sampler_state(config, device)
+    state = new_sampler_state(config, device, vgg)
 
     def plan_for(rows: slice) -> GanPlan[_Inputs]:
         gen_train, disc_train = world.wrap(state.generator, device), world.wrap(state.disc, device)
