@@ -90,23 +90,42 @@ VARIANTS: dict[str, list[str]] = {
 
 
 def sheet(grids: dict[str, list[Path]], style_dir: Path, path: Path) -> None:
-    """A strip of the collection above 16 samples of each variant (8 per row)."""
+    """A strip of 8 collection images above 8 samples of each set, all 128 px high."""
     import torch
 
     from styleforge import images
 
-    real = [images.load_image(p, size=128) for p in sorted(style_dir.glob("*.jpg"))[:8]]
-    rows = [images.make_sheet(real, height=128, pad=2)]
+    real = [images.load_image(p) for p in sorted(style_dir.glob("*.jpg"))[:8]]
+    rows = [images.make_sheet([images.resize_to(t, 128, "short") for t in real], height=128,
+                              pad=2)]  # fmt: skip
     for generated in grids.values():
-        gen = [images.load_image(p) for p in generated[:16]]
+        gen = [images.resize_to(images.load_image(p), 128) for p in generated[:8]]
         rows.append(images.grid(torch.cat(gen), cols=8))
     images.save_image(images.stack_rows(rows), path)
 
 
+def score_set(
+    name: str, model: Path, out: Path, args: argparse.Namespace, paint: list[str]
+) -> tuple[dict[str, Any], list[Path]]:
+    """Draw ``args.samples`` images with `styleforge generate` (``paint``: its paint flags) into
+    ``out`` and score them against the collection at their own resolution."""
+    sf = [PY, "-m", "styleforge"]
+    sh([*sf, "generate", str(model), "--seeds", f"0-{args.samples - 1}", "-o", str(out),
+        "--grid", str(out.parent / f"{out.name}_grid.png"), "--overwrite", *paint])  # fmt: skip
+    generated = sorted(out.glob("*.png"))
+    from PIL import Image
+
+    with Image.open(generated[0]) as first:
+        side = max(first.size)
+    return kid_figures(generated, DATA / "styles" / name, side), generated
+
+
 def train_and_score(
     name: str, variant: str, args: argparse.Namespace, figures: dict[str, Any]
-) -> tuple[dict[str, Any], list[Path]]:
-    """Train one variant on one collection (unless reused), draw its samples, score them."""
+) -> dict[str, tuple[dict[str, Any], list[Path]]]:
+    """Train one variant on one collection (unless reused), draw its samples, score them: the
+    images `generate` writes by default and, for a sampler that paints them, also the network's
+    raw pixels (``<variant>_raw``)."""
     sf = [PY, "-m", "styleforge"]
     style_dir = DATA / "styles" / name
     work = args.out / name / variant
@@ -121,17 +140,17 @@ def train_and_score(
         start = time.perf_counter()
         sh(cmd)
         minutes = round((time.perf_counter() - start) / 60, 1)
-    samples = work / "samples"
-    sh([*sf, "generate", str(model), "--seeds", f"0-{args.samples - 1}", "-o", str(samples),
-        "--grid", str(work / "grid.png"), "--overwrite"])  # fmt: skip
-    generated = sorted(samples.glob("*.png"))
+    sets = {variant: score_set(name, model, work / "samples", args, [])}
     from PIL import Image
 
-    with Image.open(generated[0]) as first:
-        side = max(first.size)
-    f = kid_figures(generated, style_dir, side)
-    f["train_minutes"] = minutes
-    return f, generated
+    with Image.open(sets[variant][1][0]) as first:
+        painted = first.size[0] > 64
+    if painted:
+        raw = ["--paint-size", "0"]
+        sets[f"{variant}_raw"] = score_set(name, model, work / "samples_raw", args, raw)
+    for f, _ in sets.values():
+        f["train_minutes"] = minutes
+    return sets
 
 
 def main() -> None:
@@ -151,8 +170,9 @@ def main() -> None:
     for name in args.collections.split(","):
         grids = {}
         for variant in variants:
-            f, grids[variant] = train_and_score(name, variant, args, figures)
-            figures.setdefault(name, {})[variant] = f
+            for key, (f, generated) in train_and_score(name, variant, args, figures).items():
+                grids[key] = generated
+                figures.setdefault(name, {})[key] = f
             figures_path.write_text(json.dumps(figures, indent=2))
         sheet(grids, DATA / "styles" / name, out / f"{name}_sheet.png")
         mine = figures[name]
@@ -163,7 +183,7 @@ def main() -> None:
               "| copies | train min |")  # fmt: skip
         print("|---|---|---|---|---|---|")
         print(f"| floor: half A vs half B | {fl[0]:.4f} ± {fl[1]:.4f} | 0 | | | |")
-        for variant in variants:
+        for variant in grids:
             f = mine[variant]
             k = f["kid"]
             pos = (k[0] - fl[0]) / (ce[0] - fl[0]) if ce[0] != fl[0] else float("nan")

@@ -334,7 +334,13 @@ def test_train_sampler_and_generate_cli(
     assert code == 0, err
     names = sorted(p.name for p in out.iterdir())
     assert names == ["seed_0000.png", "seed_0001.png", "seed_0002.png"]
-    assert Image.open(tmp_path / "grid.png").size == (2 * 66 + 2, 2 * 66 + 2)
+    # The quick preset records the collection's look: images are painted at 256 px.
+    assert Image.open(tmp_path / "grid.png").size == (2 * 258 + 2, 2 * 258 + 2)
+    raw = tmp_path / "raw"
+    code, err = run(["generate", str(model), "-n", "1", "-o", str(raw), "--paint-size", "0"],
+                    capsys)  # fmt: skip
+    assert code == 0, err
+    assert Image.open(raw / "seed_0000.png").size == (64, 64)
     again = tmp_path / "again"
     code, err = run(["generate", str(model), "--seeds", "1-2", "-o", str(again)], capsys)
     assert code == 0, err
@@ -377,6 +383,7 @@ def test_train_sampler_and_generate_cli(
         (["generate", "{bad}", "-o", "{tmp}/g", "--seeds", "x-y"], "expected seeds"),
         (["generate", "{bad}", "-o", "{tmp}/g.png"], "give a folder"),
         (["generate", "{bad}", "-o", "{tmp}/g", "--truncation", "2"], "0 to 1"),
+        (["generate", "{bad}", "-o", "{tmp}/g", "--paint-size", "4"], "at least 8 px"),
         (["generate", "{bad}", "-o", "{tmp}/w.gif", "--interpolate", "1,2,3"], "two seeds"),
     ],
 )  # fmt: skip
@@ -402,6 +409,44 @@ def test_bad_inputs_get_one_clear_line(
     lines = [line for line in err.splitlines() if line.strip()]
     assert message in lines[-1], err
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_painting_sampler_paints_in_the_collection_style_and_old_files_do_not(
+    tmp_path: Path,
+) -> None:
+    from styleforge import prior
+    from styleforge.infer.model_file import write_model
+    from styleforge.infer.sampler import SamplerInfo
+    from styleforge.train.sampler import paint_record
+
+    warm = torch.linspace(0, 1, 64)
+    pictures = [torch.stack([warm.expand(64, 64), 0.4 * warm.expand(64, 64).T,
+                             torch.full((64, 64), 0.1)])[None] for _ in range(2)]  # fmt: skip
+    record = paint_record(pictures, 96)
+    assert record["size"] == 96 and len(record["style"]) == len(record["neutral"]) == 100
+    assert paint_record(pictures, 0) == {} and paint_record([], 96) == {}
+    torch.manual_seed(0)
+    net = SamplerGenerator(NET)
+    plain = write_model(tmp_path / "plain.safetensors", net.state_dict(), SamplerInfo(NET))
+    painted = write_model(tmp_path / "paint.safetensors", net.state_dict(),
+                          SamplerInfo(NET, paint=record))  # fmt: skip
+    old, new = Sampler.load(plain, "cpu"), Sampler.load(painted, "cpu")
+    assert old.paint_size == 0 and new.paint_size == 96
+    raw = old.sample([0, 1])
+    assert raw.shape == (2, 3, 64, 64)
+    assert torch.equal(new.sample([0, 1], paint_size=0), raw)  # the same network
+    out = new.sample([0, 1])
+    assert out.shape == (2, 3, 96, 96) and out.min() >= 0 and out.max() <= 1
+    assert new.sample([3], paint_size=32).shape == (1, 3, 32, 32)
+    # It is the prior with the recorded style, on the image scaled up.
+    up = torch.nn.functional.interpolate(raw, size=(96, 96), mode="bicubic").clamp(0, 1)
+    style = torch.tensor(record["style"])
+    painter = prior.prior_painter(style, torch.tensor(record["neutral"])).eval()
+    with torch.no_grad():
+        assert torch.allclose(out, painter(up).clamp(0, 1), atol=1e-5)
+    with pytest.raises(UserError, match="no painter record"):
+        old.sample([0], paint_size=96)
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ BUNDLED_STYLE = Path(__file__).parent / "assets" / "hokusai_fuji"
 #: Training steps of the demo (a few minutes on a 2-core CPU).
 DEMO_STEPS = 300
 #: Sampler training steps of the demo.
-DEMO_SAMPLER_STEPS = 500
+DEMO_SAMPLER_STEPS = 300
 
 
 def _stderr(message: str) -> None:

@@ -58,6 +58,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def paint_px(text: str) -> int:
+    """argparse type: a side in px, 0 (off) or at least 8."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0 or 0 < value < 8:
+        raise argparse.ArgumentTypeError(f"expected 0 (off) or at least 8 px, got {value}")
+    return value
+
+
 def at_least_2(text: str) -> int:
     """argparse type: a whole number ≥ 2."""
     value = positive_int(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from styleforge.cli.common import Subparsers, add_device, fraction, note, positive_int
+from styleforge.cli.common import Subparsers, add_device, fraction, note, paint_px, positive_int
 from styleforge.errors import UserError
 
 
@@ -35,6 +35,11 @@ def add_parser(sub: Subparsers) -> None:
     ge.add_argument("--dislike", metavar="SEEDS", help="with --like: seeds to move away from")
     ge.add_argument("--seed", type=int, default=0,
                     help="randomness of --like's neighbourhoods (0)")  # fmt: skip
+    ge.add_argument(
+        "--paint-size", type=paint_px, metavar="PX",
+        help="paint the images at this side with the painter prior in the collection's style "
+        "(default: the sampler file's, 256 px for the quick preset; 0: the network's raw pixels)",
+    )  # fmt: skip
     ge.add_argument("--interpolate", metavar="A,B", help="a latent walk from seed A to seed B")
     ge.add_argument("--frames", type=positive_int, default=24, help="frames of a walk (24)")
     ge.add_argument("--fps", type=positive_int, default=12, help="GIF frames per second (12)")
@@ -66,7 +71,9 @@ def _walk(args: argparse.Namespace) -> int:
     targets = walk_outputs(args.output, args.frames)
     refuse_existing(targets, args.overwrite)
     sampler = Sampler.load(args.sampler, args.device)
-    frames = sampler.walk(seeds[0], seeds[1], args.frames, args.truncation)
+    frames = sampler.walk(
+        seeds[0], seeds[1], args.frames, args.truncation, paint_size=args.paint_size
+    )
     if len(targets) == 1:
         write_gif(frames, targets[0], args.fps)
     else:
@@ -98,9 +105,12 @@ def _images(args: argparse.Namespace) -> int:
     refuse_existing(targets, args.overwrite)
     sampler = Sampler.load(args.sampler, args.device)
     if likes is None:
-        batch = sampler.sample(seeds, args.truncation)
+        batch = sampler.sample(seeds, args.truncation, paint_size=args.paint_size)
     else:
-        batch = sampler.around(*likes, n=len(seeds), seed=args.seed, truncation=args.truncation)
+        batch = sampler.around(
+            *likes, n=len(seeds), seed=args.seed, truncation=args.truncation,
+            paint_size=args.paint_size,
+        )  # fmt: skip
     for img, path in zip(batch, targets, strict=False):
         images.save_image(img[None], path)
     if args.grid is not None:

@@ -13,6 +13,7 @@ from styleforge.cli.common import (
     max_pixels,
     non_negative,
     note,
+    paint_px,
     positive_int,
 )
 
@@ -64,6 +65,11 @@ def add_parser(sub: Subparsers) -> None:
         "--generator", choices=("fastgan", "dcgan"),
         help="fastgan (skip-layer excitation, the default) or plain dcgan",
     )  # fmt: skip
+    ts.add_argument(
+        "--paint-size", type=paint_px, metavar="PX",
+        help="the side `generate` paints the images at with the painter prior in the "
+        "collection's style (quick: 256; 0: never paint, keep the network's pixels)",
+    )  # fmt: skip
     add_run_flags(ts, "grids, logs, checkpoints (default SAMPLER.run/)", "sample grids")
     ts.add_argument("--kid-every", type=positive_int, help="steps between KID measurements")
     ts.add_argument("--overwrite", action="store_true", help="replace an existing sampler file")
@@ -83,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         "steps": args.steps, "batch": args.batch, "gan_loss": args.gan_loss,
         "style_weight": args.style_weight, "seed": args.seed, "lr_g": args.lr, "lr_d": args.lr,
         "preview_every": args.preview_every, "checkpoint_every": args.checkpoint_every,
-        "kid_every": args.kid_every,
+        "kid_every": args.kid_every, "paint_size": args.paint_size,
     }  # fmt: skip
     config = config.with_overrides(
         latent_dim=args.latent_dim,

@@ -4,6 +4,13 @@ A sampler file is one safetensors file like the stylizer's (see :mod:`.model_fil
 generator's weights and, in the metadata, ``format`` = :data:`SAMPLER_FORMAT`, the network
 config (``net``), the training config, the style set and final metrics.
 
+Painting: a sampler trained with ``paint_size`` (the quick preset) also records its collection's
+mean style vector for the painter prior (``paint``: ``style``, ``neutral``, ``size``). Its
+images are then drawn at the network's resolution (the composition: layout, tone, palette) and
+painted by the prior at ``size`` px (scaled up, then restyled in the collection's style: the
+strokes and paper the small network cannot afford on a CPU). ``paint_size=0`` gives the raw
+network output.
+
 Seeds: the latent of seed ``s`` is ``latent_dim`` standard-normal numbers drawn from a CPU
 generator seeded with ``s``, so an image depends only on its seed, not on the batch it was
 drawn in nor on the device. Truncation ``ψ`` scales latents toward the mean (0): 1 keeps
@@ -55,6 +62,7 @@ class SamplerInfo:
     style: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     created: str = ""
+    paint: dict[str, Any] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, str]:
         """safetensors metadata: every value a string (JSON for structured ones)."""
@@ -67,6 +75,7 @@ class SamplerInfo:
             "style": json.dumps(self.style),
             "metrics": json.dumps(self.metrics),
             "created": self.created or now_iso(),
+            "paint": json.dumps(self.paint),
         }
 
     @classmethod
@@ -87,6 +96,7 @@ class SamplerInfo:
                 style=json.loads(meta.get("style", "{}")),
                 metrics=json.loads(meta.get("metrics", "{}")),
                 created=meta.get("created", ""),
+                paint=json.loads(meta.get("paint", "{}")),
             )
         except (KeyError, ValueError, TypeError) as err:
             raise UserError(f"{path}: damaged styleforge sampler header ({err})") from err
@@ -174,6 +184,40 @@ class Sampler:
         self.device = device
         self.info = info
         self.net = place(net, device).eval().requires_grad_(False)
+        self._painter: torch.nn.Module | None = None
+
+    @property
+    def paint_size(self) -> int:
+        """The side (px) the images are painted at by default; 0: the file paints nothing."""
+        return int(self.info.paint.get("size", 0)) if self.info.paint.get("style") else 0
+
+    def _painter_net(self) -> torch.nn.Module:
+        if self._painter is None:
+            from styleforge.prior import prior_painter
+
+            style = torch.tensor(self.info.paint["style"], dtype=torch.float32)
+            neutral = torch.tensor(self.info.paint["neutral"], dtype=torch.float32)
+            net = prior_painter(style, neutral).eval().requires_grad_(False)
+            self._painter = place(net, self.device)
+        return self._painter
+
+    @torch.inference_mode()
+    def paint(self, images: Tensor, size: int, batch: int = 8) -> Tensor:
+        """Network images (N,3,R,R) -> (N,3,size,size) in [0,1]: scaled up (bicubic) and
+        restyled by the painter prior with the collection's style vector."""
+        if not self.paint_size:
+            raise UserError("this sampler has no painter record (train it with a paint size)")
+        if size < 8:
+            raise UserError(f"paint size must be at least 8 px, got {size}")
+        painter = self._painter_net()
+        out = []
+        for chunk in images.split(batch):
+            big = torch.nn.functional.interpolate(
+                chunk.to(self.device), size=(size, size), mode="bicubic", align_corners=False
+            ).clamp(0, 1)
+            with autocast(self.device):
+                out.append(painter(big).float().cpu())
+        return torch.cat(out).clamp(0, 1)
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "auto") -> Sampler:
@@ -189,23 +233,31 @@ class Sampler:
         return self.info.net.latent_dim
 
     @torch.inference_mode()
-    def decode(self, z: Tensor, truncation: float = 1.0, batch: int = 16) -> Tensor:
-        """Latents (N, latent_dim) -> images (N,3,R,R) in [0,1] on the CPU (float32)."""
+    def decode(
+        self, z: Tensor, truncation: float = 1.0, batch: int = 16, paint_size: int | None = None
+    ) -> Tensor:
+        """Latents (N, latent_dim) -> images (N,3,P,P) in [0,1] on the CPU (float32): painted
+        at ``paint_size`` (default: the file's :attr:`paint_size`; 0: the raw (N,3,R,R))."""
         if not 0.0 <= truncation <= 1.0:
             raise UserError(f"truncation must be between 0 and 1, got {truncation}")
         out = []
         for chunk in (z * truncation).split(batch):
             with autocast(self.device):
                 out.append(self.net(chunk.to(self.device)).float().cpu())
-        return torch.cat(out).clamp(0, 1)
+        raw = torch.cat(out).clamp(0, 1)
+        size = self.paint_size if paint_size is None else paint_size
+        return self.paint(raw, size) if size else raw
 
-    def sample(self, seeds: Sequence[int], truncation: float = 1.0) -> Tensor:
-        """One image per seed: (len(seeds),3,R,R) in [0,1], reproducible by seed."""
-        return self.decode(latents(seeds, self.latent_dim), truncation)
+    def sample(
+        self, seeds: Sequence[int], truncation: float = 1.0, paint_size: int | None = None
+    ) -> Tensor:
+        """One image per seed: (len(seeds),3,P,P) in [0,1], reproducible by seed (see
+        :meth:`decode` for ``paint_size``)."""
+        return self.decode(latents(seeds, self.latent_dim), truncation, paint_size=paint_size)
 
     def around(
         self, liked: Sequence[int], disliked: Sequence[int] = (), n: int = 16, seed: int = 0,
-        truncation: float = 1.0,
+        truncation: float = 1.0, paint_size: int | None = None,
     ) -> Tensor:  # fmt: skip
         """``n`` images (n,3,R,R) around the liked seeds' latents, away from the disliked ones'
         (see :func:`around_latents`); the same arguments give the same images."""
@@ -214,11 +266,15 @@ class Sampler:
             raise UserError(f"seed {both[0]} is both liked and disliked")
         bad = latents(disliked, self.latent_dim) if disliked else None
         z = around_latents(latents(liked, self.latent_dim), bad, n, seed)
-        return self.decode(z, truncation)
+        return self.decode(z, truncation, paint_size=paint_size)
 
-    def walk(self, seed_a: int, seed_b: int, frames: int, truncation: float = 1.0) -> Tensor:
+    def walk(
+        self, seed_a: int, seed_b: int, frames: int, truncation: float = 1.0,
+        paint_size: int | None = None,
+    ) -> Tensor:  # fmt: skip
         """``frames`` images along the spherical path from seed_a's latent to seed_b's."""
         if frames < 2:
             raise UserError(f"a walk needs at least 2 frames, got {frames}")
         z = latents([seed_a, seed_b], self.latent_dim)
-        return self.decode(slerp(z[0], z[1], torch.linspace(0, 1, frames)), truncation)
+        path = slerp(z[0], z[1], torch.linspace(0, 1, frames))
+        return self.decode(path, truncation, paint_size=paint_size)

@@ -27,8 +27,9 @@ keep a fine grid or stripes that no painting has; a small pixel discriminator se
 
 The logits of all scales are concatenated: (N, S) (or (N, S+1)). Only the heads (and the pixel
 discriminator) are trained; the feature network and the mixing weights never change (the
-mixing weights are buffers drawn from a fixed seed, so a checkpoint resumes exactly). The feature network is held outside the module's state
-(a checkpoint does not carry its fixed weights) and moves (device, dtype) with the module.
+mixing weights are buffers drawn from a fixed seed, so a checkpoint resumes exactly). The feature
+network is held outside the module's state (a checkpoint does not carry its fixed weights) and
+moves (device, dtype) with the module.
 """
 
 from __future__ import annotations

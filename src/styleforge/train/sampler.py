@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -71,6 +71,7 @@ __all__ = [
     "describe_sampler",
     "feature_net",
     "new_sampler_state",
+    "paint_record",
     "style_rows",
     "train_sampler",
     "train_sampler_loop",
@@ -80,6 +81,8 @@ __all__ = [
 PREVIEW_SEEDS = tuple(range(16))
 #: A sampler needs at least this many pictures (fewer can only be copied, not learned).
 MIN_IMAGES = 4
+#: Short side (px) of the copies of the collection the painter's style vector is read from.
+PAINT_LOOK_SIDE = 256
 #: KID samples use seeds KID_SEED_BASE, KID_SEED_BASE + 1, ... (apart from the preview seeds).
 KID_SEED_BASE = 10_000
 SAMPLER_COLUMNS = (
@@ -110,7 +113,7 @@ def new_sampler_state(
 ) -> SamplerState:
     """Fresh networks and optimisers, seeded by ``config.seed``; a projected discriminator's
     feature network comes from :func:`feature_net`."""
-    features = feature_net(config.net, device, vgg) if config.net.disc == "projected" else None
+    features = feature_net(config.net, device, vgg) if config.net.disc != "conv" else None
     torch.manual_seed(config.seed)
     gen = place(SamplerGenerator(config.net), device)
     disc = place(build_sampler_disc(config.net, features), device)
@@ -366,16 +369,21 @@ def train_sampler(
     measuring = measure_kid and world.is_main
     at_kid = min(config.resolution, EvalSettings().size) if measuring else None
 
-    def keep(t: Tensor) -> tuple[Tensor, Tensor | None]:  # the pool copy, the KID copy
+    painting = config.paint_size > 0 and world.is_main
+
+    def keep(t: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """The pool copy, the KID copy and the copy the painter's style vector is read from."""
         small = images.resize_to(t, at_kid) if at_kid is not None else None
-        return images.resize_to(t, short, "short"), small
+        look = images.resize_to(t, PAINT_LOOK_SIDE, "short") if painting else None
+        return images.resize_to(t, short, "short"), small, look
 
     coll, kept = load_pool(style_dir, "a sampler", keep, max_pixels, world, _enough)
-    pool = [p for p, _ in kept]
+    pool = [p for p, _, _ in kept]
+    paint = paint_record([k for _, _, k in kept if k is not None], config.paint_size)
     bank = FeatureBank(device=job.device) if measuring else None  # the one VGG of the job
     probe = None
     if bank is not None:
-        shrunk = [s for _, s in kept if s is not None]
+        shrunk = [s for _, s, _ in kept if s is not None]
         probe = KidProbe(bank, shrunk, config.resolution, config.kid_samples)
 
     def loop(on_step: Callable[[SamplerState], None] | None) -> SamplerState:
@@ -387,10 +395,24 @@ def train_sampler(
     report = JobReport(
         SAMPLER_COLUMNS, ("d_loss", "g_adv", "kid"),
         lambda state: _save_preview(state, job.run_dir),
-        lambda _, measured: {k: round(v, 5) for k, v in measured.items()}, SamplerInfo,
+        lambda _, measured: {k: round(v, 5) for k, v in measured.items()},
+        partial(SamplerInfo, paint=paint),
         measure=probe.measure if probe is not None else None, measure_every=config.kid_every,
     )  # fmt: skip
     return run_job(job, coll, loop, report, progress)
+
+
+def paint_record(pictures: Sequence[Tensor], size: int) -> dict[str, Any]:
+    """What a sampler file needs to paint its images at ``size`` px with the painter prior: the
+    mean style vector of ``pictures`` ((1,3,H,W) each), the neutral (photo) vector and the size;
+    ``{}`` when ``size`` is 0 or there are no pictures."""
+    if size <= 0 or not pictures:
+        return {}
+    from styleforge import prior
+
+    style = prior.style_vectors([images.tensor_to_pil(p) for p in pictures]).mean(0)
+    neutral = prior.neutral_vector()
+    return {"style": style.tolist(), "neutral": neutral.tolist(), "size": size}
 
 
 def _enough(coll: collection.Collection) -> None:
