@@ -54,6 +54,10 @@ def test_prior_matches_the_shipped_int8_graph() -> None:
     style = transform.resize(data.coffee(), (256, 256), anti_aliasing=True).astype(np.float32)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
+    # The QDQ graph as written (quantise/dequantise nodes around float ops): onnxruntime 1.32's
+    # extended optimisations fuse it into int8 kernels whose rounding moves the style vector
+    # (cosine 0.98 against 0.9999 as written).
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     vec = ort.InferenceSession(str(p_onnx), opts).run(None, {"style_image": style[None]})[0]
     ref = ort.InferenceSession(str(t_onnx), opts).run(
         None, {"content_image": content[None], "mobilenet_conv/Conv/BiasAdd": vec}
