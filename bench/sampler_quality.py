@@ -17,6 +17,11 @@ image first shrunk to the samples' resolution, so all sets are compared at the s
 - the ceiling: KID of the content photos (shared/data/content) against the collection (images
   in no way of that style).
 
+Sets drawn by the projected variants are also scored painted by the painter prior at 256 px
+(``generate --paint-size 256``; ``<variant>_painted``, against the collection at 256 px: its
+floor and ceiling are those of that size). The position puts a KID between its floor (0) and
+its ceiling (1).
+
 Target (issue #18): the projected preset's KID at most half the pixel one's at equal wall time,
 memorization median above 0.5 (no copies). Writes the figures and a sheet per collection (a strip
 of 8 collection images above 16 samples of each variant) to bench/out/sampler_quality/.
@@ -117,15 +122,19 @@ def score_set(
 
     with Image.open(generated[0]) as first:
         side = max(first.size)
-    return kid_figures(generated, DATA / "styles" / name, side), generated
+    return kid_figures(generated, DATA / "styles" / name, side) | {"side": side}, generated
+
+
+#: The side the painted sets are painted at.
+PAINT_SIZE = 256
 
 
 def train_and_score(
     name: str, variant: str, args: argparse.Namespace, figures: dict[str, Any]
 ) -> dict[str, tuple[dict[str, Any], list[Path]]]:
     """Train one variant on one collection (unless reused), draw its samples, score them: the
-    images `generate` writes by default and, for a sampler that paints them, also the network's
-    raw pixels (``<variant>_raw``)."""
+    images `generate` writes by default and, for the projected variants, also painted by the
+    painter prior at :data:`PAINT_SIZE` (``<variant>_painted``, scored at that size)."""
     sf = [PY, "-m", "styleforge"]
     style_dir = DATA / "styles" / name
     work = args.out / name / variant
@@ -141,13 +150,9 @@ def train_and_score(
         sh(cmd)
         minutes = round((time.perf_counter() - start) / 60, 1)
     sets = {variant: score_set(name, model, work / "samples", args, [])}
-    from PIL import Image
-
-    with Image.open(sets[variant][1][0]) as first:
-        painted = first.size[0] > 64
-    if painted:
-        raw = ["--paint-size", "0"]
-        sets[f"{variant}_raw"] = score_set(name, model, work / "samples_raw", args, raw)
+    if variant.startswith("projected"):  # and painted by the prior at 256 px
+        paint = ["--paint-size", str(PAINT_SIZE)]
+        sets[f"{variant}_painted"] = score_set(name, model, work / "painted", args, paint)
     for f, _ in sets.values():
         f["train_minutes"] = minutes
     return sets
@@ -177,21 +182,21 @@ def main() -> None:
         sheet(grids, DATA / "styles" / name, out / f"{name}_sheet.png")
         mine = figures[name]
         first = mine[variants[0]]
-        fl, ce = first["floor_half_a_vs_half_b"], first["ceiling_photos_vs_collection"]
         print(f"\n{name} ({first['collection']} images; {first['samples']} samples each)")
-        print("| set vs collection | KID ± stderr | position | memorization median / min "
-              "| copies | train min |")  # fmt: skip
-        print("|---|---|---|---|---|---|")
-        print(f"| floor: half A vs half B | {fl[0]:.4f} ± {fl[1]:.4f} | 0 | | | |")
+        print(
+            "| set vs collection | side | KID ± stderr | floor (half vs half) | ceiling "
+            "(photos) | position | memorization median / min | copies | train min |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
         for variant in grids:
             f = mine[variant]
-            k = f["kid"]
+            k, fl, ce = f["kid"], f["floor_half_a_vs_half_b"], f["ceiling_photos_vs_collection"]
             pos = (k[0] - fl[0]) / (ce[0] - fl[0]) if ce[0] != fl[0] else float("nan")
-            print(f"| {variant} | {k[0]:.4f} ± {k[1]:.4f} | {pos:.2f} | "
+            print(f"| {variant} | {f.get('side', '')} | {k[0]:.4f} ± {k[1]:.4f} | {fl[0]:.4f} | "
+                  f"{ce[0]:.4f} | {pos:.2f} | "
                   f"{f['memorization_median']:.2f} / {f['memorization_min']:.2f} | "
                   f"{f['memorization_copies']}/{f['samples']} | "
                   f"{f['train_minutes']} |")  # fmt: skip
-        print(f"| ceiling: content photos | {ce[0]:.4f} ± {ce[1]:.4f} | 1 | | | |")
         if len(variants) > 1:
             a, b = mine[variants[0]], mine[variants[1]]
             ratio = a["kid"][0] / b["kid"][0] if b["kid"][0] > 0 else float("nan")

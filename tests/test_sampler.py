@@ -334,13 +334,13 @@ def test_train_sampler_and_generate_cli(
     assert code == 0, err
     names = sorted(p.name for p in out.iterdir())
     assert names == ["seed_0000.png", "seed_0001.png", "seed_0002.png"]
-    # The quick preset records the collection's look: images are painted at 256 px.
-    assert Image.open(tmp_path / "grid.png").size == (2 * 258 + 2, 2 * 258 + 2)
-    raw = tmp_path / "raw"
-    code, err = run(["generate", str(model), "-n", "1", "-o", str(raw), "--paint-size", "0"],
-                    capsys)  # fmt: skip
+    assert Image.open(tmp_path / "grid.png").size == (2 * 66 + 2, 2 * 66 + 2)
+    # The file records the collection's look: asked, generate paints the images at 96 px.
+    painted = tmp_path / "painted"
+    code, err = run(["generate", str(model), "-n", "1", "-o", str(painted), "--paint-size",
+                     "96"], capsys)  # fmt: skip
     assert code == 0, err
-    assert Image.open(raw / "seed_0000.png").size == (64, 64)
+    assert Image.open(painted / "seed_0000.png").size == (96, 96)
     again = tmp_path / "again"
     code, err = run(["generate", str(model), "--seeds", "1-2", "-o", str(again)], capsys)
     assert code == 0, err
@@ -425,14 +425,14 @@ def test_a_painting_sampler_paints_in_the_collection_style_and_old_files_do_not(
                              torch.full((64, 64), 0.1)])[None] for _ in range(2)]  # fmt: skip
     record = paint_record(pictures, 96)
     assert record["size"] == 96 and len(record["style"]) == len(record["neutral"]) == 100
-    assert paint_record(pictures, 0) == {} and paint_record([], 96) == {}
+    assert paint_record(pictures, 0)["style"] == record["style"] and paint_record([], 96) == {}
     torch.manual_seed(0)
     net = SamplerGenerator(NET)
     plain = write_model(tmp_path / "plain.safetensors", net.state_dict(), SamplerInfo(NET))
     painted = write_model(tmp_path / "paint.safetensors", net.state_dict(),
                           SamplerInfo(NET, paint=record))  # fmt: skip
     old, new = Sampler.load(plain, "cpu"), Sampler.load(painted, "cpu")
-    assert old.paint_size == 0 and new.paint_size == 96
+    assert old.paint_size == 0 and not old.can_paint and new.paint_size == 96
     raw = old.sample([0, 1])
     assert raw.shape == (2, 3, 64, 64)
     assert torch.equal(new.sample([0, 1], paint_size=0), raw)  # the same network
@@ -445,7 +445,7 @@ def test_a_painting_sampler_paints_in_the_collection_style_and_old_files_do_not(
     painter = prior.prior_painter(style, torch.tensor(record["neutral"])).eval()
     with torch.no_grad():
         assert torch.allclose(out, painter(up).clamp(0, 1), atol=1e-5)
-    with pytest.raises(UserError, match="no painter record"):
+    with pytest.raises(UserError, match="records no style for the painter"):
         old.sample([0], paint_size=96)
 
 

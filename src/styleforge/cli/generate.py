@@ -37,8 +37,9 @@ def add_parser(sub: Subparsers) -> None:
                     help="randomness of --like's neighbourhoods (0)")  # fmt: skip
     ge.add_argument(
         "--paint-size", type=paint_px, metavar="PX",
-        help="paint the images at this side with the painter prior in the collection's style "
-        "(default: the sampler file's, 256 px for the quick preset; 0: the network's raw pixels)",
+        help="paint the images at this side with the painter prior in the collection's style, "
+        "e.g. 256 (default: the sampler file's, 0 unless trained with --paint-size; 0: the "
+        "network's own pixels)",
     )  # fmt: skip
     ge.add_argument("--interpolate", metavar="A,B", help="a latent walk from seed A to seed B")
     ge.add_argument("--frames", type=positive_int, default=24, help="frames of a walk (24)")

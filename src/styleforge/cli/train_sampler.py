@@ -67,8 +67,8 @@ def add_parser(sub: Subparsers) -> None:
     )  # fmt: skip
     ts.add_argument(
         "--paint-size", type=paint_px, metavar="PX",
-        help="the side `generate` paints the images at with the painter prior in the "
-        "collection's style (quick: 256; 0: never paint, keep the network's pixels)",
+        help="the side `generate` paints the images at by default with the painter prior in "
+        "the collection's style (default 0: the network's own pixels)",
     )  # fmt: skip
     add_run_flags(ts, "grids, logs, checkpoints (default SAMPLER.run/)", "sample grids")
     ts.add_argument("--kid-every", type=positive_int, help="steps between KID measurements")

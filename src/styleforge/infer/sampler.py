@@ -4,12 +4,11 @@ A sampler file is one safetensors file like the stylizer's (see :mod:`.model_fil
 generator's weights and, in the metadata, ``format`` = :data:`SAMPLER_FORMAT`, the network
 config (``net``), the training config, the style set and final metrics.
 
-Painting: a sampler trained with ``paint_size`` (the quick preset) also records its collection's
-mean style vector for the painter prior (``paint``: ``style``, ``neutral``, ``size``). Its
-images are then drawn at the network's resolution (the composition: layout, tone, palette) and
-painted by the prior at ``size`` px (scaled up, then restyled in the collection's style: the
-strokes and paper the small network cannot afford on a CPU). ``paint_size=0`` gives the raw
-network output.
+Painting: a sampler file records its collection's mean style vector for the painter prior
+(``paint``: ``style``, ``neutral``, and ``size``, the side painted at by default; 0: the
+network's own pixels unless asked). Painted images are drawn at the network's resolution (the
+composition: layout, tone, palette), scaled up to the paint size and restyled by the prior in
+the collection's style (strokes and paper that a 64 px network cannot afford on a CPU).
 
 Seeds: the latent of seed ``s`` is ``latent_dim`` standard-normal numbers drawn from a CPU
 generator seeded with ``s``, so an image depends only on its seed, not on the batch it was
@@ -187,9 +186,14 @@ class Sampler:
         self._painter: torch.nn.Module | None = None
 
     @property
+    def can_paint(self) -> bool:
+        """Whether the file records a style vector for the painter prior."""
+        return bool(self.info.paint.get("style"))
+
+    @property
     def paint_size(self) -> int:
-        """The side (px) the images are painted at by default; 0: the file paints nothing."""
-        return int(self.info.paint.get("size", 0)) if self.info.paint.get("style") else 0
+        """The side (px) the images are painted at by default; 0: not painted by default."""
+        return int(self.info.paint.get("size", 0)) if self.can_paint else 0
 
     def _painter_net(self) -> torch.nn.Module:
         if self._painter is None:
@@ -205,8 +209,11 @@ class Sampler:
     def paint(self, images: Tensor, size: int, batch: int = 8) -> Tensor:
         """Network images (N,3,R,R) -> (N,3,size,size) in [0,1]: scaled up (bicubic) and
         restyled by the painter prior with the collection's style vector."""
-        if not self.paint_size:
-            raise UserError("this sampler has no painter record (train it with a paint size)")
+        if not self.can_paint:
+            raise UserError(
+                "this sampler file records no style for the painter (made by an earlier "
+                "version: train it again to paint its images)"
+            )
         if size < 8:
             raise UserError(f"paint size must be at least 8 px, got {size}")
         painter = self._painter_net()

@@ -210,8 +210,8 @@ class SamplerTrainConfig:
     ``style_weight`` is scaled for Gram matrices of 0–255 Caffe-preprocessed VGG features at
     the sampler's resolution (the loss is ~1e9–1e10 there).
     ``paint_size``: the side (px) ``generate`` paints the images at by default with the painter
-    prior in the collection's style (the file records the collection's style vector; 0: no
-    painting, the network's own pixels).
+    prior in the collection's style (every sampler file records the collection's style vector;
+    0: the network's own pixels unless ``generate --paint-size`` asks).
     The defaults are the ``quick`` preset of earlier versions (64 px, pixel discriminator,
     minutes on a 2-core CPU); :meth:`preset` gives today's presets.
     """
@@ -293,8 +293,8 @@ class SamplerTrainConfig:
         # Every preset: the FastGAN-style generator against the projected discriminator on
         # frozen EfficientNet-Lite0 features, hinge loss, Adam (0, 0.99), no R1, the Gram loss
         # toward random collection pictures kept (it brings the textures the features do not
-        # judge: KID 0.31 with it, 0.40 without, on the Hokusai prints), and the painter prior
-        # paints the images at a larger size (see ``paint_size``).
+        # judge: KID 0.31 with it, 0.40 without, on the Hokusai prints). Painting is not the
+        # default: by KID it helps on Monet and hurts on the prints (bench/README.md).
         fast = partial(SamplerConfig, sle=True, disc="projected", width=32, max_width=256)
         common: dict[str, Any] = {
             "r1_gamma": 0.0, "gan_loss": "hinge", "beta1": 0.0,
@@ -304,19 +304,19 @@ class SamplerTrainConfig:
         elif name == "quick":
             cfg = cls(
                 steps=_QUICK_STEPS, batch=_QUICK_BATCH, net=fast(), preview_every=100,
-                checkpoint_every=100, kid_every=350, paint_size=256, **common,
+                checkpoint_every=100, kid_every=350, **common,
             )  # fmt: skip
         elif name == "standard":
             cfg = cls(
                 steps=30_000, batch=32, net=fast(resolution=128, width=32, max_width=512),
                 checkpoint_every=2000, preview_every=1000, kid_every=2000, kid_samples=256,
-                paint_size=512, **common,
+                **common,
             )  # fmt: skip
         elif name == "max":
             cfg = cls(
                 steps=80_000, batch=32, net=fast(resolution=256, width=16, max_width=512),
                 checkpoint_every=4000, preview_every=2000, kid_every=4000, kid_samples=256,
-                paint_size=768, **common,
+                **common,
             )  # fmt: skip
         else:
             raise UserError(f"unknown preset {name!r}; choose from quick, standard, max, classic")

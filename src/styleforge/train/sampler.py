@@ -369,7 +369,7 @@ def train_sampler(
     measuring = measure_kid and world.is_main
     at_kid = min(config.resolution, EvalSettings().size) if measuring else None
 
-    painting = config.paint_size > 0 and world.is_main
+    painting = world.is_main  # the painter's record is written by process 0
 
     def keep(t: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """The pool copy, the KID copy and the copy the painter's style vector is read from."""
@@ -403,10 +403,10 @@ def train_sampler(
 
 
 def paint_record(pictures: Sequence[Tensor], size: int) -> dict[str, Any]:
-    """What a sampler file needs to paint its images at ``size`` px with the painter prior: the
-    mean style vector of ``pictures`` ((1,3,H,W) each), the neutral (photo) vector and the size;
-    ``{}`` when ``size`` is 0 or there are no pictures."""
-    if size <= 0 or not pictures:
+    """What a sampler file needs to paint its images with the painter prior: the mean style
+    vector of ``pictures`` ((1,3,H,W) each), the neutral (photo) vector, and the side ``size``
+    (px) ``generate`` paints at by default (0: not unless asked); ``{}`` without pictures."""
+    if not pictures:
         return {}
     from styleforge import prior
 
