@@ -128,8 +128,10 @@ class ProjectedDiscriminator(nn.Module):
         for i in range(len(mixed) - 1):
             self.register_buffer(f"csm{i}", _fixed_conv(mixed[i + 1], mixed[i], 3, gen))
         self.scales = len(mixed)
+        where = next(features.parameters()).device  # the feature net may already be on a GPU
         with torch.no_grad():
-            sides = [f.shape[-1] for f in features(torch.zeros(1, 3, resolution, resolution))]
+            probe = torch.zeros(1, 3, resolution, resolution, device=where)
+            sides = [f.shape[-1] for f in features(probe)]
         self.heads = nn.ModuleList(
             _head(c, side, width) for c, side in zip(mixed, sides, strict=True)
         )
