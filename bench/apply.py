@@ -222,6 +222,11 @@ def main() -> None:
     else:
         model = args.model
         print(f"model: {model}")
+    # Byte-compile styleforge as installing a wheel does (the peer is an installed wheel; an
+    # editable install only caches bytecode on first use, and not at all under
+    # PYTHONDONTWRITEBYTECODE).
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "src" / "styleforge")],
+                   check=True, capture_output=True)  # fmt: skip
     onnx = out / "model.onnx"
     subprocess.run(
         [PY, "-m", "styleforge", "export", str(model), "-o", str(onnx), "--overwrite"],
@@ -397,7 +402,7 @@ def photo_folder(args: argparse.Namespace, model: Path, peer: str, repeats: int)
         for name, cmd in commands.items():
             dest = Path(cmd[cmd.index("-o") + 1])
             shutil.rmtree(dest, ignore_errors=True)
-            run = timed(cmd, dest / "000.*")
+            run = timed(cmd, dest / "000*.*")  # the peer writes 000_styled.png
             done = len([p for p in dest.iterdir() if p.suffix in (".png", ".jpg")])
             if done != n:
                 raise SystemExit(f"{name}: wrote {done} of {n} photos")

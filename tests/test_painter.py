@@ -7,6 +7,7 @@ import itertools
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -243,6 +244,37 @@ def test_paint_size_paints_small_and_scales_up() -> None:
     assert calls == [(1, 3, 150, 200)] and out.shape == photo.shape
     stylize_array(backend, photo, ApplyOptions(paint_size=0))
     assert calls[-1] == photo.shape
+
+
+def test_pil_quick_path_matches_the_float_path_on_real_weights(hokusai) -> None:
+    """An RGB photo painted smaller than its size (the default) is resampled in 8 bits by
+    stylize_pil: the same picture as stylize_array's float path within 2 levels, the painter
+    told the same predictor square; other options take the float path exactly."""
+    from skimage import data
+
+    from styleforge.infer.apply import stylize_pil
+
+    backend = Stylizer(prior.painter_for(hokusai[:4]), _info(), torch.device("cpu")).backend()
+    img = Image.fromarray(data.astronaut()).resize((160, 120))
+    squares: list[np.ndarray] = []
+
+    def spy(x: np.ndarray, **kw: Any) -> np.ndarray:
+        squares.append(kw["square"])
+        return backend(x, **kw)
+
+    spy.conditional = True  # type: ignore[attr-defined]
+    opts = ApplyOptions(paint_size=64)
+    quick = np.asarray(stylize_pil(spy, img, opts), dtype=np.int16)
+    slow = np.asarray(images.array_to_pil(stylize_array(spy, pil_to_array(img), opts)), np.int16)
+    assert quick.shape == slow.shape == (120, 160, 3)
+    assert np.abs(quick - slow).max() <= 2 and np.abs(quick - slow).mean() < 0.5
+    assert (quick != slow).any()  # the 8-bit path ran
+    assert np.abs(squares[0] - squares[1]).mean() < 1 / 255  # 8-bit passes round between
+    assert np.abs(quick - np.asarray(img, np.int16)).mean() > 10  # painted, not returned
+    for other in (ApplyOptions(paint_size=64, tone=0.3), ApplyOptions(paint_size=0)):
+        a = np.asarray(stylize_pil(spy, img, other))
+        b = np.asarray(images.array_to_pil(stylize_array(spy, pil_to_array(img), other)))
+        np.testing.assert_array_equal(a, b)
 
 
 def test_collection_strip_fits_the_width() -> None:

@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from styleforge.errors import ImageError
 from styleforge.fileio import atomic_write
 
 if TYPE_CHECKING:  # torch is imported lazily: the ONNX apply path runs without it
     import torch
+    from PIL import ImageDraw
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -507,6 +508,8 @@ def make_sheet(
         width = max(1, round(w * height / h))
         x = t.detach().to(device="cpu", dtype=torch.float32).numpy()
         tiles.append(array_to_pil(resize_array(x, height, width)))
+
+    from PIL import ImageDraw, ImageFont  # only sheets draw text: apply starts without them
 
     font = ImageFont.load_default()
     label_h = 0

@@ -10,50 +10,38 @@ with an ONNX model never loads torch.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from collections.abc import Sequence
+from types import ModuleType
 
 from styleforge import __version__
-from styleforge.cli import (
-    apply,
-    demo,
-    evaluate,
-    export,
-    generate,
-    serve,
-    train,
-    train_sampler,
-    transfer,
-    tune,
-)
-from styleforge.cli.common import Parser, Subparsers
+from styleforge.cli.common import Parser
 from styleforge.errors import EXIT_FAULT, EXIT_USAGE, JobFailed, ReportedElsewhere, UserError
 from styleforge.fileio import NO_SPACE
 
-__all__ = ["VERBS", "Verb", "build_parser", "main"]
+__all__ = ["VERBS", "build_parser", "main", "verb"]
 
 
-class Verb(NamedTuple):
-    """A sub-command: what adds its parser, and what runs it (parsed arguments -> exit code)."""
-
-    add_parser: Callable[[Subparsers], None]
-    run: Callable[[argparse.Namespace], int]
-
-
-#: The sub-commands, in the order ``--help`` lists them.
-VERBS: dict[str, Verb] = {
-    "transfer": Verb(transfer.add_parser, transfer.run),
-    "evaluate": Verb(evaluate.add_parser, evaluate.run),
-    "train": Verb(train.add_parser, train.run),
-    "apply": Verb(apply.add_parser, apply.run),
-    "export": Verb(export.add_parser, export.run),
-    "tune": Verb(tune.add_parser, tune.run),
-    "train-sampler": Verb(train_sampler.add_parser, train_sampler.run),
-    "generate": Verb(generate.add_parser, generate.run),
-    "serve": Verb(serve.add_parser, serve.run),
-    "demo": Verb(demo.add_parser, demo.run),
+#: The sub-commands, in the order ``--help`` lists them: name -> its module in styleforge.cli
+#: (imported only when named, so ``apply`` of an ONNX model starts without the other verbs).
+VERBS: dict[str, str] = {
+    "transfer": "transfer",
+    "evaluate": "evaluate",
+    "train": "train",
+    "apply": "apply",
+    "export": "export",
+    "tune": "tune",
+    "train-sampler": "train_sampler",
+    "generate": "generate",
+    "serve": "serve",
+    "demo": "demo",
 }
+
+
+def verb(name: str) -> ModuleType:
+    """The module of sub-command ``name``: ``add_parser(sub)`` and ``run(args) -> exit code``."""
+    return importlib.import_module(f"styleforge.cli.{VERBS[name]}")
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -61,9 +49,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = Parser(prog="styleforge", description="Learn a visual style and apply it.")
     parser.add_argument("--version", action="version", version=f"styleforge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for name, verb in VERBS.items():
+    for name in VERBS:
         if only is None or name == only:
-            verb.add_parser(sub)
+            verb(name).add_parser(sub)
     return parser
 
 
@@ -73,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     named = argv[0] if argv and argv[0] in VERBS else None
     args = build_parser(only=named).parse_args(argv)
     try:
-        return VERBS[args.command].run(args)
+        return int(verb(args.command).run(args))
     except ReportedElsewhere:
         return EXIT_USAGE  # process 0 of a torchrun job printed it
     except UserError as err:
