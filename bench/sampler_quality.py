@@ -91,6 +91,7 @@ VARIANTS: dict[str, list[str]] = {
     "pixel": ["--preset", "classic"],
     "projected_vgg": ["--features", "vgg"],
     "fastgan_vs_pixel_disc": ["--disc", "conv"],
+    "projected_whole": ["--framing", "whole"],
 }
 
 

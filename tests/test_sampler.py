@@ -16,7 +16,7 @@ from styleforge.cli import main
 from styleforge.errors import UserError
 from styleforge.features import load_encoder
 from styleforge.features.efficientnet import EfficientNetFeatures, efficientnet_lite0
-from styleforge.infer.sampler import Sampler, latents, slerp
+from styleforge.infer.sampler import Sampler, SamplerInfo, frame_size, latents, slerp, to_frame
 from styleforge.nets.projected import VGG_TAPS, FeatureNet, ProjectedDiscriminator, VGGTaps
 from styleforge.nets.sampler import (
     RESOLUTIONS,
@@ -495,3 +495,45 @@ def test_small_generated_sets_are_compared_at_their_own_resolution(
     # Results at least as large as the evaluation size are compared with the collection as is.
     big = [write_image(tmp_path / "big" / f"b{i}.png", size=(300, 280), seed=i) for i in range(2)]
     assert "kid_resolution" not in evaluate(styles, big).summary
+
+
+def test_frames_and_the_recorded_aspect() -> None:
+    assert frame_size(64, 1.0) == (64, 64)
+    assert frame_size(64, 1.5) == (64, 96) and frame_size(64, 0.5) == (128, 64)
+    squares = torch.rand(2, 3, 32, 32)
+    assert to_frame(squares, 1.0) is squares
+    wide = to_frame(squares, 1.5)
+    assert wide.shape == (2, 3, 32, 48) and 0 <= float(wide.min()) <= float(wide.max()) <= 1
+    info = SamplerInfo(net=NET, aspect=1.4917)
+    assert SamplerInfo.from_metadata(info.to_metadata(), Path("s")).aspect == 1.4917
+    old = {k: v for k, v in info.to_metadata().items() if k != "aspect"}
+    assert SamplerInfo.from_metadata(old, Path("s")).aspect == 1.0  # earlier files: squares
+    with pytest.raises(UserError, match="framing"):
+        replace(TINY, framing="squash")  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_whole_framing_learns_squeezed_pictures_and_draws_the_collection_shape(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Wide pictures (2:1, 2:1, 3:2, 3:2, 1:1): trained squeezed to squares, the sampler file
+    records their median aspect 1.5 and every image it draws (samples, paintings, previews,
+    KID) is a 96×64 frame; a crop sampler keeps its 64×64 squares."""
+    folder = tmp_path / "wide"
+    for i, size in enumerate([(160, 80), (140, 70), (120, 80), (150, 100), (90, 90)]):
+        write_image(folder / f"w{i}.png", size=size, seed=60 + i)
+    out = tmp_path / "w.safetensors"
+    result = train_sampler(replace(TINY, framing="whole"), folder, out, device="cpu",
+                           progress=False)  # fmt: skip
+    sampler = Sampler.load(out, "cpu")
+    assert sampler.info.aspect == 1.5 and "kid" in sampler.info.metrics
+    assert sampler.sample([0, 1]).shape == (2, 3, 64, 96)
+    assert sampler.sample([0], paint_size=48).shape == (1, 3, 32, 48)
+    assert Image.open(result.run_dir / "preview.png").size == (4 * 98 + 2, 4 * 66 + 2)
+    gen = tmp_path / "gen"
+    code, err = run(["generate", str(out), "-n", "1", "-o", str(gen)], capsys)
+    assert code == 0, err
+    assert Image.open(gen / "seed_0000.png").size == (96, 64)
+    crop = tmp_path / "c.safetensors"
+    train_sampler(TINY, folder, crop, device="cpu", progress=False, measure_kid=False)
+    assert Sampler.load(crop, "cpu").sample([0]).shape == (1, 3, 64, 64)

@@ -47,13 +47,12 @@ def add_parser(sub: Subparsers) -> None:
     )  # fmt: skip
     ts.add_argument(
         "--style-weight", type=non_negative,
-        help="weight of an extra Gram style loss toward the collection (off by default; "
-        "3e-10 in the classic preset)",
+        help="weight of the Gram style loss toward the collection (3e-10; 0 turns it off)",
     )  # fmt: skip
     ts.add_argument(
         "--disc", choices=("projected+conv", "projected", "conv"),
-        help="discriminator: projected+conv (frozen pretrained features and a small one on "
-        "pixels, the default), projected (features only) or conv (pixels only, with R1; "
+        help="discriminator: projected (frozen pretrained features, the default), "
+        "projected+conv (with a small one on pixels too) or conv (pixels only, with R1; "
         "earlier versions)",
     )  # fmt: skip
     ts.add_argument(
@@ -64,6 +63,12 @@ def add_parser(sub: Subparsers) -> None:
     ts.add_argument(
         "--generator", choices=("fastgan", "dcgan"),
         help="fastgan (skip-layer excitation, the default) or plain dcgan",
+    )  # fmt: skip
+    ts.add_argument(
+        "--framing", choices=("crop", "whole"),
+        help="crop: square crops of each picture at its own shape; whole: each picture "
+        "squeezed to a square, so every crop holds its whole composition, and the images "
+        "drawn at the collection's median shape (default: by preset)",
     )  # fmt: skip
     ts.add_argument(
         "--paint-size", type=paint_px, metavar="PX",
@@ -89,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         "steps": args.steps, "batch": args.batch, "gan_loss": args.gan_loss,
         "style_weight": args.style_weight, "seed": args.seed, "lr_g": args.lr, "lr_d": args.lr,
         "preview_every": args.preview_every, "checkpoint_every": args.checkpoint_every,
-        "kid_every": args.kid_every, "paint_size": args.paint_size,
+        "kid_every": args.kid_every, "paint_size": args.paint_size, "framing": args.framing,
     }  # fmt: skip
     config = config.with_overrides(
         latent_dim=args.latent_dim,

@@ -44,11 +44,31 @@ __all__ = [
     "Sampler",
     "SamplerInfo",
     "around_latents",
+    "frame_size",
     "latents",
     "slerp",
 ]
 
 SAMPLER_FORMAT = "styleforge-sampler-v1"
+
+
+def frame_size(resolution: int, aspect: float) -> tuple[int, int]:
+    """(height, width) of a generated frame: short side ``resolution``, width / height
+    ``aspect`` (1: the network's own square)."""
+    if not aspect > 0:
+        raise ValueError(f"aspect must be positive, got {aspect}")
+    if aspect >= 1.0:
+        return resolution, max(resolution, round(resolution * aspect))
+    return max(resolution, round(resolution / aspect)), resolution
+
+
+def to_frame(images: Tensor, aspect: float) -> Tensor:
+    """Network squares (N,3,R,R) -> (N,3,H,W) at :func:`frame_size` (Lanczos, [0,1]): the
+    stretch back of a sampler trained on squeezed pictures (``framing = "whole"``)."""
+    from styleforge.images import resize_tensor
+
+    h, w = frame_size(images.shape[-1], aspect)
+    return images if (h, w) == tuple(images.shape[-2:]) else resize_tensor(images, h, w)
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,9 @@ class SamplerInfo:
     metrics: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     paint: dict[str, Any] = field(default_factory=dict)
+    #: Width / height of the images drawn: the collection's median aspect for a sampler
+    #: trained on squeezed pictures, 1 (the network's square) otherwise.
+    aspect: float = 1.0
 
     def to_metadata(self) -> dict[str, str]:
         """safetensors metadata: every value a string (JSON for structured ones)."""
@@ -75,6 +98,7 @@ class SamplerInfo:
             "metrics": json.dumps(self.metrics),
             "created": self.created or now_iso(),
             "paint": json.dumps(self.paint),
+            "aspect": repr(float(self.aspect)),
         }
 
     @classmethod
@@ -96,6 +120,7 @@ class SamplerInfo:
                 metrics=json.loads(meta.get("metrics", "{}")),
                 created=meta.get("created", ""),
                 paint=json.loads(meta.get("paint", "{}")),
+                aspect=float(meta.get("aspect", "1.0")),
             )
         except (KeyError, ValueError, TypeError) as err:
             raise UserError(f"{path}: damaged styleforge sampler header ({err})") from err
@@ -207,8 +232,8 @@ class Sampler:
 
     @torch.inference_mode()
     def paint(self, images: Tensor, size: int, batch: int = 8) -> Tensor:
-        """Network images (N,3,R,R) -> (N,3,size,size) in [0,1]: scaled up (bicubic) and
-        restyled by the painter prior with the collection's style vector."""
+        """Frames (N,3,H,W) -> (N,3,H',W') in [0,1], long side ``size``: scaled up (bicubic)
+        and restyled by the painter prior with the collection's style vector."""
         if not self.can_paint:
             raise UserError(
                 "this sampler file records no style for the painter (made by an earlier "
@@ -216,11 +241,14 @@ class Sampler:
             )
         if size < 8:
             raise UserError(f"paint size must be at least 8 px, got {size}")
+        from styleforge.images import scaled_size
+
         painter = self._painter_net()
+        target = scaled_size(images.shape[-2], images.shape[-1], size)
         out = []
         for chunk in images.split(batch):
             big = torch.nn.functional.interpolate(
-                chunk.to(self.device), size=(size, size), mode="bicubic", align_corners=False
+                chunk.to(self.device), size=target, mode="bicubic", align_corners=False
             ).clamp(0, 1)
             with autocast(self.device):
                 out.append(painter(big).float().cpu())
@@ -243,15 +271,16 @@ class Sampler:
     def decode(
         self, z: Tensor, truncation: float = 1.0, batch: int = 16, paint_size: int | None = None
     ) -> Tensor:
-        """Latents (N, latent_dim) -> images (N,3,P,P) in [0,1] on the CPU (float32): painted
-        at ``paint_size`` (default: the file's :attr:`paint_size`; 0: the raw (N,3,R,R))."""
+        """Latents (N, latent_dim) -> images (N,3,H,W) in [0,1] on the CPU (float32): the
+        network's frames (short side R, at the file's :attr:`SamplerInfo.aspect`), painted at a
+        long side of ``paint_size`` (default: the file's :attr:`paint_size`; 0: not painted)."""
         if not 0.0 <= truncation <= 1.0:
             raise UserError(f"truncation must be between 0 and 1, got {truncation}")
         out = []
         for chunk in (z * truncation).split(batch):
             with autocast(self.device):
                 out.append(self.net(chunk.to(self.device)).float().cpu())
-        raw = torch.cat(out).clamp(0, 1)
+        raw = to_frame(torch.cat(out).clamp(0, 1), self.info.aspect)
         size = self.paint_size if paint_size is None else paint_size
         return self.paint(raw, size) if size else raw
 

@@ -26,14 +26,19 @@ from styleforge.nets import (
 from styleforge.nets.sampler import RESOLUTIONS, SamplerConfig
 
 __all__ = [
+    "FRAMINGS",
     "PAINTER_PRESETS",
     "PRESETS",
+    "Framing",
     "Preset",
     "SamplerTrainConfig",
     "StylizerTrainConfig",
 ]
 
 Preset = Literal["quick", "standard", "max"]
+#: How a sampler sees the collection's pictures (see SamplerTrainConfig.framing).
+Framing = Literal["crop", "whole"]
+FRAMINGS: tuple[Framing, ...] = ("crop", "whole")
 PRESETS: tuple[str, ...] = ("quick", "standard", "max")
 
 
@@ -212,6 +217,10 @@ class SamplerTrainConfig:
     ``paint_size``: the side (px) ``generate`` paints the images at by default with the painter
     prior in the collection's style (every sampler file records the collection's style vector;
     0: the network's own pixels unless ``generate --paint-size`` asks).
+    ``framing``: ``crop`` cuts the square crops from each picture at its own aspect (a wide
+    print gives a part of its scene to each crop); ``whole`` first squeezes each picture to a
+    square, so every crop holds nearly the whole composition, and the sampler file records the
+    collection's median aspect (width / height), at which ``generate`` draws its images.
     The defaults are the ``quick`` preset of earlier versions (64 px, pixel discriminator,
     minutes on a 2-core CPU); :meth:`preset` gives today's presets.
     """
@@ -235,12 +244,15 @@ class SamplerTrainConfig:
     kid_samples: int = 64
     seed: int = 0
     paint_size: int = 0
+    framing: Framing = "crop"
     net: SamplerConfig = field(default_factory=SamplerConfig)
     augment: AugmentPolicy = field(default_factory=AugmentPolicy)
 
     def __post_init__(self) -> None:
         if self.paint_size < 0 or 0 < self.paint_size < 8:
             raise UserError("paint size must be 0 (no painting) or at least 8 px")
+        if self.framing not in FRAMINGS:
+            raise UserError(f"framing must be one of {', '.join(FRAMINGS)}, got {self.framing!r}")
         for name in ("steps", "batch", "checkpoint_every", "preview_every", "kid_every",
                      "r1_every", "style_batch"):  # fmt: skip
             if getattr(self, name) < 1:

@@ -20,11 +20,12 @@ at 256 px.
 from __future__ import annotations
 
 import copy
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -35,7 +36,7 @@ from styleforge.distributed import World
 from styleforge.errors import UserError
 from styleforge.features import VGGEncoder
 from styleforge.features.efficientnet import EfficientNetFeatures
-from styleforge.infer.sampler import SamplerInfo, latents
+from styleforge.infer.sampler import SamplerInfo, latents, to_frame
 from styleforge.losses import style_loss
 from styleforge.losses.functional import GanLoss
 from styleforge.metrics.features import EvalSettings, FeatureBank
@@ -292,14 +293,22 @@ class KidProbe:
     ``styleforge evaluate`` measures a generated set (collection shrunk to the resolution)."""
 
     def __init__(
-        self, bank: FeatureBank, collection: Sequence[Tensor], resolution: int, samples: int
+        self,
+        bank: FeatureBank,
+        collection: Sequence[Tensor],
+        resolution: int | None,
+        samples: int,
+        aspect: float = 1.0,
     ) -> None:
-        """``collection``: the style images, (1,3,H,W) each."""
+        """``collection``: the style images, (1,3,H,W) each, shrunk to a long side of
+        ``resolution`` here (``None``: as given); ``aspect``: the frame the samples are
+        stretched to first (:func:`~styleforge.infer.sampler.to_frame`)."""
         from styleforge.metrics.evaluate import matched_collection
 
         self.bank = bank
         self.collection = matched_collection(bank, collection, resolution)
         self.samples = samples
+        self.aspect = aspect
 
     def measure(self, state: SamplerState) -> dict[str, float]:
         """KID (and its stderr) and the memorization figures of the EMA generator's samples
@@ -308,6 +317,7 @@ class KidProbe:
         from styleforge.metrics.memorization import memorization
 
         batch = _ema_images(state, range(KID_SEED_BASE, KID_SEED_BASE + self.samples))
+        batch = to_frame(batch, self.aspect)
         pooled = self.bank.pooled(list(batch[:, None]))
         value, stderr = kid(pooled, self.collection)
         mem = memorization(pooled, self.collection)
@@ -332,8 +342,8 @@ def _ema_images(state: SamplerState, seeds: Sequence[int] | range) -> Tensor:
     return torch.cat(out).clamp(0, 1)
 
 
-def _save_preview(state: SamplerState, run_dir: Path) -> Path:
-    grid = images.grid(_ema_images(state, PREVIEW_SEEDS), cols=4)
+def _save_preview(state: SamplerState, run_dir: Path, aspect: float = 1.0) -> Path:
+    grid = images.grid(to_frame(_ema_images(state, PREVIEW_SEEDS), aspect), cols=4)
     images.save_image(grid, run_dir / "previews" / f"step_{state.step:06d}.png")
     return images.save_image(grid, run_dir / "preview.png")
 
@@ -366,25 +376,35 @@ def train_sampler(
     job = Job.open(config, style_dir, output, run_dir, resume, device, stop, world)
     config = job.config
     short = config.pool_side
+    whole = config.framing == "whole"
     measuring = measure_kid and world.is_main
     at_kid = min(config.resolution, EvalSettings().size) if measuring else None
+    # Samples are compared at their frame: a crop sampler's R² squares with pictures of long
+    # side R, a whole-picture one's frames (short side R) with pictures of short side R.
+    kid_side: Literal["long", "short"] = "short" if whole else "long"
 
     painting = world.is_main  # the painter's record is written by process 0
 
-    def keep(t: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """The pool copy, the KID copy and the copy the painter's style vector is read from."""
-        small = images.resize_to(t, at_kid) if at_kid is not None else None
+    def keep(t: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None, float]:
+        """The pool copy, the KID copy, the copy the painter's style vector is read from and
+        the picture's aspect (width / height)."""
+        small = images.resize_to(t, at_kid, kid_side) if at_kid is not None else None
         look = images.resize_to(t, PAINT_LOOK_SIDE, "short") if painting else None
-        return images.resize_to(t, short, "short"), small, look
+        pooled = images.resize_tensor(t, short, short) if whole else None  # squeezed
+        if pooled is None:
+            pooled = images.resize_to(t, short, "short")
+        return pooled, small, look, t.shape[-1] / t.shape[-2]
 
     coll, kept = load_pool(style_dir, "a sampler", keep, max_pixels, world, _enough)
-    pool = [p for p, _, _ in kept]
-    paint = paint_record([k for _, _, k in kept if k is not None], config.paint_size)
+    pool = [p for p, _, _, _ in kept]
+    aspect = round(statistics.median(a for *_, a in kept), 4) if whole else 1.0
+    paint = paint_record([k for _, _, k, _ in kept if k is not None], config.paint_size)
     bank = FeatureBank(device=job.device) if measuring else None  # the one VGG of the job
     probe = None
     if bank is not None:
-        shrunk = [s for _, s, _ in kept if s is not None]
-        probe = KidProbe(bank, shrunk, config.resolution, config.kid_samples)
+        shrunk = [s for _, s, _, _ in kept if s is not None]
+        side = None if whole else config.resolution
+        probe = KidProbe(bank, shrunk, side, config.kid_samples, aspect)
 
     def loop(on_step: Callable[[SamplerState], None] | None) -> SamplerState:
         return train_sampler_loop(
@@ -394,9 +414,9 @@ def train_sampler(
 
     report = JobReport(
         SAMPLER_COLUMNS, ("d_loss", "g_adv", "kid"),
-        lambda state: _save_preview(state, job.run_dir),
+        lambda state: _save_preview(state, job.run_dir, aspect),
         lambda _, measured: {k: round(v, 5) for k, v in measured.items()},
-        partial(SamplerInfo, paint=paint),
+        partial(SamplerInfo, paint=paint, aspect=aspect),
         measure=probe.measure if probe is not None else None, measure_every=config.kid_every,
     )  # fmt: skip
     return run_job(job, coll, loop, report, progress)
