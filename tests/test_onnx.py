@@ -285,25 +285,25 @@ def test_backend_onnx_exports_a_model_once_and_reuses_the_copy(
     model = write_tiny_stylizer(tmp_path / "m.safetensors")
     photo = np.random.default_rng(0).random((1, 3, 40, 48), dtype=np.float32)
 
-    with backends.opened_backend(model, "onnx", "cpu") as run:
-        first = run(photo, 1.0, None)
+    run = backends.onnx_backend(model, "cpu")
+    first = run(photo, 1.0, None)
     copies = sorted((tmp_path / "cache" / "onnx").iterdir())
     assert len(exports) == 1 and len(copies) == 1 and copies[0].suffix == ".onnx"
-    with backends.opened_backend(model, "onnx", "cpu") as run:
-        np.testing.assert_array_equal(run(photo, 1.0, None), first)
+    run = backends.onnx_backend(model, "cpu")
+    np.testing.assert_array_equal(run(photo, 1.0, None), first)
     assert len(exports) == 1  # reused, not exported again
 
     copies[0].write_bytes(b"not onnx")  # damaged: exported again, same place
-    with backends.opened_backend(model, "onnx", "cpu") as run:
-        np.testing.assert_array_equal(run(photo, 1.0, None), first)
+    run = backends.onnx_backend(model, "cpu")
+    np.testing.assert_array_equal(run(photo, 1.0, None), first)
     assert len(exports) == 2 and sorted((tmp_path / "cache" / "onnx").iterdir()) == copies
 
     from styleforge.infer.model_file import read_model, write_model
 
     state, info = read_model(model)  # retrained: other bytes, so a new copy
     write_model(model, {k: v + 0.01 for k, v in state.items()}, info)
-    with backends.opened_backend(model, "onnx", "cpu") as run:
-        assert not np.array_equal(run(photo, 1.0, None), first)
+    run = backends.onnx_backend(model, "cpu")
+    assert not np.array_equal(run(photo, 1.0, None), first)
     assert len(exports) == 3 and len(list((tmp_path / "cache" / "onnx").iterdir())) == 2
 
 

@@ -93,12 +93,16 @@ def test_tune_round_trip_applies_the_taste_and_survives_a_restart(
     view = again.tune_round(model, photos)
     assert view.round == 3 and "Applied taste" in view.text
 
-    # Restyle follows the taste; unticking "Use my taste" gives the plain result.
-    def restyled(use: bool) -> np.ndarray:
-        [(_, after)] = again.restyle([photos[0]], model, 1.0, False, use)
+    # Restyle follows the taste; unticking "Use my taste" gives the plain result; a slider
+    # moved away from the taste's value is what the user sets now, and wins.
+    def restyled(use: bool, strength: float | None = None) -> np.ndarray:
+        [(_, after)] = again.restyle([photos[0]], model, strength, use_taste=use)
         return np.asarray(Image.open(after), np.int16)
 
     assert np.abs(restyled(True) - restyled(False)).mean() > 1
+    assert again.restyle_controls(model) == (taste.strength, taste.colors)
+    assert np.abs(restyled(True, taste.strength) - restyled(True)).max() == 0
+    assert np.abs(restyled(True, 0.2 if taste.strength > 0.6 else 1.0) - restyled(True)).mean() > 1
 
     assert "Taste reset" in again.tune_reset(model)
     assert model_taste(Path(model)) is None and again.store.taste(model) is None

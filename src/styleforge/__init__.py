@@ -2,7 +2,7 @@
 
 The main API is imported lazily (so ``styleforge apply model.onnx`` never loads PyTorch)::
 
-    from styleforge import Stylizer, StylizerTrainConfig, train_stylizer
+    from styleforge import Restyler, Settings, Stylizer, StylizerTrainConfig, train_stylizer
 """
 
 from __future__ import annotations
@@ -24,11 +24,21 @@ __version__ = "0.1.0"
 _LAZY = {
     "Stylizer": "styleforge.infer.stylizer",
     "ApplyOptions": "styleforge.infer.apply",
+    "Restyler": "styleforge.infer.restyle",
+    "Settings": "styleforge.infer.restyle",
     "StylizerTrainConfig": "styleforge.train.config",
     "train_stylizer": "styleforge.train.stylizer",
 }
 
-__all__ = ["ApplyOptions", "Stylizer", "StylizerTrainConfig", "__version__", "train_stylizer"]
+__all__ = [
+    "ApplyOptions",
+    "Restyler",
+    "Settings",
+    "Stylizer",
+    "StylizerTrainConfig",
+    "__version__",
+    "train_stylizer",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -99,20 +99,21 @@ def _restyle_samples(model: Path, job: _Job) -> None:
     """Each sample photo restyled, and a sheet: the prints, then photo | preview | restyled."""
     from torch import Tensor
 
-    from styleforge import prior
-    from styleforge.infer.stylizer import Stylizer
+    from styleforge.infer.restyle import Restyler
     from styleforge.train.data import sample_photos
 
-    stylizer = Stylizer.load(model, job.device)
+    trained = Restyler.open(model, device=job.device)  # as `styleforge apply` runs it
+    preview = Restyler.preview(job.style_dir, device=job.device)
     pictures = [images.open_image(p) for p in collection.scan(job.style_dir).images]
-    preview = Stylizer(prior.painter_for(pictures), stylizer.info, stylizer.device)
     labels = ["photo", "no training (apply --style-from)", "trained (styleforge apply)"]
     rows: list[Tensor] = []
     for name, photo in sample_photos().items():
-        styled = stylizer(photo)
+        img = images.tensor_to_pil(photo)
+        styled = trained(img)
         path = images.save_image(styled, job.out_dir / f"{name}.png")
         job.log(f"wrote {path}")
-        rows.append(images.make_sheet([photo, preview(photo), styled], labels))
+        row = [photo, images.pil_to_tensor(preview(img)), images.pil_to_tensor(styled)]
+        rows.append(images.make_sheet(row, labels))
     width = max(r.shape[-1] for r in rows)
     strip = images.collection_strip([images.pil_to_tensor(p) for p in pictures], width, 160)
     sheet = images.save_image(images.stack_rows([strip, *rows]), job.out_dir / "sheet.png")

@@ -183,21 +183,25 @@ class App:
         return [(label, str(path)) for label, path in self.store.models(kind)]
 
     def restyle(
-        self, files: Any, model: str, strength: float, preserve_colors: bool,
-        use_taste: bool = True,
+        self, files: Any, model: str, strength: float | None = None,
+        colors: float | None = None, use_taste: bool = True,
     ) -> list[tuple[str, str]]:  # fmt: skip
-        """Restyle uploaded photos; returns (before, after) path pairs. With ``use_taste`` and
-        a model that has a taste (the Tune tab's), its controls replace strength and colours."""
-        from styleforge.infer.apply import stylize_pil
-        from styleforge.infer.stylizer import Stylizer
+        """Restyle uploaded photos; returns (before, after) path pairs. The command line's rule
+        (:mod:`styleforge.infer.restyle`): ``strength`` and ``colors`` (the photo's colours
+        kept, 0..1) as set now win over the model's taste (``use_taste``), which wins over its
+        defaults; ``None``: not set."""
+        from styleforge.infer.restyle import Restyler, Settings
 
         photos = upload_paths(files)
         if not photos:
             raise UserError("upload at least one photo")
         if not model:
             raise UserError("pick a trained style (train one in the Train tab)")
-        taste = self.taste_of(model) if use_taste else None
-        stylizer = Stylizer.load(model, self.worker.device)
+        restyler = Restyler.open(Path(model), device=self.worker.device, use_taste=use_taste)
+        settings = Settings(
+            strength=None if strength is None else float(strength),
+            colors=None if colors is None else float(colors),
+        )  # fmt: skip
         out = self.store.results_dir()
         pairs = []
         for i, photo in enumerate(photos, 1):
@@ -205,12 +209,15 @@ class App:
             before = out / f"photo_{i:03d}.png"
             img.save(before)
             after = out / f"restyled_{i:03d}.png"
-            if taste is not None:
-                stylize_pil(stylizer.backend(), img, taste.to_options()).save(after)
-            else:
-                stylizer(img, float(strength), preserve_colors=bool(preserve_colors)).save(after)
+            restyler(img, settings).save(after)
             pairs.append((str(before), str(after)))
         return pairs
+
+    def restyle_controls(self, model: str, use_taste: bool = True) -> tuple[float, float]:
+        """(strength, colours kept) the Restyle tab shows for ``model``: its taste's when it
+        has one and ``use_taste``, else the defaults (1, 0)."""
+        taste = self.taste_of(model) if model and use_taste else None
+        return (taste.strength, taste.colors) if taste is not None else (1.0, 0.0)
 
     def dream(self, sampler: str, seeds: str, truncation: float) -> tuple[str, list[str]]:
         """Generate images for seeds (``"0-15"``); returns the grid path and the image paths."""

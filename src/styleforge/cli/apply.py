@@ -22,7 +22,8 @@ from styleforge.cli.common import (
 from styleforge.errors import UserError
 
 if TYPE_CHECKING:
-    from styleforge.infer.apply import ApplyOptions, ApplySummary, RunBatch
+    from styleforge.infer.apply import ApplySummary
+    from styleforge.infer.restyle import Settings
 
 _strength = number_in(0.0, 2.0)
 _tone = number_in(-1.0, 1.0)
@@ -101,28 +102,16 @@ def _add_work(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def apply_options(args: argparse.Namespace, model: Path | None) -> ApplyOptions:
-    """``apply``'s options: the model's taste unless ``--no-taste``, explicit flags over it."""
-    from styleforge.infer.apply import ApplyOptions
-    from styleforge.taste import Controls
-    from styleforge.taste_record import model_taste
+def settings_from(args: argparse.Namespace) -> Settings:
+    """What the flags set now (``None`` where a flag is left out: the model's taste or its
+    default decides, see :mod:`styleforge.infer.restyle`)."""
+    from styleforge.infer.restyle import Settings
 
-    taste = None
-    if model is not None and model.suffix.lower() == ".safetensors" and not args.no_taste:
-        taste = model_taste(model)
-    base = taste or Controls()
-    colors = 1.0 if args.preserve_colors else args.color_amount
-    options = ApplyOptions(
-        strength=base.strength if args.strength is None else args.strength,
-        preserve_colors=base.colors if colors is None else colors,
-        paint_size=(taste.paint_size if taste else None) if args.paint_size is None
-        else args.paint_size,
-        tone=base.tone if args.tone is None else args.tone,
-        max_size=args.max_size, tile=args.tile, overlap=args.overlap, batch=args.batch,
+    return Settings(
+        strength=args.strength, colors=1.0 if args.preserve_colors else args.color_amount,
+        tone=args.tone, paint_size=args.paint_size, max_size=args.max_size, tile=args.tile,
+        overlap=args.overlap, batch=args.batch,
     )  # fmt: skip
-    if taste is not None:
-        note(f"{model}: using its taste ({taste.describe()}); --no-taste ignores it")
-    return options
 
 
 def _model_and_inputs(args: argparse.Namespace) -> tuple[Path | None, list[Path]]:
@@ -143,47 +132,39 @@ def run(args: argparse.Namespace) -> int:
     torchrun every process restyles its share of the files."""
     from styleforge.distributed import world
     from styleforge.infer import backends
+    from styleforge.infer.restyle import Restyler, resolve, stored_taste
     from styleforge.outputs import list_inputs, plan_outputs
 
     model, inputs = _model_and_inputs(args)
     if not inputs:
         raise UserError("give the photos to restyle")
     limit = max_pixels(args)
-    options = apply_options(args, model)
+    settings = settings_from(args)
     if model is None:
-        pairs = plan_outputs(list_inputs(inputs), args.output)
-        run_batch = backends.preview_backend(args.style_from, args.device, limit)
-        return _apply_and_report(run_batch, pairs, options, args)
-    backend = backends.choose_backend(model, args.backend, args.device, sharded=world().distributed)
+        restyler = Restyler.preview(args.style_from, device=args.device, max_pixels=limit)
+    else:
+        sharded = world().distributed
+        backend = backends.choose_backend(model, args.backend, args.device, sharded=sharded)
+        taste = None if args.no_taste else stored_taste(model)
+        if taste is not None:
+            note(f"{model}: using its taste ({taste.describe()}); --no-taste ignores it")
+        if sharded:
+            pairs = plan_outputs(list_inputs(inputs), args.output)
+            shared = backends.apply_sharded(
+                model, backend, pairs, resolve(settings, taste), args.device,
+                overwrite=args.overwrite, max_pixels=limit,
+            )  # fmt: skip
+            if shared is None:  # not process 0: it reports for all
+                return 0
+            _report_failed(shared.total)
+            note(shared.line())
+            return shared.total.exit_code
+        restyler = Restyler.open(model, backend=backend, device=args.device,
+                                 use_taste=taste is not None, taste=taste)  # fmt: skip
     pairs = plan_outputs(list_inputs(inputs), args.output)
-    if world().distributed:
-        shared = backends.apply_sharded(
-            model, backend, pairs, options, args.device, overwrite=args.overwrite,
-            max_pixels=limit,
-        )  # fmt: skip
-        if shared is None:  # not process 0: it reports for all
-            return 0
-        _report_failed(shared.total)
-        note(shared.line())
-        return shared.total.exit_code
-    with backends.opened_backend(model, backend, args.device) as run_batch:
-        return _apply_and_report(run_batch, pairs, options, args)
-
-
-def _report_failed(summary: ApplySummary) -> None:
-    for src, reason in summary.failed:
-        note(f"failed {src}: {reason}")
-
-
-def _apply_and_report(
-    run_batch: RunBatch, pairs: list[tuple[Path, Path]], options: ApplyOptions,
-    args: argparse.Namespace,
-) -> int:  # fmt: skip
-    from styleforge.infer.apply import apply_files
-
-    summary = apply_files(
-        run_batch, pairs, options, overwrite=args.overwrite,
-        skip_existing=args.skip_existing, max_pixels=max_pixels(args), progress=not args.quiet,
+    summary = restyler.files(
+        pairs, settings, overwrite=args.overwrite, skip_existing=args.skip_existing,
+        max_pixels=limit, progress=not args.quiet,
     )  # fmt: skip
     _report_failed(summary)
     if len(pairs) == 1 and summary.done:
@@ -191,3 +172,8 @@ def _apply_and_report(
     else:
         note(summary.line())
     return summary.exit_code
+
+
+def _report_failed(summary: ApplySummary) -> None:
+    for src, reason in summary.failed:
+        note(f"failed {src}: {reason}")

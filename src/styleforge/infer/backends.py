@@ -10,8 +10,6 @@ import importlib.util
 import os
 import platform
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,7 +27,6 @@ __all__ = [
     "choose_backend",
     "gpu_visible",
     "onnx_backend",
-    "opened_backend",
     "preview_backend",
     "torch_backend",
 ]
@@ -96,16 +93,6 @@ def choose_backend(
     if backend == "torch" and is_onnx:
         raise UserError(f"{model}: an ONNX model runs with --backend onnx")
     return backend
-
-
-@contextmanager
-def opened_backend(model: Path, backend: Backend, device: str) -> Iterator[RunBatch]:
-    """``model`` on ``backend`` for the duration (a ``.safetensors`` model on onnxruntime runs
-    its cached export, :func:`~styleforge.infer.export.cached_export`)."""
-    if backend == "torch":
-        yield torch_backend(model, device)
-    else:
-        yield onnx_backend(model, device)
 
 
 @dataclass(frozen=True)

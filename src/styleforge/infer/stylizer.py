@@ -3,8 +3,10 @@
 Separate from training code: it needs only the model file. Images of any size go through the
 network (at the model's paint size, see :mod:`styleforge.infer.apply`); large ones in
 overlapping tiles blended with smooth weights (:mod:`styleforge.infer.tiling`), so memory
-stays bounded. A PIL image and the same pixels as a tensor give the same result: both go
-through :func:`~styleforge.infer.apply.stylize_array`.
+stays bounded. A PIL image and the same pixels as a tensor give the same result (both go
+through :func:`~styleforge.infer.apply.stylize_array`), except that a PIL photo a painter-prior
+model paints smaller than its size at the default settings is resampled in 8 bits (within 2
+levels of 255; :func:`~styleforge.infer.apply.stylize_pil`).
 On CUDA the network runs in bf16 autocast with channels_last; on the CPU in float32.
 """
 

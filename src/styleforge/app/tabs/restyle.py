@@ -24,10 +24,14 @@ class RestyleTab:
             with gr.Row():
                 self.model = gr.Dropdown(label="Style model", elem_id="restyle-model",
                                          choices=app.model_choices("stylizer"))  # fmt: skip
-                self.strength = gr.Slider(0, 1, value=1.0, label="Strength")
-                self.keep = gr.Checkbox(label="Preserve colours")
+                self.strength = gr.Slider(0, 2, value=1.0, step=0.05, label="Strength",
+                                          info="0 the photo, 1 the style, 2 more paint",
+                                          elem_id="restyle-strength")  # fmt: skip
+                self.colors = gr.Slider(0, 1, value=0.0, step=0.05, label="Photo colours kept",
+                                        elem_id="restyle-colors")  # fmt: skip
                 self.use_taste = gr.Checkbox(value=True, label="Use my taste",
-                                             info="the Tune tab's; replaces strength and colours",
+                                             info="the Tune tab's: it sets the sliders when you "
+                                             "pick the model, and its stroke size and tone",
                                              elem_id="use-taste")  # fmt: skip
             self.go = gr.Button("Restyle", variant="primary", elem_id="restyle")
             self.message = gr.Markdown(elem_id="restyle-msg")
@@ -39,10 +43,10 @@ class RestyleTab:
         """Restyle shows each photo before and after, and offers the results to download."""
         app = self.app
 
-        def restyle(files: Any, model: str, strength: float, keep: bool,
+        def restyle(files: Any, model: str, strength: float, colors: float,
                     use_taste: bool) -> tuple[Any, ...]:  # fmt: skip
             try:
-                pairs = app.restyle(files, model, strength, keep, use_taste)
+                pairs = app.restyle(files, model, strength, colors, use_taste)
                 taste = app.taste_of(model) if use_taste else None
             except UserError as err:
                 return warn(err), None, None
@@ -51,5 +55,15 @@ class RestyleTab:
             note = f" with your taste ({taste.describe()})" if taste is not None else ""
             return f"Restyled {len(pairs)} photo(s){note}.", shown, [a for _, a in pairs]
 
-        self.go.click(restyle, [self.photos, self.model, self.strength, self.keep, self.use_taste],
+        def controls(model: str, use_taste: bool) -> tuple[Any, ...]:
+            try:
+                strength, colors = app.restyle_controls(model, use_taste)
+            except UserError:
+                return gr.update(), gr.update()
+            return strength, colors
+
+        for trigger in (self.model.change, self.use_taste.change):
+            trigger(controls, [self.model, self.use_taste], [self.strength, self.colors])
+        self.go.click(restyle, [self.photos, self.model, self.strength, self.colors,
+                                self.use_taste],
                       [self.message, self.gallery, self.downloads])  # fmt: skip
