@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "SAVE_FORMATS",
     "array_to_pil",
+    "centre_square",
     "check_nchw",
     "collection_strip",
     "downscale_to",
@@ -296,6 +297,15 @@ def scaled_size(
     if (height >= width) == (side == "long"):
         return size, max(1, round(width * scale))
     return max(1, round(height * scale)), size
+
+
+def centre_square(arr: np.ndarray, side: int) -> np.ndarray:
+    """The centre square of a float (N,C,H,W) array, resized to ``side``: float32 (N,C,side,side)
+    (:func:`resize_array`)."""
+    h, w = arr.shape[-2:]
+    edge = min(h, w)
+    top, left = (h - edge) // 2, (w - edge) // 2
+    return resize_array(arr[..., top : top + edge, left : left + edge], side, side)
 
 
 def resize_array(arr: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -16,9 +16,8 @@ from PIL import Image
 from torch import Tensor
 
 from styleforge.features.prior_weights import prior_state
-from styleforge.images import pil_to_array
-from styleforge.infer.apply import predictor_square
-from styleforge.nets.painter import PainterConfig, PainterNet, StylePredictor
+from styleforge.images import centre_square, pil_to_array
+from styleforge.nets.painter import PREDICTOR_SIZE, PainterConfig, PainterNet, StylePredictor
 
 __all__ = [
     "load_predictor",
@@ -54,15 +53,14 @@ def prior_painter(style: Tensor, neutral: Tensor) -> PainterNet:
 @torch.inference_mode()
 def style_vectors(pictures: Sequence[Image.Image], batch: int = 16) -> Tensor:
     """Style vectors of ``pictures`` (each judged by its centre square, as
-    :func:`~styleforge.infer.apply.predictor_square` cuts it for a photo): (N,D) float32."""
+    apply cuts it from a photo for the predictor): (N,D) float32."""
     if not pictures:
         raise ValueError("style_vectors needs at least one picture")
     predictor = load_predictor()
     out = []
     for start in range(0, len(pictures), batch):
-        chunk = np.concatenate(
-            [predictor_square(pil_to_array(p)) for p in pictures[start : start + batch]]
-        )
+        part = pictures[start : start + batch]
+        chunk = np.concatenate([centre_square(pil_to_array(p), PREDICTOR_SIZE) for p in part])
         out.append(predictor(torch.from_numpy(chunk)))
     return torch.cat(out)
 

@@ -171,11 +171,7 @@ def at_least_min_side(run_batch: RunBatch) -> RunBatch:
 def predictor_square(photo: np.ndarray) -> np.ndarray:
     """The centre square of a (1,3,H,W) photo at 256×256 (Lanczos): float32 (1,3,256,256), the
     input from which a painter-prior model predicts the photo's own style vector."""
-    h, w = photo.shape[-2:]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    square = photo[..., top : top + side, left : left + side]
-    return images.resize_array(square, PREDICTOR_SIZE, PREDICTOR_SIZE)
+    return images.centre_square(photo, PREDICTOR_SIZE)
 
 
 def _painter(
