@@ -1,4 +1,4 @@
-"""Learning a person's taste from rounds of picks (issue #15): controls, preference model, search.
+"""Learning a person's taste from rounds of picks: controls, preference model, search.
 
 Torch-free (numpy only), like :mod:`styleforge.infer.apply`, so any front end (the CLI's
 ``tune``, the web app) can drive it. The pieces:

@@ -8,7 +8,7 @@ Layout of the data directory::
     models/<job id>.safetensors    the model a finished job wrote
     tune/, results/                the Tune tab's variants and other results shown in the page
 
-A stylizer's taste (issue #15) is one row per model: the Tune tab's rounds so far (a
+A stylizer's taste is one row per model: the Tune tab's rounds so far (a
 :meth:`~styleforge.taste.TasteSession.to_dict` record) and the record last applied to the
 model file, so rounds in progress and the applied taste survive a restart.
 

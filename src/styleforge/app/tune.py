@@ -1,4 +1,4 @@
-"""The web app's taste actions (issue #15): the Tune tab's rounds and its refine job.
+"""The web app's taste actions: the Tune tab's rounds and its refine job.
 
 Plain functions on a :class:`~styleforge.app.store.Store`; :class:`~styleforge.app.actions.App`
 exposes them as its methods. The search is :class:`~styleforge.taste.TasteSession` and the

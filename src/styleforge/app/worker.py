@@ -52,7 +52,7 @@ def job_config(job: Job) -> StylizerTrainConfig | SamplerTrainConfig:
 
 
 class Progress(dict[str, Any]):
-    """``step``, ``total``, ``losses`` (list of (step, name, value)), ``preview`` (path or None)."""
+    """``step``, ``total`` and ``preview`` (path or None)."""
 
 
 def progress(job: Job) -> Progress:
@@ -63,18 +63,11 @@ def progress(job: Job) -> Progress:
     if log.is_file():
         with open(log, newline="") as fh:
             rows = list(csv.DictReader(fh))
-    losses = []
-    for row in rows:
-        for key, value in row.items():
-            if key not in ("step", "lr_scale") and value not in ("", None):
-                losses.append((int(float(row["step"])), key, float(value)))
     step = int(float(rows[-1]["step"])) + 1 if rows else 0
     if job.status == "done":
         step = total
     preview = job.run_dir / "preview.png"
-    return Progress(
-        step=step, total=total, losses=losses, preview=preview if preview.is_file() else None
-    )
+    return Progress(step=step, total=total, preview=preview if preview.is_file() else None)
 
 
 class Worker:

@@ -12,7 +12,7 @@ from pathlib import Path
 from styleforge.errors import DiskFull, UserError
 from styleforge.infer.onnx_runtime import OnnxStylizerNet
 
-__all__ = ["ONNX_FORMAT", "cached_export", "export_model", "exported_copy", "open_exported"]
+__all__ = ["ONNX_FORMAT", "cached_export", "export_model", "open_exported"]
 
 #: The ``format`` entry of the metadata of an ONNX file written by :func:`export_model`.
 ONNX_FORMAT = "styleforge-stylizer-onnx-v1"
@@ -34,11 +34,6 @@ def export_model(model: Path, output: Path) -> Path:
     meta = {k: v for k, v in info.to_metadata().items() if k != "format"}
     meta |= {"format": ONNX_FORMAT, "source_model": model.name}
     return export_onnx(net, output, metadata=meta)
-
-
-def exported_copy(model: Path) -> Path:
-    """The path of ``model``'s export in the user cache (see :func:`cached_export`)."""
-    return cached_export(model).path
 
 
 def cached_export(model: Path) -> OnnxStylizerNet:

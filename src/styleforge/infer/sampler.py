@@ -15,7 +15,7 @@ generator seeded with ``s``, so an image depends only on its seed, not on the ba
 drawn in nor on the device. Truncation ``ψ`` scales latents toward the mean (0): 1 keeps
 them, smaller values trade variety for typical-looking images.
 
-Likes (issue #15): :func:`around_latents` draws new latents around liked ones, in the manner
+Likes: :func:`around_latents` draws new latents around liked ones, in the manner
 of Deep Interactive Evolution (Bontrager et al., 2018): the liked latents' mean and slerp
 neighbourhoods of each, pushed away from the disliked ones' mean, at the prior's typical norm.
 """
