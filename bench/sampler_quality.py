@@ -92,6 +92,8 @@ VARIANTS: dict[str, list[str]] = {
     "projected_vgg": ["--features", "vgg"],
     "fastgan_vs_pixel_disc": ["--disc", "conv"],
     "projected_whole": ["--framing", "whole"],
+    "projected_bilinear": ["--upsample", "bilinear"],
+    "projected_whole_bilinear": ["--framing", "whole", "--upsample", "bilinear"],
 }
 
 

@@ -65,6 +65,10 @@ def add_parser(sub: Subparsers) -> None:
         help="fastgan (skip-layer excitation, the default) or plain dcgan",
     )  # fmt: skip
     ts.add_argument(
+        "--upsample", choices=("nearest", "bilinear"),
+        help="how the generator doubles its maps (default: by preset)",
+    )  # fmt: skip
+    ts.add_argument(
         "--framing", choices=("crop", "whole"),
         help="crop: square crops of each picture at its own shape; whole: each picture "
         "squeezed to a square, so every crop holds its whole composition, and the images "
@@ -101,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         disc=args.disc,
         features=args.features,
         generator=args.generator,
+        upsample=args.upsample,
         **overrides,
     )
     with joined(args.device) as w:

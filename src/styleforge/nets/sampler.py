@@ -71,6 +71,8 @@ class SamplerConfig(configs.DictConfig):
         features: the projected discriminator's feature network: ``efficientnet``
             (EfficientNet-Lite0, fed the images at twice the resolution up to 256 px) or ``vgg``
             (VGG16 at the resolution).
+        upsample: how the generator doubles its maps: ``nearest`` (earlier versions) or
+            ``bilinear`` (no blocky, grid-aligned structure for the conv after it to build on).
     """
 
     resolution: int = 64
@@ -84,6 +86,7 @@ class SamplerConfig(configs.DictConfig):
     sle: bool = False
     disc: Literal["conv", "projected", "projected+conv"] = "conv"
     features: Literal["efficientnet", "vgg"] = "efficientnet"
+    upsample: Literal["nearest", "bilinear"] = "nearest"
 
     def __post_init__(self) -> None:
         if self.resolution not in RESOLUTIONS:
@@ -100,6 +103,8 @@ class SamplerConfig(configs.DictConfig):
             raise ValueError(f"disc must be one of {', '.join(DISCS)}, got {self.disc!r}")
         if self.features not in ("efficientnet", "vgg"):
             raise ValueError(f"features must be 'efficientnet' or 'vgg', got {self.features!r}")
+        if self.upsample not in ("nearest", "bilinear"):
+            raise ValueError(f"upsample must be 'nearest' or 'bilinear', got {self.upsample!r}")
 
     @property
     def stages(self) -> int:
@@ -136,7 +141,7 @@ class SamplerGenerator(nn.Module):
         stages: list[nn.Module] = []
         for c_in, c_out in itertools.pairwise(chans):
             stages += [
-                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Upsample(scale_factor=2, mode=cfg.upsample),
                 nn.Conv2d(c_in, c_out, 3, padding=1, bias=cfg.norm != "batch"),
                 _norm(cfg.norm, c_out),
                 nn.LeakyReLU(0.2),

@@ -340,7 +340,7 @@ class SamplerTrainConfig:
         self, *, latent_dim: int | None = None,
         disc: Literal["conv", "projected", "projected+conv"] | None = None,
         features: Literal["efficientnet", "vgg"] | None = None, generator: str | None = None,
-        **overrides: Any,
+        upsample: Literal["nearest", "bilinear"] | None = None, **overrides: Any,
     ) -> SamplerTrainConfig:  # fmt: skip
         """This config with the non-``None`` overrides applied (``latent_dim``, ``disc``,
         ``features`` and ``generator`` are the network's): the one place the CLI, the demo and
@@ -350,7 +350,7 @@ class SamplerTrainConfig:
         discriminator of earlier versions alone, which then gets its R1 penalty back unless
         ``r1_gamma`` is given); ``features``: the projected discriminator's feature network
         (``efficientnet`` or ``vgg``); ``generator``: ``fastgan`` (skip-layer excitation) or
-        ``dcgan``."""
+        ``dcgan``; ``upsample``: the generator's ``nearest`` or ``bilinear`` doubling."""
         given = {k: v for k, v in overrides.items() if v is not None}
         net = self.net
         if latent_dim is not None:
@@ -360,6 +360,8 @@ class SamplerTrainConfig:
             given.setdefault("r1_gamma", _R1_CONV if disc == "conv" else 0.0)
         if features is not None:
             net = replace(net, features=features)
+        if upsample is not None:
+            net = replace(net, upsample=upsample)
         if generator is not None:
             if generator not in ("fastgan", "dcgan"):
                 raise UserError(f"generator must be fastgan or dcgan, got {generator!r}")
