@@ -5,8 +5,9 @@ Tune tab)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
     "parse_all_picks",
     "parse_picks",
     "pick_renders",
+    "refine_on_picks",
     "render_round",
 ]
 
@@ -114,3 +116,43 @@ def pick_renders(
                     options = rnd.shown[i].to_options()
                     renders.extend(stylize_array(run_batch, p, options) for p in photos)
     return out[0][:REFINE_MAX_RENDERS], out[1][:REFINE_MAX_RENDERS]
+
+
+def refine_on_picks(
+    source: Path,
+    target: Path,
+    style_dir: Path,
+    session: TasteSession,
+    run_batch: RunBatch,
+    photos: Sequence[np.ndarray],
+    *,
+    steps: int,
+    device: str = "auto",
+    max_pixels: int = images.DEFAULT_MAX_PIXELS,
+    starting: Callable[[int, int], None] | None = None,
+) -> tuple[int, int]:
+    """Refine a taste session into a new model, the one way both front ends do it: render the
+    session's liked and disliked variants with ``run_batch`` (``source``'s network) on
+    ``photos`` ((1,3,H,W) arrays), fine-tune ``source`` toward them into ``target`` and store
+    the session as the new model's taste. ``starting(liked, disliked)`` is told the counts
+    before the fine-tuning. Returns (liked, disliked) counts; nothing liked is a
+    :class:`UserError`."""
+    import torch
+
+    from styleforge.taste_record import write_taste
+    from styleforge.train.refine import RefineConfig, refine_model
+
+    config = RefineConfig(steps=steps)  # checked before the renders
+    liked, disliked = pick_renders(run_batch, photos, session)
+    if not liked:
+        raise UserError("nothing liked yet: like a few variants before refining")
+    if starting is not None:
+        starting(len(liked), len(disliked))
+    tensors = [[torch.from_numpy(np.ascontiguousarray(x)) for x in group]
+               for group in (liked, disliked, photos)]  # fmt: skip
+    refine_model(
+        source, target, style_dir, *tensors, config=config,
+        record={"rounds": len(session.rounds)}, device=device, max_pixels=max_pixels,
+    )  # fmt: skip
+    write_taste(target, session)
+    return len(liked), len(disliked)

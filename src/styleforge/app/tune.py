@@ -221,9 +221,7 @@ def run_refine(store: Store, job: Job, device: str) -> tuple[Path, str]:
     import torch
 
     from styleforge.infer.stylizer import Stylizer
-    from styleforge.taste_record import write_taste
-    from styleforge.taste_rounds import pick_renders
-    from styleforge.train.refine import RefineConfig, refine_model
+    from styleforge.taste_rounds import refine_on_picks
 
     request = json.loads((job.run_dir / _REFINE_REQUEST).read_text(encoding="utf-8"))
     session = TasteSession.from_dict(request["session"])
@@ -231,18 +229,15 @@ def run_refine(store: Store, job: Job, device: str) -> tuple[Path, str]:
         arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     source = Path(request["model"])
     backend = Stylizer.load(source, torch.device("cpu")).backend()  # renders: the CPU is enough
-    liked, disliked = pick_renders(backend, arrays, session)
     target = job.run_dir / "model.safetensors"
-    tensors = [[torch.from_numpy(np.ascontiguousarray(x)) for x in group]
-               for group in (liked, disliked, arrays)]  # fmt: skip
-    refine_model(source, target, store.style_folder(job.style_id), *tensors,
-                 config=RefineConfig(steps=request["steps"]),
-                 record={"rounds": len(session.rounds)}, device=device)  # fmt: skip
-    write_taste(target, session)
+    liked, disliked = refine_on_picks(
+        source, target, store.style_folder(job.style_id), session, backend, arrays,
+        steps=request["steps"], device=device,
+    )  # fmt: skip
     record = session.to_dict()
     store.save_taste(str(target), record, record)
-    return target, (f"refined from {request['from_job']} on {len(liked)} liked and "
-                    f"{len(disliked)} disliked results")  # fmt: skip
+    return target, (f"refined from {request['from_job']} on {liked} liked and "
+                    f"{disliked} disliked results")  # fmt: skip
 
 
 def refine_status(store: Store, job_id: str) -> str | None:

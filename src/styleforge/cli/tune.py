@@ -227,24 +227,14 @@ def _refine(
 ) -> None:  # fmt: skip
     """Fine-tune the model toward the session's picks into ``target`` (with the session as its
     taste)."""
-    import numpy as np
-    import torch
+    from styleforge.taste_rounds import refine_on_picks
 
-    from styleforge.taste_record import write_taste
-    from styleforge.taste_rounds import pick_renders
-    from styleforge.train.refine import RefineConfig, refine_model
+    def starting(liked: int, disliked: int) -> None:
+        note(f"refining on {liked} liked and {disliked} disliked results "
+             f"({args.refine_steps} steps)...")  # fmt: skip
 
-    config = RefineConfig(steps=args.refine_steps)  # checked before the renders
-    liked, disliked = pick_renders(run_batch, photos, session)
-    if not liked:
-        raise UserError("nothing liked yet: like a few variants before --refine")
-    note(f"refining on {len(liked)} liked and {len(disliked)} disliked results "
-         f"({config.steps} steps)...")  # fmt: skip
-    as_tensors = [[torch.from_numpy(np.ascontiguousarray(x)) for x in group]
-                  for group in (liked, disliked, photos)]  # fmt: skip
-    refine_model(
-        args.model, target, args.style, *as_tensors, config=config,
-        record={"rounds": len(session.rounds)}, device=args.device, max_pixels=max_pixels(args),
+    refine_on_picks(
+        args.model, target, args.style, session, run_batch, photos, steps=args.refine_steps,
+        device=args.device, max_pixels=max_pixels(args), starting=starting,
     )  # fmt: skip
-    write_taste(target, session)
     print(f"wrote {target} (refined from {args.model.name} on your picks; its taste is yours)")
