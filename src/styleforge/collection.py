@@ -24,11 +24,19 @@ from styleforge.fileio import sha256_file
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["IMAGE_SUFFIXES", "MIN_SIDE", "Collection", "Skipped", "load", "load_for", "scan"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MIN_PICTURE_SIDE",
+    "Collection",
+    "Skipped",
+    "load",
+    "load_for",
+    "scan",
+]
 
 T = TypeVar("T")
 
-MIN_SIDE = 64
+MIN_PICTURE_SIDE = 64
 """Images whose shorter side is below this many pixels are skipped."""
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
@@ -170,7 +178,7 @@ def list_images(folder: Path) -> tuple[list[Path], list[Path]]:
 
 
 def scan(
-    path: str | Path, min_side: int = MIN_SIDE, max_pixels: int = images.DEFAULT_MAX_PIXELS
+    path: str | Path, min_side: int = MIN_PICTURE_SIDE, max_pixels: int = images.DEFAULT_MAX_PIXELS
 ) -> Collection:
     """Collect the usable images in a folder (recursively) or a single image file.
 
@@ -188,7 +196,7 @@ def scan(
 def load(
     path: str | Path,
     keep: Callable[[Tensor], T],
-    min_side: int = MIN_SIDE,
+    min_side: int = MIN_PICTURE_SIDE,
     max_pixels: int = images.DEFAULT_MAX_PIXELS,
 ) -> tuple[Collection, list[T]]:
     """:func:`scan`, handing each usable image from the decode that checks it to ``keep``, as a

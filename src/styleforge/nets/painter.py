@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from styleforge import configs
+from styleforge.nets.stylizer import MIN_SIDE  # the same 9×9 reflection pad: 5 px
 
 __all__ = [
     "PREDICTOR_SIZE",
@@ -40,8 +41,6 @@ __all__ = [
 PREDICTOR_SIZE = 256
 #: Total downsampling of the transformer; inputs are reflection-padded to a multiple of it.
 DOWNSAMPLE = 4
-#: Smallest image side the transformer takes (its 9×9 reflection pad needs 5 px).
-MIN_SIDE = 5
 #: MobileNetV2 (alpha 1): (expansion, out channels, repeats, first stride) per stage.
 MOBILENET_V2_STAGES: tuple[tuple[int, int, int, int], ...] = (
     (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
