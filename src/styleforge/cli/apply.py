@@ -23,7 +23,9 @@ from styleforge.errors import UserError
 
 if TYPE_CHECKING:
     from styleforge.infer.apply import ApplySummary
+    from styleforge.infer.backends import Backend
     from styleforge.infer.restyle import Settings
+    from styleforge.taste import Controls
 
 _strength = number_in(0.0, 2.0)
 _tone = number_in(-1.0, 1.0)
@@ -132,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     torchrun every process restyles its share of the files."""
     from styleforge.distributed import world
     from styleforge.infer import backends
-    from styleforge.infer.restyle import Restyler, resolve, stored_taste
+    from styleforge.infer.restyle import Restyler
     from styleforge.outputs import list_inputs, plan_outputs
 
     model, inputs = _model_and_inputs(args)
@@ -145,22 +147,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         sharded = world().distributed
         backend = backends.choose_backend(model, args.backend, args.device, sharded=sharded)
-        taste = None if args.no_taste else stored_taste(model)
-        if taste is not None:
-            note(f"{model}: using its taste ({taste.describe()}); --no-taste ignores it")
         if sharded:
-            pairs = plan_outputs(list_inputs(inputs), args.output)
-            shared = backends.apply_sharded(
-                model, backend, pairs, resolve(settings, taste), args.device,
-                overwrite=args.overwrite, max_pixels=limit,
-            )  # fmt: skip
-            if shared is None:  # not process 0: it reports for all
-                return 0
-            _report_failed(shared.total)
-            note(shared.line())
-            return shared.total.exit_code
+            return _apply_sharded(args, model, backend, inputs, settings, limit)
         restyler = Restyler.open(model, backend=backend, device=args.device,
-                                 use_taste=taste is not None, taste=taste)  # fmt: skip
+                                 use_taste=not args.no_taste)  # fmt: skip
+        _announce(model, restyler.taste)
     pairs = plan_outputs(list_inputs(inputs), args.output)
     summary = restyler.files(
         pairs, settings, overwrite=args.overwrite, skip_existing=args.skip_existing,
@@ -172,6 +163,34 @@ def run(args: argparse.Namespace) -> int:
     else:
         note(summary.line())
     return summary.exit_code
+
+
+def _announce(model: Path, taste: Controls | None) -> None:
+    if taste is not None:
+        note(f"{model}: using its taste ({taste.describe()}); --no-taste ignores it")
+
+
+def _apply_sharded(
+    args: argparse.Namespace, model: Path, backend: Backend, inputs: list[Path],
+    settings: Settings, limit: int,
+) -> int:  # fmt: skip
+    """Each torchrun process restyles its share of the files; process 0 reports for all."""
+    from styleforge.infer import backends
+    from styleforge.infer.restyle import resolve, stored_taste
+    from styleforge.outputs import list_inputs, plan_outputs
+
+    taste = None if args.no_taste else stored_taste(model)
+    _announce(model, taste)
+    pairs = plan_outputs(list_inputs(inputs), args.output)
+    shared = backends.apply_sharded(
+        model, backend, pairs, resolve(settings, taste), args.device, overwrite=args.overwrite,
+        max_pixels=limit,
+    )  # fmt: skip
+    if shared is None:  # not process 0: it reports for all
+        return 0
+    _report_failed(shared.total)
+    note(shared.line())
+    return shared.total.exit_code
 
 
 def _report_failed(summary: ApplySummary) -> None:

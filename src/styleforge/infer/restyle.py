@@ -100,12 +100,10 @@ class Restyler:
         backend: Backend | None = None,
         device: str = "auto",
         use_taste: bool = True,
-        taste: Controls | None = None,
     ) -> Restyler:
         """``model``: a ``.safetensors`` stylizer or its ``.onnx`` export. ``backend``: ``None``
         picks as :func:`~styleforge.infer.backends.choose_backend` (onnxruntime on a CPU);
-        ``use_taste``: follow the taste ``tune`` stored in the model (a ``.safetensors`` one),
-        or ``taste`` when given (already read by the caller).
+        ``use_taste``: follow the taste ``tune`` stored in the model (a ``.safetensors`` one).
         A missing or foreign model is a :class:`~styleforge.errors.UserError`."""
         from styleforge.infer import backends
 
@@ -115,9 +113,7 @@ class Restyler:
             if chosen == "torch"
             else backends.onnx_backend(model, device)
         )
-        if taste is None and use_taste:
-            taste = stored_taste(model)
-        return cls(run_batch, taste)
+        return cls(run_batch, stored_taste(model) if use_taste else None)
 
     @classmethod
     def preview(

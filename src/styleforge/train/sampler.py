@@ -390,8 +390,9 @@ def train_sampler(
         the picture's aspect (width / height)."""
         small = images.resize_to(t, at_kid, kid_side) if at_kid is not None else None
         look = images.resize_to(t, PAINT_LOOK_SIDE, "short") if painting else None
-        pooled = images.resize_tensor(t, short, short) if whole else None  # squeezed
-        if pooled is None:
+        if whole:  # squeezed to a square
+            pooled = images.resize_tensor(t, short, short)
+        else:
             pooled = images.resize_to(t, short, "short")
         return pooled, small, look, t.shape[-1] / t.shape[-2]
 
