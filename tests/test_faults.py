@@ -433,7 +433,26 @@ def test_serve_hands_the_login_to_gradio(
     monkeypatch.setattr(gradio.Blocks, "launch", lambda self, **kw: seen.update(kw))
     code, _ = _run(["serve", "--host", "0.0.0.0", "--auth", "ann:pw", "--data-dir",
                     str(tmp_path)], capsys)  # fmt: skip
-    assert code == EXIT_OK and seen["auth"] == ("ann", "pw") and seen["server_name"] == "0.0.0.0"
+    assert code == EXIT_OK and seen["server_name"] == "0.0.0.0"
+    login = seen["auth"]
+    assert callable(login) and login("ann", "pw") is True  # the guarded check of that login
+
+
+def test_wrong_passwords_in_a_row_wait_longer_and_longer() -> None:
+    """Guessing is slowed (1, 2, 4 ... 30 s a wrong answer, reset by the right one); the right
+    login is never locked out and never waits."""
+    from styleforge.app.auth import LoginGuard
+
+    waits: list[float] = []
+    guard = LoginGuard("ann", "s3cret", sleep=waits.append)
+    assert [guard("ann", f"guess{i}") for i in range(7)] == [False] * 7
+    assert waits == [1, 2, 4, 8, 16, 30, 30]
+    assert guard("ann", "s3cret") is True and len(waits) == 7  # at once
+    assert guard("bob", "s3cret") is False and waits[-1] == 1  # the count starts again
+    assert guard("ann", "S3cret") is False and guard("", "") is False
+    for _ in range(2000):  # a long siege: still bounded, no overflow
+        guard("ann", "x")
+    assert waits[-1] == 30 and guard("ann", "s3cret") is True
 
 
 @pytest.mark.slow

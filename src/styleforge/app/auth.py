@@ -2,18 +2,24 @@
 
 Credentials are ``USER:PASSWORD``, given as ``--auth USER:PASSWORD``, ``--auth @FILE`` (the first
 line of FILE) or in the ``STYLEFORGE_AUTH`` environment variable, so they need not be typed
-into the shell's history. Gradio's own login checks them.
+into the shell's history. Gradio's login asks for them and :class:`LoginGuard` checks them:
+in constant time, and each wrong guess in a row waits longer before it is answered, so a
+password cannot be guessed at full speed.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from styleforge.errors import UserError
 
-__all__ = ["AUTH_ENV", "is_loopback", "resolve_auth"]
+__all__ = ["AUTH_ENV", "LoginGuard", "is_loopback", "resolve_auth"]
 
 #: Environment variable holding ``USER:PASSWORD``.
 AUTH_ENV = "STYLEFORGE_AUTH"
@@ -59,3 +65,36 @@ def resolve_auth(host: str, auth: str | None, no_auth: bool) -> tuple[str, str] 
             "to serve without one on purpose"
         )
     return None
+
+
+class LoginGuard:
+    """The login check Gradio calls with (user, password) -> whether to let in.
+
+    Both are compared in constant time. Each wrong attempt in a row is answered only after a
+    delay that doubles from ``first_delay`` up to ``max_delay`` seconds (1, 2, 4 ... 30 by
+    default); a right one is answered at once and resets the count. Thirty guesses then take
+    about ten minutes instead of a twentieth of a second; nobody is locked out.
+    """
+
+    def __init__(
+        self, user: str, password: str, *, first_delay: float = 1.0, max_delay: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:  # fmt: skip
+        self._user = user.encode()
+        self._password = password.encode()
+        self.first_delay, self.max_delay = first_delay, max_delay
+        self._sleep = sleep
+        self._failures = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, user: str, password: str) -> bool:
+        ok = hmac.compare_digest(str(user).encode(), self._user)
+        ok &= hmac.compare_digest(str(password).encode(), self._password)
+        with self._lock:
+            if ok:
+                self._failures = 0
+                return True
+            self._failures += 1
+            delay = min(self.max_delay, self.first_delay * 2 ** min(self._failures - 1, 30))
+        self._sleep(delay)
+        return False

@@ -65,13 +65,16 @@ def serve(
 ) -> None:  # fmt: skip
     """Start the app (blocks until Ctrl-C); a running job keeps its checkpoint on exit.
     ``auth``: the (user, password) Gradio's login asks for (see :mod:`styleforge.app.auth`)."""
+    from styleforge.app.auth import LoginGuard
+
     store = Store(data_dir, max_upload_bytes=max_upload_mb * 2**20)
     worker = Worker(store, device).start()
+    login = LoginGuard(*auth) if auth is not None else None
     page = build_ui(App(store, worker))
     try:
         page.queue(default_concurrency_limit=4).launch(
             server_name=host, server_port=port, max_file_size=f"{max_upload_mb}mb",
-            show_error=False, allowed_paths=[str(data_dir)], auth=auth,
+            show_error=False, allowed_paths=[str(data_dir)], auth=login,
         )  # fmt: skip
     finally:
         worker.close()
