@@ -69,24 +69,20 @@ class App:
         sheet = self._preview_path(style_id)
         if sheet.exists():
             return str(sheet)
-        import torch
-
-        from styleforge import collection, prior
-        from styleforge.infer.model_file import ModelInfo
-        from styleforge.infer.stylizer import Stylizer
-        from styleforge.nets import PainterConfig
+        from styleforge import collection
+        from styleforge.infer.restyle import Restyler
         from styleforge.train.data import sample_photos
 
-        found = collection.scan(self.store.style_folder(style_id)).images
-        pictures = [images.open_image(p) for p in found]
+        folder = self.store.style_folder(style_id)
+        pictures = [images.open_image(p) for p in collection.scan(folder).images]
         if not pictures:
             return None
         # small previews: the CPU is enough (the GPU is for training jobs)
-        stylizer = Stylizer(prior.painter_for(pictures), ModelInfo(net=PainterConfig()),
-                            torch.device("cpu"))  # fmt: skip
+        preview = Restyler.preview(folder, device="cpu")
         photos = [images.resize_to(p, 256) for p in list(sample_photos().values())[:4]]
-        rows = [images.make_sheet([p, stylizer(p)], ["photo", "your style, no training yet"],
-                                  height=192) for p in photos]  # fmt: skip
+        labels = ["photo", "your style, no training yet"]
+        rows = [images.make_sheet([p, images.pil_to_tensor(preview(images.tensor_to_pil(p)))],
+                                  labels, height=192) for p in photos]  # fmt: skip
         width = max(r.shape[-1] for r in rows)
         strip = images.collection_strip([images.pil_to_tensor(p) for p in pictures], width)
         return str(images.save_image(images.stack_rows([strip, *rows]), sheet))
