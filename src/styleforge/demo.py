@@ -103,8 +103,8 @@ def _restyle_samples(model: Path, job: _Job) -> None:
     from styleforge.train.data import sample_photos
 
     trained = Restyler.open(model, device=job.device)  # as `styleforge apply` runs it
-    preview = Restyler.preview(job.style_dir, device=job.device)
     pictures = [images.open_image(p) for p in collection.scan(job.style_dir).images]
+    preview = Restyler.like(pictures, device=job.device)
     labels = ["photo", "no training (apply --style-from)", "trained (styleforge apply)"]
     rows: list[Tensor] = []
     for name, photo in sample_photos().items():

@@ -73,12 +73,12 @@ class App:
         from styleforge.infer.restyle import Restyler
         from styleforge.train.data import sample_photos
 
-        folder = self.store.style_folder(style_id)
-        pictures = [images.open_image(p) for p in collection.scan(folder).images]
+        found = collection.scan(self.store.style_folder(style_id)).images
+        pictures = [images.open_image(p) for p in found]
         if not pictures:
             return None
         # small previews: the CPU is enough (the GPU is for training jobs)
-        preview = Restyler.preview(folder, device="cpu")
+        preview = Restyler.like(pictures, device="cpu")
         photos = [images.resize_to(p, 256) for p in list(sample_photos().values())[:4]]
         labels = ["photo", "your style, no training yet"]
         rows = [images.make_sheet([p, images.pil_to_tensor(preview(images.tensor_to_pil(p)))],

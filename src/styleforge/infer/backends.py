@@ -10,9 +10,12 @@ import importlib.util
 import os
 import platform
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from PIL import Image
 
 from styleforge import images
 from styleforge.distributed import joined, shard
@@ -27,6 +30,7 @@ __all__ = [
     "choose_backend",
     "gpu_visible",
     "onnx_backend",
+    "pictures_backend",
     "preview_backend",
     "torch_backend",
 ]
@@ -52,14 +56,22 @@ def onnx_backend(model: Path, device: str) -> RunBatch:
 def preview_backend(style_dir: Path, device: str, max_pixels: int) -> RunBatch:
     """The zero-training stylizer of a style folder: the painter prior with the folder's mean
     style."""
-    from styleforge import collection, prior
+    from styleforge import collection
+
+    coll = collection.scan_for(style_dir, 1, "a style preview", max_pixels=max_pixels)
+    pictures = [images.open_image(p, max_pixels=max_pixels) for p in coll.images]
+    return pictures_backend(pictures, device)
+
+
+def pictures_backend(pictures: Sequence[Image.Image], device: str) -> RunBatch:
+    """The zero-training stylizer of pictures already read: the painter prior with their mean
+    style (:func:`preview_backend` of a folder)."""
+    from styleforge import prior
     from styleforge.infer.model_file import ModelInfo
     from styleforge.infer.stylizer import Stylizer
     from styleforge.nets import PainterConfig
     from styleforge.runtime import pick_device
 
-    coll = collection.scan_for(style_dir, 1, "a style preview", max_pixels=max_pixels)
-    pictures = [images.open_image(p, max_pixels=max_pixels) for p in coll.images]
     net = prior.painter_for(pictures)
     info = ModelInfo(net=PainterConfig(), style={"images": len(pictures), "preview": True})
     return Stylizer(net, info, pick_device(device)).backend()

@@ -125,6 +125,13 @@ class Restyler:
 
         return cls(backends.preview_backend(style_dir, device, max_pixels))
 
+    @classmethod
+    def like(cls, pictures: Sequence[Image.Image], *, device: str = "auto") -> Restyler:
+        """:meth:`preview` of pictures already read (the caller shows them too)."""
+        from styleforge.infer import backends
+
+        return cls(backends.pictures_backend(pictures, device))
+
     def options(self, settings: Settings | None = None) -> ApplyOptions:
         """The options ``settings`` come to on this model (see :func:`resolve`)."""
         return resolve(settings or Settings(), self.taste)
