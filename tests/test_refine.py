@@ -13,7 +13,7 @@ import torch
 from styleforge.cli import main
 from styleforge.infer.model_file import ModelInfo, read_model, write_model
 from styleforge.nets import DiscriminatorConfig, StylizerConfig, StylizerNet
-from styleforge.taste_record import taste_text
+from styleforge.taste.record import taste_text
 from styleforge.train.config import StylizerTrainConfig
 from styleforge.train.stylizer import Feedback, train_stylizer_loop
 from tests.conftest import write_image

@@ -19,7 +19,7 @@ from styleforge.infer.model_file import ModelInfo, write_model
 from styleforge.infer.restyle import Restyler, Settings, resolve
 from styleforge.nets import PainterConfig, PainterNet
 from styleforge.taste import Controls, TasteSession
-from styleforge.taste_record import model_taste, write_taste
+from styleforge.taste.record import model_taste, write_taste
 
 from .conftest import write_image
 

@@ -19,8 +19,8 @@ from styleforge.errors import UserError
 from styleforge.infer.apply import ApplyOptions, blend, stylize_array, tone_curve
 from styleforge.infer.model_file import ModelInfo, read_model
 from styleforge.taste import AXES, Controls, TasteSession, fit_preference, round_outcomes
-from styleforge.taste_record import TASTE_KEY
-from styleforge.taste_rounds import parse_all_picks, parse_picks
+from styleforge.taste.record import TASTE_KEY
+from styleforge.taste.rounds import parse_all_picks, parse_picks
 from tests.conftest import write_image, write_tiny_stylizer
 
 # ----------------------------------------------------------------------------- the library

@@ -19,7 +19,7 @@ from styleforge.infer.sampler import SamplerInfo
 from styleforge.nets import StylizerConfig, StylizerNet
 from styleforge.nets.sampler import SamplerConfig, SamplerGenerator
 from styleforge.taste import Controls
-from styleforge.taste_record import model_taste
+from styleforge.taste.record import model_taste, read_taste_record
 
 from .conftest import write_image, write_tiny_stylizer
 
@@ -51,7 +51,7 @@ def photos(tmp_path: Path) -> list[Path]:
     return [write_image(tmp_path / f"p{i}.png", (56, 48), seed=20 + i) for i in range(2)]
 
 
-def test_tune_round_trip_applies_the_taste_and_survives_a_restart(
+def test_tune_rounds_store_the_taste_in_the_model_and_survive_a_restart(
     app: App, photos: list[Path], tmp_path: Path
 ) -> None:
     model = _finished(app.store, "stylizer", _stylizer)
@@ -61,8 +61,6 @@ def test_tune_round_trip_applies_the_taste_and_survives_a_restart(
     grid = Image.open(first.variants[0][0])
     assert grid.height == 48 + 8 and grid.width == 2 * 56 + 12  # two photos, side by side
     assert app.tune_round(model, photos).variants[3][1] == first.variants[3][1]  # same grid
-    with pytest.raises(UserError, match="no picks yet"):
-        app.tune_apply(model)
     with pytest.raises(UserError, match="out of range"):
         app.tune_next(model, "9", photos)
     with pytest.raises(UserError, match="empty round"):
@@ -74,24 +72,20 @@ def test_tune_round_trip_applies_the_taste_and_survives_a_restart(
     assert picks == "3 6 -1"
     assert app.toggle_pick(picks, 6, like=False) == "3 -1 -6"  # switched to a dislike
     second = app.tune_next(model, picks, photos)
-    assert second.round == 2 and "1 round(s) picked" in second.text
-    assert app.store.taste(model) is not None and app.store.taste(model).applied is None
-    assert model_taste(Path(model)) is None  # not applied yet: Restyle stays plain
+    assert second.round == 2 and "after 1 round(s), saved in the model" in second.text
+    # As `styleforge tune` does: the taste is in the model file after every round.
+    assert model_taste(Path(model)) is not None
     third = app.tune_next(model, "2", None)  # the sample photos by default
     assert third.round == 3 and Image.open(third.variants[0][0]).height > 100
-
-    text = app.tune_apply(model)
-    assert "Your taste is applied" in text
     taste = model_taste(Path(model))
     assert taste is not None and taste != Controls()
     assert app.taste_of(model) == taste
+    assert len(read_taste_record(Path(model))["rounds"]) == 2
 
-    # A restart (a new app on the same data folder) remembers the rounds and the taste.
+    # A restart (a new app on the same data folder) goes on from the rounds in the model.
     again = App(Store(app.store.root), Worker(app.store, "cpu"))
-    row = again.store.taste(model)
-    assert row is not None and len(row.session["rounds"]) == 2 and row.applied is not None
     view = again.tune_round(model, photos)
-    assert view.round == 3 and "Applied taste" in view.text
+    assert view.round == 3 and taste.describe() in view.text
 
     # Restyle follows the taste; unticking "Use my taste" gives the plain result; a slider
     # moved away from the taste's value is what the user sets now, and wins.
@@ -105,7 +99,7 @@ def test_tune_round_trip_applies_the_taste_and_survives_a_restart(
     assert np.abs(restyled(True, 0.2 if taste.strength > 0.6 else 1.0) - restyled(True)).mean() > 1
 
     assert "Taste reset" in again.tune_reset(model)
-    assert model_taste(Path(model)) is None and again.store.taste(model) is None
+    assert model_taste(Path(model)) is None
     assert again.tune_round(model, photos).round == 1
     assert "No taste to reset" in again.tune_reset(model)
     with pytest.raises(UserError, match="not one of this app"):
@@ -151,7 +145,7 @@ def test_refine_my_model_adds_a_new_model_of_the_same_style(app: App, photos: li
     _, info = read_model(Path(refined))
     assert info.refined[0]["rounds"] == 1 and info.refined[0]["liked"] == 2  # 1 variant x 2
     assert model_taste(Path(refined)) is not None  # its taste is the rounds'
-    assert app.store.taste(refined) is not None
+    assert app.store.job(job_id).kind == "refine"
 
 
 def test_dream_likes_sample_around_the_liked_seeds(app: App) -> None:
@@ -220,6 +214,18 @@ def test_browser_tune_tab_grid_like_click_and_watched_refine_job(tmp_path: Path)
         expect(page.locator("#tune-status")).to_contain_text("no training recipe", timeout=60_000)
     worker.close()
     [refine] = [j for j in store.jobs() if j.model != model]
-    assert refine.status == "failed" and refine.preset == "refined quick"
-    row = store.taste(model)
-    assert row is not None and row.session["rounds"][0]["liked"] == [2]
+    assert refine.status == "failed" and refine.kind == "refine" and refine.preset == "quick"
+    record = read_taste_record(Path(model))
+    assert record is not None and record["rounds"][0]["liked"] == [2]
+
+
+def test_an_older_refine_record_becomes_a_refine_job(tmp_path: Path) -> None:
+    store = Store(tmp_path / "data")
+    model = _finished(store, "stylizer", _stylizer)
+    [source] = [j for j in store.jobs() if j.model == model]
+    job = store.create_job(source.style_id, "stylizer", "refined quick", 2)
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    (job.run_dir / "refine.json").write_text("{}", encoding="utf-8")  # as older versions did
+    again = Store(store.root)
+    assert again.job(job.id).kind == "refine" and again.job(source.id).kind == "stylizer"
+    assert [m for _, m in again.models("stylizer")] == [Path(model)]  # not done: not listed

@@ -14,7 +14,7 @@ from typing import Any
 
 from styleforge import images
 from styleforge.app import dream, tune
-from styleforge.app.store import JobKind, Store
+from styleforge.app.store import JobKind, ModelKind, Store
 from styleforge.app.worker import Worker, progress
 from styleforge.errors import UserError
 from styleforge.taste import Controls
@@ -174,7 +174,7 @@ class App:
 
     # ------------------------------------------------------------------ Restyle, Dream
 
-    def model_choices(self, kind: JobKind) -> list[tuple[str, str]]:
+    def model_choices(self, kind: ModelKind) -> list[tuple[str, str]]:
         """(label, path) of finished models of a kind."""
         return [(label, str(path)) for label, path in self.store.models(kind)]
 
@@ -238,12 +238,9 @@ class App:
         return tune.tune_round(self.store, model, upload_paths(files))
 
     def tune_next(self, model: str, picks: str, files: Any = None) -> tune.TuneView:
-        """Record this round's picks (``"2 5 -7"``) and show the next round."""
+        """Record this round's picks (``"2 5 -7"``), save the taste in the model (Restyle
+        follows it) and show the next round."""
         return tune.tune_next(self.store, model, picks, upload_paths(files))
-
-    def tune_apply(self, model: str) -> str:
-        """Apply my taste: the recommendation into the model file and the database."""
-        return tune.tune_apply(self.store, model)
 
     def tune_reset(self, model: str) -> str:
         """Forget the rounds; remove the model's taste."""

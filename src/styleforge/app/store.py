@@ -8,9 +8,9 @@ Layout of the data directory::
     models/<job id>.safetensors    the model a finished job wrote
     tune/, results/                the Tune tab's variants and other results shown in the page
 
-A stylizer's taste is one row per model: the Tune tab's rounds so far (a
-:meth:`~styleforge.taste.TasteSession.to_dict` record) and the record last applied to the
-model file, so rounds in progress and the applied taste survive a restart.
+A stylizer's taste lives in its model file (:mod:`styleforge.taste.record`), not here. Jobs
+are of three kinds: training a stylizer or a sampler, and refining a stylizer (its run folder
+holds the refine's request and photos; its model is listed with the stylizers).
 
 Every write is one SQLite transaction; the database is opened per call, so the request
 threads and the training worker can share it. A server restart loses nothing: a job that was
@@ -20,7 +20,6 @@ checkpoint.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 import uuid
@@ -36,9 +35,12 @@ from styleforge import collection, images
 from styleforge.errors import ImageError, UserError
 from styleforge.infer.model_file import now_iso
 
-__all__ = ["Job", "JobKind", "Store", "StyleRecord", "TasteRow"]
+__all__ = ["JobKind", "JobRecord", "ModelKind", "Store", "StyleRecord"]
 
-JobKind = Literal["stylizer", "sampler"]
+#: A job trains a stylizer or a sampler, or refines a stylizer toward a taste session's picks.
+JobKind = Literal["stylizer", "sampler", "refine"]
+#: The models a job makes: a refine makes a stylizer.
+ModelKind = Literal["stylizer", "sampler"]
 ACTIVE = ("queued", "running")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS styles (
@@ -48,9 +50,6 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, style_id TEXT NOT NULL, kind TEXT NOT NULL, preset TEXT NOT NULL,
     steps INTEGER, status TEXT NOT NULL, created TEXT NOT NULL, started TEXT, finished TEXT,
     message TEXT NOT NULL DEFAULT '', model TEXT
-);
-CREATE TABLE IF NOT EXISTS tastes (
-    model TEXT PRIMARY KEY, session TEXT NOT NULL, applied TEXT, updated TEXT NOT NULL
 );
 """
 _SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
@@ -68,7 +67,7 @@ class StyleRecord:
 
 
 @dataclass(frozen=True)
-class Job:
+class JobRecord:
     """A training job and where it stands."""
 
     id: str
@@ -93,17 +92,6 @@ class Job:
         )
 
 
-@dataclass(frozen=True)
-class TasteRow:
-    """A model's taste in the database: the rounds so far and the record last applied
-    (``None``: not applied), both JSON-decoded taste records (validated by their reader)."""
-
-    model: str
-    session: dict[str, Any]
-    applied: dict[str, Any] | None
-    updated: str
-
-
 class Store:
     """The app's records and files under ``root`` (created if missing)."""
 
@@ -115,6 +103,19 @@ class Store:
         self.db = root / "styleforge.db"
         with self._connect() as con:
             con.executescript(_SCHEMA)
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Records of older versions: a refine was stored as a ``stylizer`` job with a
+        ``refine.json`` in its folder; it is a ``refine`` job now."""
+        old = [
+            j.id
+            for j in self.jobs()
+            if j.kind == "stylizer" and (j.run_dir / "refine.json").is_file()
+        ]
+        if old:
+            with self._connect() as con:
+                con.executemany("UPDATE jobs SET kind = 'refine' WHERE id = ?", [(i,) for i in old])
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -238,7 +239,6 @@ class Store:
             shutil.rmtree(job.run_dir, ignore_errors=True)
             if job.model:
                 Path(job.model).unlink(missing_ok=True)
-                self.delete_taste(job.model)
         shutil.rmtree(self.style_folder(style_id), ignore_errors=True)
         with self._connect() as con:
             con.execute("DELETE FROM jobs WHERE style_id = ?", (style_id,))
@@ -246,8 +246,8 @@ class Store:
 
     # ------------------------------------------------------------------ jobs
 
-    def _job(self, row: sqlite3.Row) -> Job:
-        return Job(
+    def _job(self, row: sqlite3.Row) -> JobRecord:
+        return JobRecord(
             id=row["id"], style_id=row["style_id"], kind=row["kind"], preset=row["preset"],
             steps=row["steps"], status=row["status"], created=row["created"],
             started=row["started"], finished=row["finished"], message=row["message"],
@@ -260,7 +260,7 @@ class Store:
     def create_job(
         self, style_id: str, kind: JobKind, preset: str, steps: int | None,
         prepare: Callable[[Path], None] | None = None,
-    ) -> Job:  # fmt: skip
+    ) -> JobRecord:  # fmt: skip
         """Queue a job for a style. ``prepare(run_dir)`` writes what the job needs into its
         (new) run folder before the job is queued, so the worker never sees it half made."""
         style = self.style(style_id)
@@ -282,11 +282,11 @@ class Store:
             )
         return self.job(job_id)
 
-    def job(self, job_id: str) -> Job:
+    def job(self, job_id: str) -> JobRecord:
         """One job; an unknown id is a :class:`UserError`."""
         return self._job(self._one("jobs", job_id))
 
-    def jobs(self, style_id: str | None = None) -> list[Job]:
+    def jobs(self, style_id: str | None = None) -> list[JobRecord]:
         """Jobs (of one style), newest first."""
         with self._connect() as con:
             if style_id is None:
@@ -297,7 +297,7 @@ class Store:
                 ).fetchall()
         return [self._job(r) for r in rows]
 
-    def next_queued(self) -> Job | None:
+    def next_queued(self) -> JobRecord | None:
         """The oldest queued job."""
         with self._connect() as con:
             row = con.execute(
@@ -305,7 +305,7 @@ class Store:
             ).fetchone()
         return None if row is None else self._job(row)
 
-    def update_job(self, job_id: str, **fields: Any) -> Job:
+    def update_job(self, job_id: str, **fields: Any) -> JobRecord:
         """Set some of a job's columns (status, started, finished, message, model)."""
         allowed = {"status", "started", "finished", "message", "model"}
         if not fields or not set(fields) <= allowed:
@@ -315,7 +315,7 @@ class Store:
             con.execute(f"UPDATE jobs SET {cols} WHERE id = ?", (*fields.values(), job_id))
         return self.job(job_id)
 
-    def recover(self) -> list[Job]:
+    def recover(self) -> list[JobRecord]:
         """At start-up: jobs left ``running`` by a dead process become ``interrupted``."""
         stale = [j for j in self.jobs() if j.status == "running"]
         for job in stale:
@@ -324,58 +324,16 @@ class Store:
             )
         return stale
 
-    def models(self, kind: JobKind) -> list[tuple[str, Path]]:
+    def models(self, kind: ModelKind) -> list[tuple[str, Path]]:
         """(label, path) of every finished model of a kind, newest first."""
         names = {s.id: s.name for s in self.styles()}
         out = []
         for job in self.jobs():
             if (
-                job.kind == kind
+                job.kind in ((kind, "refine") if kind == "stylizer" else (kind,))
                 and job.status == "done"
                 and job.model
                 and Path(job.model).is_file()
             ):
                 out.append((f"{names.get(job.style_id, '?')} ({job.id})", Path(str(job.model))))
         return out
-
-    # ------------------------------------------------------------------ tastes
-
-    def taste(self, model: str) -> TasteRow | None:
-        """A model's taste row, ``None`` when it has none; a row that is not JSON is a
-        :class:`UserError` (``delete_taste`` is the way out)."""
-        with self._connect() as con:
-            row = con.execute("SELECT * FROM tastes WHERE model = ?", (model,)).fetchone()
-        if row is None:
-            return None
-        try:
-            session = json.loads(row["session"])
-            applied = None if row["applied"] is None else json.loads(row["applied"])
-        except ValueError:
-            raise UserError(
-                "damaged taste record in the database: not JSON (Reset clears it)"
-            ) from None
-        if not isinstance(session, dict) or not isinstance(applied, dict | None):
-            raise UserError("damaged taste record in the database (Reset clears it)")
-        return TasteRow(model, session, applied, row["updated"])
-
-    def save_taste(
-        self, model: str, session: dict[str, Any], applied: dict[str, Any] | None
-    ) -> TasteRow:
-        """Store a model's rounds so far and its applied record (one transaction)."""
-        applied_text = None if applied is None else json.dumps(applied)
-        with self._connect() as con:
-            con.execute(
-                "INSERT INTO tastes (model, session, applied, updated) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(model) DO UPDATE SET session = excluded.session, "
-                "applied = excluded.applied, updated = excluded.updated",
-                (model, json.dumps(session), applied_text, now_iso()),
-            )
-        row = self.taste(model)
-        assert row is not None
-        return row
-
-    def delete_taste(self, model: str) -> bool:
-        """Forget a model's taste; True when there was one."""
-        with self._connect() as con:
-            cur = con.execute("DELETE FROM tastes WHERE model = ?", (model,))
-        return cur.rowcount > 0

@@ -2,9 +2,10 @@
 
 Plain functions on a :class:`~styleforge.app.store.Store`; :class:`~styleforge.app.actions.App`
 exposes them as its methods. The search is :class:`~styleforge.taste.TasteSession` and the
-model file's taste is written by :func:`~styleforge.taste_record.write_taste`, exactly as
-``styleforge tune`` does; the rounds so far live in the store's ``tastes`` table, so a restart
-shows the same round again (proposals are deterministic for the rounds so far).
+taste is stored where ``styleforge tune`` stores it, in the model file
+(:func:`~styleforge.taste.record.write_taste`), after every round: Restyle follows it at once,
+and a restart shows the same round again (proposals are deterministic for the rounds so far).
+A refine is a job of kind ``refine`` that the worker runs with :func:`run_refine`.
 """
 
 from __future__ import annotations
@@ -14,23 +15,25 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from styleforge import images
-from styleforge.app.store import Job, Store
+from styleforge.app.store import JobRecord, Store
 from styleforge.errors import UserError
 from styleforge.taste import DEFAULT_VARIANTS, Controls, TasteSession
+
+if TYPE_CHECKING:
+    from styleforge.infer.restyle import Restyler
 
 __all__ = [
     "TUNE_SIZE",
     "TuneView",
-    "is_refine",
     "refine_status",
     "run_refine",
     "taste_of",
     "toggle_pick",
-    "tune_apply",
     "tune_next",
     "tune_refine",
     "tune_reset",
@@ -61,7 +64,7 @@ class TuneView:
     Args:
         round: the round's number (1-based).
         variants: (image path, caption) per variant, in grid order (caption ``"3: ..."``).
-        text: a Markdown status line (round, picks so far, the applied taste).
+        text: a Markdown status line (round, picks so far, the taste saved).
     """
 
     round: int
@@ -78,14 +81,23 @@ def _model(store: Store, model: str) -> Path:
     return Path(model)
 
 
-def _session(store: Store, model: str) -> TasteSession:
-    row = store.taste(model)
-    if row is None:
-        return TasteSession()
+def _session(path: Path) -> TasteSession:
+    """The rounds stored in the model file (none yet: a new session)."""
+    from styleforge.taste.record import load_session, read_taste_record
+
     try:
-        return TasteSession.from_dict(row.session)
+        record = read_taste_record(path)
+        return TasteSession() if record is None else load_session(path, record)
     except UserError as err:
         raise UserError(f"{err} (Reset clears it)") from None
+
+
+def _restyler(model: Path) -> Restyler:
+    """The model for rendering variants (small: torch on the CPU is enough; the variants set
+    every look setting, so the stored taste plays no part)."""
+    from styleforge.infer.restyle import Restyler
+
+    return Restyler.open(model, backend="torch", device="cpu", use_taste=False)
 
 
 def _photos(store: Store, paths: list[Path], size: int = TUNE_SIZE) -> list[np.ndarray]:
@@ -109,12 +121,10 @@ def _render(
     """Each variant as one image (the photos side by side), saved under ``tune/``."""
     import torch
 
-    from styleforge.infer.stylizer import Stylizer
-    from styleforge.taste_rounds import render_round
+    from styleforge.taste.rounds import render_round
 
     arrays = _photos(store, photos)
-    backend = Stylizer.load(model, torch.device("cpu")).backend()  # small: the CPU is enough
-    rows = render_round(backend, arrays, variants, paint_scale=TUNE_SIZE / TUNE_REFERENCE)
+    rows = render_round(_restyler(model), arrays, variants, TUNE_SIZE / TUNE_REFERENCE)
     height = min(p.shape[-2] for p in arrays)
     out = store.root / "tune" / f"{model.stem}-{number:02d}-{uuid.uuid4().hex[:8]}"
     shown = []
@@ -126,74 +136,53 @@ def _render(
     return tuple(shown)
 
 
-def _status(store: Store, model: str, session: TasteSession, note: str = "") -> str:
-    row = store.taste(model)
+def _status(session: TasteSession, note: str = "") -> str:
     picked = len(session.rounds)
     text = f"**Round {picked + 1}**. "
-    text += f"{picked} round(s) picked so far. " if picked else "Nothing picked yet. "
-    if row is not None and row.applied is not None:
-        from styleforge.taste import stored_recommendation
-
-        text += f"Applied taste: {stored_recommendation(row.applied).describe()}."
+    if picked:
+        text += (f"Your taste after {picked} round(s), saved in the model (Restyle follows it): "
+                 f"{session.recommendation().describe()}.")  # fmt: skip
     else:
-        text += "No taste applied yet."
+        text += "Nothing picked yet: Restyle uses the model's defaults."
     return f"{note}\n\n{text}" if note else text
 
 
 def tune_round(store: Store, model: str, photos: list[Path]) -> TuneView:
     """The current round's grid (the same after a restart: proposals are deterministic)."""
     path = _model(store, model)
-    session = _session(store, model)
+    session = _session(path)
     variants = session.propose(DEFAULT_VARIANTS)
     number = len(session.rounds) + 1
     shown = _render(store, path, variants, photos, number)
-    return TuneView(number, shown, _status(store, model, session))
+    return TuneView(number, shown, _status(session))
 
 
 def tune_next(store: Store, model: str, picks: str, photos: list[Path]) -> TuneView:
     """Record the picks (``"2 5 -7"``: 1-based, ``-N`` disliked) for the current grid, store
-    the rounds, and show the next grid."""
-    from styleforge.taste_rounds import parse_picks
+    the rounds and the taste in the model file (as ``styleforge tune`` does after every
+    round), and show the next grid."""
+    from styleforge.taste.record import write_taste
+    from styleforge.taste.rounds import parse_picks
 
     path = _model(store, model)
-    session = _session(store, model)
+    session = _session(path)
     session.propose(DEFAULT_VARIANTS)  # the grid on the page
     liked, disliked = parse_picks(picks or "", DEFAULT_VARIANTS)
     session.record(liked, disliked)
-    row = store.taste(model)
-    store.save_taste(model, session.to_dict(), None if row is None else row.applied)
+    write_taste(path, session)
     variants = session.propose(DEFAULT_VARIANTS)
     number = len(session.rounds) + 1
     shown = _render(store, path, variants, photos, number)
-    return TuneView(number, shown, _status(store, model, session))
+    return TuneView(number, shown, _status(session))
 
 
-def tune_apply(store: Store, model: str) -> str:
-    """Write the recommendation into the model file's taste (as ``styleforge tune`` does) and
-    the database; Restyle uses it from then on."""
-    from styleforge.taste_record import write_taste
-
-    path = _model(store, model)
-    session = _session(store, model)
-    if not session.rounds:
-        raise UserError("no picks yet: like a few variants and press Next round first")
-    write_taste(path, session)
-    record = session.to_dict()
-    store.save_taste(model, record, record)
-    taste = session.recommendation()
-    note = (f"Your taste is applied: {taste.describe()}. Restyle uses it (untick "
-            "*Use my taste* there to ignore it).")  # fmt: skip
-    return _status(store, model, session, note)
-
-
-def tune_refine(store: Store, model: str, photos: list[Path], steps: int = 150) -> Job:
+def tune_refine(store: Store, model: str, photos: list[Path], steps: int = 150) -> JobRecord:
     """Queue a refine of the model toward the liked variants and away from the disliked ones
     (``styleforge tune --refine``) as a job the worker runs (:func:`run_refine`; minutes on a
     CPU): a new model of the same style, listed like a trained one when it is done."""
     from styleforge.train.refine import RefineConfig
 
-    _model(store, model)
-    session = _session(store, model)
+    session = _session(_model(store, model))
     RefineConfig(steps=steps)  # a bad step count is refused before anything is queued
     if not any(r.liked for r in session.rounds):
         raise UserError("nothing liked yet: like a few variants and press Next round first")
@@ -206,36 +195,24 @@ def tune_refine(store: Store, model: str, photos: list[Path], steps: int = 150) 
         np.savez(run_dir / _REFINE_PHOTOS, *arrays)
         (run_dir / _REFINE_REQUEST).write_text(json.dumps(request), encoding="utf-8")
 
-    return store.create_job(source.style_id, "stylizer", f"refined {source.preset}", steps,
-                            prepare=prepare)  # fmt: skip
+    return store.create_job(source.style_id, "refine", source.preset, steps, prepare=prepare)
 
 
-def is_refine(job: Job) -> bool:
-    """Whether ``job`` is a refine (:func:`tune_refine`) rather than a training run."""
-    return (job.run_dir / _REFINE_REQUEST).is_file()
-
-
-def run_refine(store: Store, job: Job, device: str) -> tuple[Path, str]:
+def run_refine(store: Store, job: JobRecord, device: str) -> tuple[Path, str]:
     """Run a queued refine job (in the worker): render the liked and disliked variants,
     fine-tune, write the new model with the rounds as its taste; -> (model, job message)."""
-    import torch
-
-    from styleforge.infer.stylizer import Stylizer
-    from styleforge.taste_rounds import refine_on_picks
+    from styleforge.taste.refine import refine_on_picks
 
     request = json.loads((job.run_dir / _REFINE_REQUEST).read_text(encoding="utf-8"))
     session = TasteSession.from_dict(request["session"])
     with np.load(job.run_dir / _REFINE_PHOTOS) as saved:
         arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     source = Path(request["model"])
-    backend = Stylizer.load(source, torch.device("cpu")).backend()  # renders: the CPU is enough
     target = job.run_dir / "model.safetensors"
     liked, disliked = refine_on_picks(
-        source, target, store.style_folder(job.style_id), session, backend, arrays,
+        source, target, store.style_folder(job.style_id), session, _restyler(source), arrays,
         steps=request["steps"], device=device,
     )  # fmt: skip
-    record = session.to_dict()
-    store.save_taste(str(target), record, record)
     return target, (f"refined from {request['from_job']} on {liked} liked and "
                     f"{disliked} disliked results")  # fmt: skip
 
@@ -252,21 +229,20 @@ def refine_status(store: Store, job_id: str) -> str | None:
 
 
 def tune_reset(store: Store, model: str) -> str:
-    """Forget the rounds and remove the taste from the model file and the database."""
-    from styleforge.taste_record import taste_text, write_taste
+    """Forget the rounds: remove the taste from the model file."""
+    from styleforge.taste.record import taste_text, write_taste
 
     path = _model(store, model)
-    had = store.delete_taste(model)
-    if taste_text(path) is not None:
+    had = taste_text(path) is not None
+    if had:
         write_taste(path, None)
-        had = True
     note = "Taste reset: Restyle uses the plain defaults." if had else "No taste to reset."
-    return _status(store, model, TasteSession(), note)
+    return _status(TasteSession(), note)
 
 
 def taste_of(model: str) -> Controls | None:
     """The taste stored in a model file (what Restyle follows), ``None`` without one."""
-    from styleforge.taste_record import model_taste
+    from styleforge.taste.record import model_taste
 
     return model_taste(Path(model)) if model else None
 

@@ -17,7 +17,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from styleforge.app import tune
-from styleforge.app.store import Job, Store
+from styleforge.app.store import JobRecord, Store
 from styleforge.errors import DiskFull, UserError
 from styleforge.infer.model_file import now_iso
 from styleforge.train.loop import StopRequest
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["Progress", "Worker", "job_config", "progress", "sampler_config", "stylizer_config"]
 
 
-def stylizer_config(job: Job) -> StylizerTrainConfig:
+def stylizer_config(job: JobRecord) -> StylizerTrainConfig:
     """The training config of a stylizer job: its preset with its step count (the one builder,
     which also keeps a preview inside a short run)."""
     from styleforge.train.config import StylizerTrainConfig
@@ -37,7 +37,7 @@ def stylizer_config(job: Job) -> StylizerTrainConfig:
     return StylizerTrainConfig.preset(job.preset).with_overrides(steps=job.steps or None)
 
 
-def sampler_config(job: Job) -> SamplerTrainConfig:
+def sampler_config(job: JobRecord) -> SamplerTrainConfig:
     """The training config of a sampler job: its preset with its step count; a short job
     measures KID once, at its end."""
     from styleforge.train.config import SamplerTrainConfig
@@ -46,7 +46,7 @@ def sampler_config(job: Job) -> SamplerTrainConfig:
     return SamplerTrainConfig.preset(job.preset).with_overrides(steps=steps, kid_every=steps)
 
 
-def job_config(job: Job) -> StylizerTrainConfig | SamplerTrainConfig:
+def job_config(job: JobRecord) -> StylizerTrainConfig | SamplerTrainConfig:
     """The training config of a job: its preset with its step count."""
     return sampler_config(job) if job.kind == "sampler" else stylizer_config(job)
 
@@ -55,7 +55,7 @@ class Progress(dict[str, Any]):
     """``step``, ``total`` and ``preview`` (path or None)."""
 
 
-def progress(job: Job) -> Progress:
+def progress(job: JobRecord) -> Progress:
     """Where a job stands, from its run folder."""
     total = job.steps or job_config(job).steps
     rows: list[dict[str, str]] = []
@@ -94,13 +94,13 @@ class Worker:
         """Look for queued jobs now (a request has just queued one)."""
         self._wake.set()
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str) -> JobRecord:
         """Cancel a queued job at once, or ask the running one to stop (checkpoint kept);
         a running refine cannot stop midway."""
         job = self.store.job(job_id)
         if job.status == "queued":
             return self.store.update_job(job_id, status="cancelled", message="cancelled")
-        if job.status == "running" and tune.is_refine(job):
+        if job.status == "running" and job.kind == "refine":
             raise UserError(f"job {job_id} is a refine: it runs to its end (a few minutes)")
         with self._lock:
             if self._current is not None and self._current[0] == job_id:
@@ -108,7 +108,7 @@ class Worker:
                 return self.store.update_job(job_id, message="stopping at the next step")
         raise UserError(f"job {job_id} is {job.status}; only queued or running jobs cancel")
 
-    def resume(self, job_id: str) -> Job:
+    def resume(self, job_id: str) -> JobRecord:
         """Queue an interrupted or cancelled job again; it continues from its checkpoint."""
         job = self.store.job(job_id)
         if not job.resumable:
@@ -147,11 +147,11 @@ class Worker:
                 continue
             self._run(job)
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: JobRecord) -> None:
         stop = StopRequest()
         with self._lock:
             self._current = (job.id, stop)
-        doing = "refining" if tune.is_refine(job) else "training"
+        doing = "refining" if job.kind == "refine" else "training"
         self.store.update_job(job.id, status="running", started=now_iso(), message=doing)
         try:
             self.store.update_job(job.id, finished=now_iso(), **self._work(job, stop))
@@ -174,9 +174,9 @@ class Worker:
             with self._lock:
                 self._current = None
 
-    def _work(self, job: Job, stop: StopRequest) -> dict[str, str]:
+    def _work(self, job: JobRecord, stop: StopRequest) -> dict[str, str]:
         """Run a job to its end; -> the job's columns to set (status, message, model)."""
-        if tune.is_refine(job):
+        if job.kind == "refine":
             model, message = tune.run_refine(self.store, job, self.device)
             return {"status": "done", "message": message, "model": str(model)}
         result = self._train(job, stop)
@@ -184,7 +184,7 @@ class Worker:
             return {"status": "cancelled", "message": f"stopped at step {result.steps}; resumable"}
         return {"status": "done", "message": "finished", "model": str(result.model)}
 
-    def _train(self, job: Job, stop: StopRequest) -> RunResult:
+    def _train(self, job: JobRecord, stop: StopRequest) -> RunResult:
         """Train a job's model, resuming from its checkpoint when it has one."""
         style_dir = self.store.style_folder(job.style_id)
         output = self.store.root / "models" / f"{job.id}.safetensors"

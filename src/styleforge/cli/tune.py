@@ -1,5 +1,5 @@
 """``styleforge tune``: rounds of picks among variants of your photos -> the model's stored taste
-(:mod:`styleforge.taste_record`), and ``--refine``: a model fine-tuned toward the picks."""
+(:mod:`styleforge.taste.record`), and ``--refine``: a model fine-tuned toward the picks."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 
 from styleforge.cli.common import Subparsers, add_common, at_least_2, max_pixels, note, positive_int
 from styleforge.errors import UserError
-from styleforge.taste_rounds import PICKS_HELP, Picks, parse_picks
+from styleforge.taste.rounds import PICKS_HELP, Picks, parse_picks
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from styleforge.infer.apply import RunBatch
-    from styleforge.taste import TasteSession
+    from styleforge.infer.restyle import Restyler
+    from styleforge.taste import Controls, TasteSession
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -92,7 +92,7 @@ def _check_model(model: Path) -> None:
 
 
 def _reset(model: Path) -> int:
-    from styleforge.taste_record import taste_text, write_taste
+    from styleforge.taste.record import taste_text, write_taste
 
     if taste_text(model) is None:
         raise UserError(f"{model} has no taste to reset")
@@ -103,7 +103,7 @@ def _reset(model: Path) -> int:
 
 def _show(model: Path) -> int:
     from styleforge.taste import stored_recommendation
-    from styleforge.taste_record import load_session, read_taste_record
+    from styleforge.taste.record import load_session, read_taste_record
 
     record = read_taste_record(model)
     if record is None:
@@ -117,10 +117,10 @@ def _show(model: Path) -> int:
 def run(args: argparse.Namespace) -> int:
     """``styleforge tune MODEL PHOTOS...``: rounds of picks -> the model's stored taste."""
     from styleforge import images
-    from styleforge.infer.stylizer import Stylizer
+    from styleforge.infer.restyle import Restyler
     from styleforge.taste import TasteSession
-    from styleforge.taste_record import load_session, read_taste_record
-    from styleforge.taste_rounds import parse_all_picks
+    from styleforge.taste.record import load_session, read_taste_record, write_taste
+    from styleforge.taste.rounds import parse_all_picks, play_rounds, taste_sheet
 
     model: Path = args.model
     _check_model(model)
@@ -139,71 +139,34 @@ def run(args: argparse.Namespace) -> int:
         images.downscale_to(images.pil_to_array(images.open_image(p, max_pixels=limit)), args.size)
         for p in args.photos
     ]
-    run_batch = Stylizer.load(model, args.device).backend()
+    # The variants set every look setting: the stored taste plays no part in them.
+    restyler = Restyler.open(model, backend="torch", device=args.device, use_taste=False)
     out_dir: Path = args.out or model.with_suffix(".tune")
-    done = _rounds(args, session, run_batch, photos, out_dir, scripted)
+    asked = iter(scripted) if scripted is not None else None
+
+    def ask(number: int, shown: list[Controls], sheet: Path) -> Picks | None:
+        print(f"round {number}: {sheet}")
+        if not args.quiet:
+            for i, c in enumerate(shown, 1):
+                note(f"  {i}: {c.describe()}")
+        return ask_picks(len(shown)) if asked is None else next(asked)
+
+    done = play_rounds(
+        session, restyler, photos, out_dir, ask, variants=args.variants, thumb=args.thumb,
+        after_round=lambda s: write_taste(model, s),
+        limit=None if scripted is None else len(scripted),
+    )  # fmt: skip
     if refined is not None:
-        _refine(args, refined, session, run_batch, photos)
+        _refine(args, refined, session, restyler, photos)
     if not done:
         if refined is None:
             note(f"no picks: {model} is unchanged")
         return 0
-    _before_after(args, session, run_batch, photos, out_dir)
-    return 0
-
-
-def _rounds(
-    args: argparse.Namespace, session: TasteSession, run_batch: RunBatch,
-    photos: Sequence[np.ndarray], out_dir: Path, scripted: list[Picks] | None,
-) -> int:  # fmt: skip
-    """Show grids and record picks (typed, or ``scripted``) until there are none; the taste is
-    written after every round, so an interruption loses nothing. Returns the rounds picked."""
-    from styleforge import images
-    from styleforge.taste_record import write_taste
-    from styleforge.taste_rounds import grid_sheet, render_round
-
-    n = args.variants
-    done = 0
-    while scripted is None or done < len(scripted):
-        number = len(session.rounds) + 1
-        variants = session.propose(n)
-        rows = render_round(run_batch, photos, variants)
-        labels = [str(i) for i in range(1, n + 1)]
-        sheet = images.save_image(
-            grid_sheet(rows, labels, args.thumb), out_dir / f"round-{number:02d}.png"
-        )
-        print(f"round {number}: {sheet}")
-        if not args.quiet:
-            for i, c in enumerate(variants, 1):
-                note(f"  {i}: {c.describe()}")
-        picks = scripted[done] if scripted is not None else ask_picks(n)
-        if picks is None:
-            break
-        session.record(*picks)
-        write_taste(args.model, session)
-        done += 1
-    return done
-
-
-def _before_after(
-    args: argparse.Namespace, session: TasteSession, run_batch: RunBatch,
-    photos: Sequence[np.ndarray], out_dir: Path,
-) -> None:  # fmt: skip
-    """The sheet photo | default | your taste, and the taste in one line."""
-    from styleforge import images
-    from styleforge.infer.apply import DEFAULT_PAINT_SIZE
-    from styleforge.taste import Controls
-    from styleforge.taste_rounds import grid_sheet, render_round
-
+    after = taste_sheet(session, restyler, photos, out_dir / "taste.png", args.thumb)
     taste = session.recommendation()
-    default = Controls(paint_size=getattr(run_batch, "paint_size", None) or DEFAULT_PAINT_SIZE)
-    renders = render_round(run_batch, photos, [default, taste])
-    rows = [[p, *row] for p, row in zip(photos, renders, strict=True)]
-    after = images.save_image(
-        grid_sheet(rows, ["photo", "default", "your taste"], args.thumb), out_dir / "taste.png"
-    )
-    print(f"{args.model}: taste saved after {len(session.rounds)} round(s): {taste.describe()}")
+    print(f"{model}: taste saved after {len(session.rounds)} round(s): {taste.describe()}")
     note(f"before/after: {after}; `styleforge apply` uses it, --no-taste ignores it")
+    return 0
 
 
 def _refine_target(args: argparse.Namespace) -> Path:
@@ -222,19 +185,19 @@ def _refine_target(args: argparse.Namespace) -> Path:
 
 
 def _refine(
-    args: argparse.Namespace, target: Path, session: TasteSession, run_batch: RunBatch,
+    args: argparse.Namespace, target: Path, session: TasteSession, restyler: Restyler,
     photos: Sequence[np.ndarray],
 ) -> None:  # fmt: skip
     """Fine-tune the model toward the session's picks into ``target`` (with the session as its
     taste)."""
-    from styleforge.taste_rounds import refine_on_picks
+    from styleforge.taste.refine import refine_on_picks
 
     def starting(liked: int, disliked: int) -> None:
         note(f"refining on {liked} liked and {disliked} disliked results "
              f"({args.refine_steps} steps)...")  # fmt: skip
 
     refine_on_picks(
-        args.model, target, args.style, session, run_batch, photos, steps=args.refine_steps,
+        args.model, target, args.style, session, restyler, photos, steps=args.refine_steps,
         device=args.device, max_pixels=max_pixels(args), starting=starting,
     )  # fmt: skip
     print(f"wrote {target} (refined from {args.model.name} on your picks; its taste is yours)")

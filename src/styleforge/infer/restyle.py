@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PIL import Image
 
 from styleforge import images
@@ -28,6 +29,7 @@ from styleforge.infer.apply import (
     ApplySummary,
     RunBatch,
     apply_files,
+    stylize_array,
     stylize_pil,
 )
 
@@ -140,6 +142,16 @@ class Restyler:
         """Restyle one picture: an RGB PIL image in, an RGB PIL image out."""
         return stylize_pil(self.run_batch, image, self.options(settings))
 
+    def array(self, photo: np.ndarray, settings: Settings | None = None) -> np.ndarray:
+        """Restyle a float32 (1,3,H,W) photo in [0,1] -> (1,3,H',W') (see
+        :func:`~styleforge.infer.apply.stylize_array`)."""
+        return stylize_array(self.run_batch, photo, self.options(settings))
+
+    @property
+    def paint_size(self) -> int:
+        """The long side the model paints at by default (0: the photo's own size)."""
+        return int(getattr(self.run_batch, "paint_size", None) or 0)
+
     def files(
         self,
         pairs: Sequence[tuple[Path, Path]],
@@ -163,6 +175,6 @@ def stored_taste(model: Path) -> Controls | None:
     export carries none)."""
     if model.suffix.lower() != ".safetensors":
         return None
-    from styleforge.taste_record import model_taste
+    from styleforge.taste.record import model_taste
 
     return model_taste(model)

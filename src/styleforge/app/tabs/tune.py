@@ -29,8 +29,8 @@ class TuneTab:
     def __init__(self, app: App) -> None:
         self.app = app
         with gr.Tab("Tune"):
-            gr.Markdown("Pick the variants you like, round after round; *Apply my taste* makes "
-                        "Restyle follow it.")  # fmt: skip
+            gr.Markdown("Pick the variants you like, round after round: after each round your "
+                        "taste is saved in the model and Restyle follows it.")  # fmt: skip
             with gr.Row():
                 self.model = gr.Dropdown(label="Style model", elem_id="tune-model",
                                          choices=app.model_choices("stylizer"))  # fmt: skip
@@ -47,7 +47,6 @@ class TuneTab:
                                         elem_id="tune-picks")  # fmt: skip
             with gr.Row():
                 self.next = gr.Button("Next round", variant="primary", elem_id="tune-next")
-                self.apply = gr.Button("Apply my taste", elem_id="tune-apply")
                 self.refine = gr.Button("Refine my model (a few minutes)", elem_id="tune-refine")
                 self.reset = gr.Button("Reset", variant="stop", elem_id="tune-reset")
             self.picked = gr.State(None)  # the grid cell last clicked
@@ -65,7 +64,6 @@ class TuneTab:
         self.grid.select(selected_index, None, self.picked)
         self.like.click(self._pick(True), [self.picks, self.picked], [self.picks, self.status])
         self.dislike.click(self._pick(False), [self.picks, self.picked], [self.picks, self.status])
-        self.apply.click(safe(app.tune_apply), [self.model], self.status)
         self.reset.click(safe(app.tune_reset), [self.model], self.status).then(
             lambda: (gr.Gallery(value=None), "", None), None, [self.grid, self.picks, self.picked]
         )

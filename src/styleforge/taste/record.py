@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from styleforge.errors import UserError
-from styleforge.taste import Controls, TasteSession, stored_recommendation
+from styleforge.taste.controls import Controls
+from styleforge.taste.session import TasteSession, stored_recommendation
 
 __all__ = [
     "TASTE_KEY",
