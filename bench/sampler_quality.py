@@ -101,15 +101,15 @@ def sheet(grids: dict[str, list[Path]], style_dir: Path, path: Path) -> None:
     """A strip of 8 collection images above 8 samples of each set, all 128 px high."""
     import torch
 
-    from styleforge import images
+    from styleforge import images, sheets
 
     real = [images.load_image(p) for p in sorted(style_dir.glob("*.jpg"))[:8]]
-    rows = [images.make_sheet([images.resize_to(t, 128, "short") for t in real], height=128,
+    rows = [sheets.make_sheet([images.resize_to(t, 128, "short") for t in real], height=128,
                               pad=2)]  # fmt: skip
     for generated in grids.values():
         gen = [images.resize_to(images.load_image(p), 128) for p in generated[:8]]
-        rows.append(images.grid(torch.cat(gen), cols=8))
-    images.save_image(images.stack_rows(rows), path)
+        rows.append(sheets.grid(torch.cat(gen), cols=8))
+    images.save_image(sheets.stack_rows(rows), path)
 
 
 def score_set(

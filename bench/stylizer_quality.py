@@ -216,7 +216,7 @@ SHEET_COLUMNS = ("photo", "preview (no training)", "trained (full res)",
 def sheet(name: str, pictures: list[Path], held: Path, sets: dict[str, Path], path: Path) -> None:
     """A strip of the collection, then rows photo | preview | trained | (scratch) | transfer |
     peer for the first 4 held-out photos."""
-    from styleforge import images
+    from styleforge import images, sheets
 
     labels = [c for c in SHEET_COLUMNS if c == "photo" or c in sets]
     rows = []
@@ -225,11 +225,11 @@ def sheet(name: str, pictures: list[Path], held: Path, sets: dict[str, Path], pa
         for label in labels[1:]:
             found = sorted(sets[label].glob(photo.stem + ".*"))
             tiles.append(images.load_image(found[0], size=256))
-        rows.append(images.make_sheet(tiles, labels))
+        rows.append(sheets.make_sheet(tiles, labels))
     width = max(r.shape[-1] for r in rows)
-    strip = images.collection_strip([images.load_image(p, size=256) for p in pictures[:16]],
+    strip = sheets.collection_strip([images.load_image(p, size=256) for p in pictures[:16]],
                                     width, height=128)  # fmt: skip
-    images.save_image(images.stack_rows([strip, *rows]), path)
+    images.save_image(sheets.stack_rows([strip, *rows]), path)
     print(f"wrote {path} ({name})")
 
 

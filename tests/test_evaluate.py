@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from styleforge import report
+from styleforge import fileio
 from styleforge.cli import main
 from styleforge.images import load_image, save_image
 from styleforge.infer.transfer import TransferConfig, transfer
+from styleforge.metrics import report
 from styleforge.metrics.evaluate import evaluate, pair_results
 from styleforge.metrics.features import EvalSettings
 from tests.conftest import ASSETS, write_image
@@ -22,7 +23,7 @@ def test_table_and_json_handle_inf_and_none() -> None:
     table = report.format_table([{"a": 1.23456, "b": None}, {"a": float("inf"), "b": "x"}], "ab")
     assert table.splitlines()[2].split() == ["1.23", "-"]
     assert table.splitlines()[3].split() == ["inf", "x"]
-    assert report.json_safe({"k": [float("inf"), Path("p")]}) == {"k": ["inf", "p"]}
+    assert fileio.json_safe({"k": [float("inf"), Path("p")]}) == {"k": ["inf", "p"]}
 
 
 def test_run_log_curves_are_read_and_plotted(tmp_path: Path) -> None:

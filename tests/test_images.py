@@ -17,7 +17,6 @@ from styleforge.images import (
     array_to_pil,
     downscale_to,
     load_image,
-    make_sheet,
     open_image,
     pil_to_array,
     pil_to_tensor,
@@ -30,6 +29,7 @@ from styleforge.images import (
     tensor_to_pil,
     yiq_to_rgb,
 )
+from styleforge.sheets import make_sheet
 
 
 def _rgb_array(h: int, w: int, seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Tests for styleforge.infer.onnx_export and onnx_runtime: torch/onnxruntime parity, metadata,
+"""Tests for styleforge.infer.onnx_trace and onnx_runtime: torch/onnxruntime parity, metadata,
 bad model files, and the torch-free import path."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from PIL import Image
 
 from styleforge.errors import UserError
 from styleforge.infer import onnx_runtime
-from styleforge.infer.onnx_export import export_onnx
 from styleforge.infer.onnx_runtime import OnnxStylizerNet
+from styleforge.infer.onnx_trace import export_onnx
 from styleforge.nets import MIN_SIDE, StylizerConfig, StylizerNet
 
 TOL = 1e-3

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from styleforge import images, prior
+from styleforge import images, prior, sheets
 from styleforge.cli import main
 from styleforge.errors import WeightsError
 from styleforge.features import prior_weights
@@ -279,6 +279,6 @@ def test_pil_quick_path_matches_the_float_path_on_real_weights(hokusai) -> None:
 
 def test_collection_strip_fits_the_width() -> None:
     pics = [torch.rand(1, 3, 60, 90), torch.rand(1, 3, 80, 40)] * 5
-    strip = images.collection_strip(pics, width=300, height=50)
+    strip = sheets.collection_strip(pics, width=300, height=50)
     assert strip.shape == (1, 3, 58, 300)
     assert strip[..., 4:54, 4:79].std() > 0.1  # the first thumbnail is there

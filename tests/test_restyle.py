@@ -28,14 +28,14 @@ def test_what_is_set_now_wins_over_the_taste_which_wins_over_the_defaults() -> N
     taste = Controls(strength=1.4, paint_size=300, colors=0.5, tone=0.25)
     assert resolve(Settings()) == ApplyOptions()  # the model decides its paint size (None)
     stored = resolve(Settings(max_size=64, tile=0), taste)
-    assert (stored.strength, stored.paint_size, stored.preserve_colors, stored.tone) == (
+    assert (stored.strength, stored.paint_size, stored.colors, stored.tone) == (
         1.4, 300, 0.5, 0.25,
     )  # fmt: skip
     assert (stored.max_size, stored.tile) == (64, 0)  # how the work is done: never the taste's
     now = resolve(Settings(strength=0.3, colors=0.0, tone=-0.5, paint_size=0), taste)
-    assert (now.strength, now.paint_size, now.preserve_colors, now.tone) == (0.3, 0, 0.0, -0.5)
+    assert (now.strength, now.paint_size, now.colors, now.tone) == (0.3, 0, 0.0, -0.5)
     partly = resolve(Settings(strength=0.8), taste)
-    assert (partly.strength, partly.preserve_colors, partly.paint_size) == (0.8, 0.5, 300)
+    assert (partly.strength, partly.colors, partly.paint_size) == (0.8, 0.5, 300)
 
 
 @pytest.fixture

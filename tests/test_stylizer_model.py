@@ -92,7 +92,7 @@ def test_stylizer_on_pil_and_tensors(model_path: Path) -> None:
     assert sty(pil, max_size=25).size == (25, 18)
 
 
-@pytest.mark.parametrize("extra", [{}, {"preserve_colors": 0.5, "strength": 0.7}])
+@pytest.mark.parametrize("extra", [{}, {"colors": 0.5, "strength": 0.7}])
 def test_pil_and_tensor_with_max_size_give_the_same_pixels(
     model_path: Path, extra: dict[str, float]
 ) -> None:
@@ -116,7 +116,7 @@ def test_strength_and_preserve_colors(model_path: Path) -> None:
     torch.testing.assert_close(sty(photo, strength=0.0), photo, atol=1e-6, rtol=0)
     full, half = sty(photo), sty(photo, strength=0.5)
     torch.testing.assert_close(half, (photo + full) / 2, atol=1e-5, rtol=0)
-    kept = sty(photo, preserve_colors=True)
+    kept = sty(photo, colors=True)
     # The stylized luminance with the photo's chrominance.
     from styleforge.images import rgb_to_yiq
 

@@ -34,7 +34,7 @@ def test_controls_map_to_the_unit_cube_and_to_apply_options() -> None:
     assert Controls.from_vector(c.to_vector()) == c
     assert Controls.from_vector(np.full(len(AXES), 2.0)) == Controls(2.0, 1024, 1.0, 1.0)
     opts = c.to_options(ApplyOptions(tile=0, max_size=99))
-    got = (opts.strength, opts.paint_size, opts.preserve_colors, opts.tone)
+    got = (opts.strength, opts.paint_size, opts.colors, opts.tone)
     assert got == (1.7, 300, 0.25, -0.4)
     assert (opts.tile, opts.max_size) == (0, 99)
     with pytest.raises(UserError, match="strength"):
@@ -63,7 +63,7 @@ def test_colour_amount_and_tone_in_apply() -> None:
     same = stylize_array(lambda a: a, photo, ApplyOptions(tone=0.0))
     np.testing.assert_allclose(same, photo, atol=1e-7)
     with pytest.raises(UserError, match="colour amount"):
-        ApplyOptions(preserve_colors=1.5)
+        ApplyOptions(colors=1.5)
 
 
 def test_round_outcomes_and_the_fit_rank_liked_over_disliked() -> None:
@@ -216,7 +216,7 @@ def test_tune_stores_the_taste_and_apply_follows_it(
     assert code == 0
 
     out = {}
-    explicit = ["--strength", "1", "--color-amount", "0", "--tone", "0", "--paint-size", "512"]
+    explicit = ["--strength", "1", "--colors", "0", "--tone", "0", "--paint-size", "512"]
     for name, m, extra in [("taste", model, []), ("ignored", model, ["--no-taste"]),
                            ("plain", plain, []), ("explicit", model, explicit)]:  # fmt: skip
         out[name] = tmp_path / f"{name}.png"

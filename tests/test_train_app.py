@@ -19,11 +19,12 @@ from PIL import Image
 
 from styleforge.cli import main
 from styleforge.errors import EXIT_PARTIAL, UserError
+from styleforge.images import SAMPLE_PHOTOS
 from styleforge.infer.model_file import read_model
 from styleforge.nets import DiscriminatorConfig, StylizerConfig
 from styleforge.tblog import read_scalars
 from styleforge.train.config import StylizerTrainConfig
-from styleforge.train.data import SAMPLE_PHOTOS, sample_photos
+from styleforge.train.data import sample_photos
 from styleforge.train.loop import StopRequest, TrainingDiverged
 from styleforge.train.stylizer import StylizerState, train_stylizer, train_stylizer_loop
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from styleforge import collection, images
+from styleforge import collection, images, sheets
 
 __all__ = ["BUNDLED_STYLE", "DEMO_SAMPLER_STEPS", "DEMO_STEPS", "DemoConfig", "run_demo"]
 
@@ -36,7 +36,7 @@ class DemoConfig:
 
 
 @dataclass(frozen=True)
-class _Job:
+class _DemoRun:
     """Where and how a demo runs."""
 
     style_dir: Path
@@ -59,7 +59,7 @@ def run_demo(
 ) -> bool:
     """Run the demo into ``out_dir`` (its own earlier run folders are replaced); ``log`` hears
     what is done. Returns ``False`` when training was stopped early."""
-    job = _Job(style_dir, out_dir, device, progress, max_pixels, log)
+    job = _DemoRun(style_dir, out_dir, device, progress, max_pixels, log)
     model = _train_stylizer(config, job)
     if model is None:
         return False
@@ -75,7 +75,7 @@ def _fresh(run_dir: Path) -> Path:
     return run_dir
 
 
-def _train_stylizer(config: DemoConfig, job: _Job) -> Path | None:
+def _train_stylizer(config: DemoConfig, job: _DemoRun) -> Path | None:
     """The demo's model file, ``None`` when stopped early."""
     from styleforge.train.config import StylizerTrainConfig
     from styleforge.train.stylizer import describe_stylizer, train_stylizer
@@ -95,7 +95,7 @@ def _train_stylizer(config: DemoConfig, job: _Job) -> Path | None:
     return model
 
 
-def _restyle_samples(model: Path, job: _Job) -> None:
+def _restyle_samples(model: Path, job: _DemoRun) -> None:
     """Each sample photo restyled, and a sheet: the prints, then photo | preview | restyled."""
     from torch import Tensor
 
@@ -113,14 +113,14 @@ def _restyle_samples(model: Path, job: _Job) -> None:
         path = images.save_image(styled, job.out_dir / f"{name}.png")
         job.log(f"wrote {path}")
         row = [photo, images.pil_to_tensor(preview(img)), images.pil_to_tensor(styled)]
-        rows.append(images.make_sheet(row, labels))
+        rows.append(sheets.make_sheet(row, labels))
     width = max(r.shape[-1] for r in rows)
-    strip = images.collection_strip([images.pil_to_tensor(p) for p in pictures], width, 160)
-    sheet = images.save_image(images.stack_rows([strip, *rows]), job.out_dir / "sheet.png")
+    strip = sheets.collection_strip([images.pil_to_tensor(p) for p in pictures], width, 160)
+    sheet = images.save_image(sheets.stack_rows([strip, *rows]), job.out_dir / "sheet.png")
     job.log(f"wrote {sheet} (the prints, then photo | preview | restyled)")
 
 
-def _train_sampler(config: DemoConfig, job: _Job) -> bool:
+def _train_sampler(config: DemoConfig, job: _DemoRun) -> bool:
     """A sampler with the demo's budget, and a grid of 16 new images; ``False``: stopped."""
     from styleforge.infer.sampler import Sampler
     from styleforge.train.config import SamplerTrainConfig
@@ -140,6 +140,6 @@ def _train_sampler(config: DemoConfig, job: _Job) -> bool:
         return False
     job.log(describe_sampler(result))
     batch = Sampler.load(path, job.device).sample(range(16))
-    grid = images.save_image(images.grid(batch, cols=4), job.out_dir / "dream_grid.png")
+    grid = images.save_image(sheets.grid(batch, cols=4), job.out_dir / "dream_grid.png")
     job.log(f"wrote {grid} (16 new images, seeds 0-15; more with `styleforge generate {path}`)")
     return True

@@ -8,12 +8,16 @@ permissions a plainly created file would have, then renamed over the target.
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
 import hashlib
+import json
+import math
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from styleforge.errors import DiskFull
 
@@ -80,3 +84,45 @@ def cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("styleforge"))
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with inf/nan as strings and paths as text, ready for ``json.dumps``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no inf/nan
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    with atomic_write(path, ".tmp") as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> Path:
+    """JSON written atomically; inf/nan become strings so any JSON reader accepts the file."""
+    return write_text_atomic(path, json.dumps(json_safe(data), indent=2) + "\n")
+
+
+def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV file with a header (a training run's ``log.csv``), ``[]`` when it is
+    missing; a torn last row (a crash mid-write) is kept, see :func:`row_step`."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def row_step(row: Mapping[str, str | None]) -> int | None:
+    """The ``step`` of a log row, ``None`` when it has none (a torn row)."""
+    try:
+        return int(float(row["step"] or ""))
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -65,12 +65,15 @@ def style_vectors(pictures: Sequence[Image.Image], batch: int = 16) -> Tensor:
     return torch.cat(out)
 
 
+#: The sample photos the neutral is the mean of (those the prior was calibrated with).
+NEUTRAL_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+
+
 @functools.lru_cache(maxsize=1)
 def _sample_photo_vectors() -> Tensor:
-    from skimage import data
+    from styleforge.images import sample_pictures
 
-    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
-    return style_vectors([Image.fromarray(p) for p in photos])
+    return style_vectors(list(sample_pictures(NEUTRAL_PHOTOS).values()))
 
 
 def neutral_vector(photos: Sequence[Image.Image] | None = None) -> Tensor:

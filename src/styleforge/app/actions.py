@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from styleforge import images
+from styleforge import images, sheets
 from styleforge.app import dream, tune
 from styleforge.app.store import JobKind, ModelKind, Store
 from styleforge.app.worker import Worker, progress
@@ -81,11 +81,11 @@ class App:
         preview = Restyler.like(pictures, device="cpu")
         photos = [images.resize_to(p, 256) for p in list(sample_photos().values())[:4]]
         labels = ["photo", "your style, no training yet"]
-        rows = [images.make_sheet([p, images.pil_to_tensor(preview(images.tensor_to_pil(p)))],
+        rows = [sheets.make_sheet([p, images.pil_to_tensor(preview(images.tensor_to_pil(p)))],
                                   labels, height=192) for p in photos]  # fmt: skip
         width = max(r.shape[-1] for r in rows)
-        strip = images.collection_strip([images.pil_to_tensor(p) for p in pictures], width)
-        return str(images.save_image(images.stack_rows([strip, *rows]), sheet))
+        strip = sheets.collection_strip([images.pil_to_tensor(p) for p in pictures], width)
+        return str(images.save_image(sheets.stack_rows([strip, *rows]), sheet))
 
     def _preview_path(self, style_id: str) -> Path:
         folder = self.store.style_folder(style_id)  # beside the folder: never a style image
@@ -151,7 +151,7 @@ class App:
             text += " It can be resumed from its checkpoint."
         curves = None
         if (job.run_dir / "log.csv").is_file():
-            from styleforge import report
+            from styleforge.metrics import report
 
             found = report.read_run_log(job.run_dir)
             found.pop("lr_scale", None)  # a setting, not a loss

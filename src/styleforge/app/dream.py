@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from styleforge import images
+from styleforge import images, sheets
 from styleforge.app.store import Store
 from styleforge.errors import UserError
 
@@ -29,7 +29,7 @@ def _save_batch(store: Store, batch: Tensor, names: Sequence[str]) -> tuple[str,
     out = store.results_dir()
     paths = [str(images.save_image(img[None], out / name))
              for name, img in zip(names, batch, strict=True)]  # fmt: skip
-    grid = images.save_image(images.grid(batch, math.ceil(math.sqrt(len(names)))), out / "grid.png")
+    grid = images.save_image(sheets.grid(batch, math.ceil(math.sqrt(len(names)))), out / "grid.png")
     return str(grid), paths
 
 

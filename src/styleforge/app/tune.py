@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from styleforge import images
+from styleforge import images, sheets
 from styleforge.app.store import JobRecord, Store
 from styleforge.errors import UserError
 from styleforge.taste import DEFAULT_VARIANTS, Controls, TasteSession
@@ -130,7 +130,7 @@ def _render(
     shown = []
     for i, controls in enumerate(variants):
         tiles = [torch.from_numpy(row[i]) for row in rows]
-        sheet = images.make_sheet(tiles, height=height, pad=4)
+        sheet = sheets.make_sheet(tiles, height=height, pad=4)
         path = images.save_image(sheet, out / f"variant_{i + 1}.png")
         shown.append((str(path), f"{i + 1}: {controls.describe()}"))
     return tuple(shown)

@@ -10,7 +10,6 @@ checkpoint saved, and can be resumed later. Progress is read from the job's run 
 
 from __future__ import annotations
 
-import csv
 import sys
 import threading
 import traceback
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from styleforge.app import tune
 from styleforge.app.store import JobRecord, Store
 from styleforge.errors import DiskFull, UserError
+from styleforge.fileio import read_csv_rows, row_step
 from styleforge.infer.model_file import now_iso
 from styleforge.train.loop import StopRequest
 
@@ -58,12 +58,9 @@ class Progress(dict[str, Any]):
 def progress(job: JobRecord) -> Progress:
     """Where a job stands, from its run folder."""
     total = job.steps or job_config(job).steps
-    rows: list[dict[str, str]] = []
-    log = job.run_dir / "log.csv"
-    if log.is_file():
-        with open(log, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    step = int(float(rows[-1]["step"])) + 1 if rows else 0
+    steps = [row_step(r) for r in read_csv_rows(job.run_dir / "log.csv")]
+    done = [s for s in steps if s is not None]
+    step = done[-1] + 1 if done else 0
     if job.status == "done":
         step = total
     preview = job.run_dir / "preview.png"

@@ -73,8 +73,8 @@ def _add_look(p: argparse.ArgumentParser) -> None:
         "--preserve-colors", action="store_true", default=None, help="keep the photo's colours"
     )
     p.add_argument(
-        "--color-amount", type=fraction, metavar="A",
-        help="keep this much of the photo's colours, 0..1 (--preserve-colors: 1)",
+        "--colors", "--color-amount", type=fraction, metavar="A", dest="colors",
+        help="colours kept: this much of the photo's colours, 0..1 (--preserve-colors: 1)",
     )  # fmt: skip
     p.add_argument("--tone", type=_tone, help="contrast curve: -1 softer .. 0 (default) .. 1")
     p.add_argument(
@@ -110,7 +110,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     from styleforge.infer.restyle import Settings
 
     return Settings(
-        strength=args.strength, colors=1.0 if args.preserve_colors else args.color_amount,
+        strength=args.strength, colors=1.0 if args.preserve_colors else args.colors,
         tone=args.tone, paint_size=args.paint_size, max_size=args.max_size, tile=args.tile,
         overlap=args.overlap, batch=args.batch,
     )  # fmt: skip

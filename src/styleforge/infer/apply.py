@@ -66,7 +66,7 @@ class ApplyOptions:
             (and a painter-prior model also paints less: its style vector moves toward the
             photo's own). Above 1, up to 2, the network paints over its own result, blended in
             by ``strength − 1``: more paint, not more photo.
-        preserve_colors: how much of the photo's colours (YIQ chrominance) to keep under the
+        colors: how much of the photo's colours (YIQ chrominance) to keep under the
             stylized luminance: 0 (``False``) none .. 1 (``True``) all.
         max_size: first downscale so the long side is at most this (``None``: full size).
         tile: tile side in px; ``None`` tiles automatically above :data:`AUTO_TILE_PIXELS`
@@ -82,7 +82,7 @@ class ApplyOptions:
     """
 
     strength: float = 1.0
-    preserve_colors: float = 0.0  # a bool works too: True = 1, False = 0
+    colors: float = 0.0  # a bool works too: True = 1, False = 0
     max_size: int | None = None
     tile: int | None = None
     overlap: int = DEFAULT_OVERLAP
@@ -91,8 +91,8 @@ class ApplyOptions:
     tone: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.preserve_colors <= 1.0:
-            raise UserError(f"colour amount must be from 0 to 1, got {self.preserve_colors}")
+        if not 0.0 <= self.colors <= 1.0:
+            raise UserError(f"colour amount must be from 0 to 1, got {self.colors}")
         if not -1.0 <= self.tone <= 1.0:
             raise UserError(f"tone must be from -1 to 1, got {self.tone}")
         if not 0.0 <= self.strength <= MAX_STRENGTH:
@@ -229,7 +229,7 @@ def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions)
         out = out + np.float32(strength - 1.0) * (paint_over(out) - out)
     if work is not photo:
         out = images.resize_array(out, height, width)
-    out = blend(photo, out, min(strength, 1.0), float(options.preserve_colors))
+    out = blend(photo, out, min(strength, 1.0), float(options.colors))
     return tone_curve(out, options.tone)
 
 
@@ -242,7 +242,7 @@ def _stylize_8bit(
     run on 8-bit RGB images in one call each instead of float planes: about half the time
     (a 3840×2160 photo: a third), and within 2 levels of 255 of :func:`stylize_array`'s pixels
     (PSNR about 55 dB)."""
-    if img.mode != "RGB" or options.strength != 1.0 or options.preserve_colors or options.tone:
+    if img.mode != "RGB" or options.strength != 1.0 or options.colors or options.tone:
         return None
     width, height = img.size
     if options.max_size is not None and max(width, height) > options.max_size:

@@ -22,7 +22,7 @@ def export_model(model: Path, output: Path) -> Path:
     """Export a ``.safetensors`` stylizer to ONNX (dynamic batch, height and width), with the
     model's metadata (``format``: :data:`ONNX_FORMAT`, ``source_model``: its file name)."""
     from styleforge.infer.model_file import read_model
-    from styleforge.infer.onnx_export import export_onnx
+    from styleforge.infer.onnx_trace import export_onnx
     from styleforge.nets import build_stylizer
 
     state, info = read_model(model)

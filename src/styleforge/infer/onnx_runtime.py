@@ -1,4 +1,4 @@
-"""Torch-free inference: run a stylizer exported by :mod:`styleforge.infer.onnx_export`.
+"""Torch-free inference: run a stylizer exported by :mod:`styleforge.infer.onnx_trace`.
 
 This module must not import torch (directly or through other styleforge modules), so that a
 stylizer can be applied with only numpy and onnxruntime installed. onnxruntime itself is
@@ -56,7 +56,7 @@ class OnnxStylizerNet:
     """A stylizer loaded from an ONNX file: (N,3,H,W) float32 in [0,1] -> same shape, in [0,1].
 
     Args:
-        path: an ``.onnx`` file written by :func:`styleforge.infer.onnx_export.export_onnx`.
+        path: an ``.onnx`` file written by :func:`styleforge.infer.onnx_trace.export_onnx`.
         threads: intra-op threads of onnxruntime; default: the number of usable CPU cores.
         optimized: where onnxruntime's optimised form of ``path`` is kept for this machine: it
             is opened as it is when it is there (a third of the start-up of optimising the

@@ -76,7 +76,7 @@ def resolve(settings: Settings, taste: Controls | None = None) -> ApplyOptions:
     return replace(
         base,
         strength=base.strength if settings.strength is None else float(settings.strength),
-        preserve_colors=base.preserve_colors if settings.colors is None else float(settings.colors),
+        colors=base.colors if settings.colors is None else float(settings.colors),
         tone=base.tone if settings.tone is None else float(settings.tone),
         paint_size=base.paint_size if settings.paint_size is None else settings.paint_size,
     )

@@ -111,7 +111,7 @@ class Stylizer:
     ) -> Image.Image | Tensor:
         """Restyle a PIL image (returns a PIL image) or a (3,H,W) / (N,3,H,W) tensor in [0,1]
         (returns the same layout, on the input's device). Other keyword arguments are those of
-        :class:`~styleforge.infer.apply.ApplyOptions` (``preserve_colors``, ``max_size``,
+        :class:`~styleforge.infer.apply.ApplyOptions` (``colors``, ``max_size``,
         ``tile``, ``overlap``, ``batch``)."""
         opts = ApplyOptions(strength=strength, **kw)
         if isinstance(image, Image.Image):

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from styleforge import images, report
+from styleforge import fileio, images
+from styleforge.metrics import report
 from styleforge.metrics.evaluate import COLUMNS, Evaluation
 
 __all__ = ["evaluation_columns", "evaluation_text", "write_evaluation"]
@@ -20,7 +21,7 @@ def evaluation_columns(ev: Evaluation) -> list[str]:
 def evaluation_text(ev: Evaluation, as_json: bool = False) -> str:
     """The figures as a table, the summary and the notes (or as JSON)."""
     if as_json:
-        return json.dumps(report.json_safe({"summary": ev.summary, "rows": ev.rows}), indent=2)
+        return json.dumps(fileio.json_safe({"summary": ev.summary, "rows": ev.rows}), indent=2)
     lines = [report.format_table(ev.rows, evaluation_columns(ev)), ""]
     lines += [f"{key}: {report.format_value(value)}" for key, value in ev.summary.items()]
     return "\n".join([*lines, *ev.notes])
@@ -31,7 +32,7 @@ def write_evaluation(ev: Evaluation, out: Path, size: int, run: Path | None = No
     and result side by side at height ``size``) and an HTML page with both, plus the loss
     curves of the training ``run`` folder when given (a note says when it has none). Returns
     the files written."""
-    files = [report.write_json(
+    files = [fileio.write_json(
         out / "metrics.json", {"summary": ev.summary, "rows": ev.rows, "notes": ev.notes}
     )]  # fmt: skip
     samples = [images.load_image(p, size=size // 2) for p in ev.style_images[:6]]
@@ -48,5 +49,5 @@ def write_evaluation(ev: Evaluation, out: Path, size: int, run: Path | None = No
         "styleforge evaluation", ev.summary, ev.rows, evaluation_columns(ev),
         report.tensor_png(sheet), curves, ev.notes,
     )  # fmt: skip
-    files.insert(0, report.write_text_atomic(out / "report.html", page))
+    files.insert(0, fileio.write_text_atomic(out / "report.html", page))
     return files

@@ -98,7 +98,7 @@ class Controls:
         """These controls on top of ``base`` (tiling, max size, ...: kept)."""
         return replace(
             base or ApplyOptions(), strength=float(self.strength), paint_size=int(self.paint_size),
-            preserve_colors=float(self.colors), tone=float(self.tone),
+            colors=float(self.colors), tone=float(self.tone),
         )  # fmt: skip
 
     def to_settings(self, paint_scale: float = 1.0) -> Settings:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from styleforge import images
+from styleforge import images, sheets
 from styleforge.errors import UserError
 from styleforge.taste.controls import Controls
 from styleforge.taste.session import TasteSession
@@ -90,11 +90,11 @@ def grid_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str], heig
     """One labelled row per photo, stacked: -> (1,3,H,W) tensor (for ``images.save_image``)."""
     import torch
 
-    sheets = [
-        images.make_sheet([torch.from_numpy(x) for x in row], list(labels), height=height)
+    made = [
+        sheets.make_sheet([torch.from_numpy(x) for x in row], list(labels), height=height)
         for row in rows
     ]
-    return images.stack_rows(sheets)
+    return sheets.stack_rows(made)
 
 
 def play_rounds(

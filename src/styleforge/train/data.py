@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
-from PIL import Image
 from torch import Tensor, nn
 
 from styleforge import collection, images
@@ -21,7 +20,6 @@ from styleforge.losses import gram_matrix
 from styleforge.runtime import autocast
 
 __all__ = [
-    "SAMPLE_PHOTOS",
     "center_square",
     "image_grams",
     "load_pool",
@@ -32,19 +30,11 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: scikit-image's bundled CC0 colour photos, the default training photos.
-SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle")
-
 
 def sample_photos() -> dict[str, Tensor]:
-    """scikit-image's bundled photos (:data:`SAMPLE_PHOTOS`) as (1,3,H,W) in [0,1]."""
-    from skimage import data as skdata
-
-    def load(name: str) -> Tensor:
-        array = skdata.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skdata, name)()
-        return images.pil_to_tensor(Image.fromarray(array))
-
-    return {name: load(name) for name in SAMPLE_PHOTOS}
+    """scikit-image's bundled photos (:data:`styleforge.images.SAMPLE_PHOTOS`) as (1,3,H,W)
+    in [0,1]."""
+    return {name: images.pil_to_tensor(p) for name, p in images.sample_pictures().items()}
 
 
 def resize_pool(tensors: Sequence[Tensor], short_side: int) -> list[Tensor]:

@@ -1,7 +1,7 @@
 """The one training-job shell: folders in, model file out, with the comforts a long run needs.
 
 Both models' jobs (:func:`styleforge.train.stylizer.train_stylizer`,
-:func:`styleforge.train.sampler.train_sampler`) open a :class:`Job` (the run folder checked,
+:func:`styleforge.train.sampler.train_sampler`) open a :class:`TrainingJob` (the run folder checked,
 the config to go on with), read their folders once, and hand their loop and a
 :class:`JobReport` (what they log, show, preview and measure) to :func:`run_job`.
 
@@ -32,9 +32,8 @@ from tqdm import tqdm
 from styleforge import collection
 from styleforge.distributed import World
 from styleforge.errors import JobFailed, UserError
-from styleforge.fileio import atomic_write, disk_full_names
+from styleforge.fileio import atomic_write, disk_full_names, read_csv_rows, row_step, write_json
 from styleforge.infer.model_file import HasMetadata, write_model
-from styleforge.report import write_json
 from styleforge.runtime import pick_device
 from styleforge.tblog import EventWriter, drop_steps_from
 from styleforge.train.checkpoint import load_checkpoint
@@ -42,10 +41,10 @@ from styleforge.train.config import SamplerTrainConfig, StylizerTrainConfig
 from styleforge.train.loop import GanState, StopRequest
 
 __all__ = [
-    "Job",
     "JobReport",
     "RunLog",
     "RunResult",
+    "TrainingJob",
     "default_run_dir",
     "peers_watched",
     "prepare_run",
@@ -95,8 +94,7 @@ class RunLog:
         """Rewrite the CSV with its rows of steps < ``keep_below`` and open it for appending."""
         rows: list[dict[str, str]] = []
         if keep_below > 0:
-            with open(self.path, newline="") as fh:
-                rows = [r for r in csv.DictReader(fh) if _row_step(r) < keep_below]
+            rows = [r for r in read_csv_rows(self.path) if _row_step(r) < keep_below]
         with atomic_write(self.path) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, self.columns)
             writer.writeheader()
@@ -134,10 +132,8 @@ class RunLog:
 
 def _row_step(row: dict[str, str]) -> int:
     """The step of a ``log.csv`` row; a torn last row (a crash mid-write) counts as unknown."""
-    try:
-        return int(float(row["step"]))
-    except (TypeError, ValueError):
-        return 1 << 62
+    step = row_step(row)
+    return 1 << 62 if step is None else step
 
 
 def check_resumable(saved: dict[str, Any], config: C, run_dir: Path) -> C:
@@ -192,7 +188,7 @@ def prepare_run(
 
 
 @dataclass(frozen=True)
-class Job(Generic[C]):
+class TrainingJob(Generic[C]):
     """One training job: its config (a resumed run's own), paths, device and processes.
     :meth:`open` checks the run folder; a job's files are written by process 0 only."""
 
@@ -222,7 +218,7 @@ class Job(Generic[C]):
         device: str | torch.device,
         stop: StopRequest | None,
         world: World,
-    ) -> Job[C]:
+    ) -> TrainingJob[C]:
         """Pick the device, check the run folder (:func:`prepare_run`, on process 0) and settle
         the config: with ``resume``, the checkpoint's own, with this call's step count."""
         dev = device if isinstance(device, torch.device) else pick_device(world.device(device))
@@ -256,7 +252,7 @@ class JobReport(Generic[S]):
 
 
 def run_job(
-    job: Job[Any],
+    job: TrainingJob[Any],
     styles: collection.Collection,
     loop: Callable[[OnStep[S] | None], S],
     report: JobReport[S],
@@ -289,7 +285,10 @@ def run_job(
 
 
 def _logged(
-    job: Job[Any], loop: Callable[[OnStep[S] | None], S], report: JobReport[S], progress: bool
+    job: TrainingJob[Any],
+    loop: Callable[[OnStep[S] | None], S],
+    report: JobReport[S],
+    progress: bool,
 ) -> tuple[S, dict[str, float]]:
     """Process 0's run of ``loop``: ``config.json``, a log row, the progress bar and, at their
     cadences, previews and measurements after every step. Returns the state and the last

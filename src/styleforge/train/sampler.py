@@ -30,7 +30,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from styleforge import collection, images
+from styleforge import collection, images, sheets
 from styleforge.augment import diff_augment
 from styleforge.distributed import World
 from styleforge.errors import UserError
@@ -50,7 +50,7 @@ from styleforge.nets.sampler import (
 from styleforge.runtime import at_least_float32, autocast, memory_format, place
 from styleforge.train.config import SamplerTrainConfig
 from styleforge.train.data import image_grams, load_pool, random_crops, resize_pool
-from styleforge.train.job import Job, JobReport, RunResult, run_job
+from styleforge.train.job import JobReport, RunResult, TrainingJob, run_job
 from styleforge.train.loop import (
     SINGLE,
     GanPlan,
@@ -343,7 +343,7 @@ def _ema_images(state: SamplerState, seeds: Sequence[int] | range) -> Tensor:
 
 
 def _save_preview(state: SamplerState, run_dir: Path, aspect: float = 1.0) -> Path:
-    grid = images.grid(to_frame(_ema_images(state, PREVIEW_SEEDS), aspect), cols=4)
+    grid = sheets.grid(to_frame(_ema_images(state, PREVIEW_SEEDS), aspect), cols=4)
     images.save_image(grid, run_dir / "previews" / f"step_{state.step:06d}.png")
     return images.save_image(grid, run_dir / "preview.png")
 
@@ -373,7 +373,7 @@ def train_sampler(
     :func:`train_sampler_loop`); process 0 checks the run folder, lists the collection and
     writes everything (checkpoints, logs, previews, KID, the sampler file).
     """
-    job = Job.open(config, style_dir, output, run_dir, resume, device, stop, world)
+    job = TrainingJob.open(config, style_dir, output, run_dir, resume, device, stop, world)
     config = job.config
     short = config.pool_side
     whole = config.framing == "whole"

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from styleforge import images
+from styleforge import images, sheets
 from styleforge.augment import diff_augment
 from styleforge.distributed import World
 from styleforge.features import VGGEncoder
@@ -46,7 +46,7 @@ from styleforge.train.data import (
     random_crops,
     sample_photos,
 )
-from styleforge.train.job import Job, JobReport, RunResult, run_job
+from styleforge.train.job import JobReport, RunResult, TrainingJob, run_job
 from styleforge.train.loop import (
     SINGLE,
     GanPlan,
@@ -332,7 +332,7 @@ def train_stylizer(
     Under torchrun (``world``), every process trains on its share of each batch; process 0
     checks the run folder, reads the folders' listing and writes everything.
     """
-    job = Job.open(config, style_dir, output, run_dir, resume, device, stop, world)
+    job = TrainingJob.open(config, style_dir, output, run_dir, resume, device, stop, world)
     config, short = job.config, job.config.pool_side
     evaluating = evaluate_result and world.is_main
     eval_side = EvalSettings().size if evaluating else None
@@ -353,7 +353,7 @@ def train_stylizer(
     bank = FeatureBank(device=job.device) if evaluating else None  # the one VGG of the job
     shown = photos[:PREVIEW_PHOTOS]
     preview = torch.cat([p.square for p in shown])
-    strip = images.collection_strip(style_pool[:24], preview.shape[0] * preview.shape[-1],
+    strip = sheets.collection_strip(style_pool[:24], preview.shape[0] * preview.shape[-1],
                                     height=max(16, preview.shape[-1] // 2))  # fmt: skip
 
     def metrics(state: StylizerState, _: dict[str, float]) -> dict[str, Any]:
@@ -406,7 +406,7 @@ def _save_preview(state: StylizerState, photos: Tensor, run_dir: Path, strip: Te
     with torch.no_grad():
         out = state.ema(photos.to(next(state.ema.parameters()).device)).float().cpu()
     rows = [strip, torch.cat(list(photos), -1)[None], torch.cat(list(out), -1)[None]]
-    grid = images.stack_rows(rows)
+    grid = sheets.stack_rows(rows)
     images.save_image(grid, run_dir / "previews" / f"step_{state.step:06d}.png")
     return images.save_image(grid, run_dir / "preview.png")
 

@@ -1,13 +1,12 @@
-"""Readable evaluation reports: a text table, ``metrics.json``, a contact sheet and one
-self-contained ``report.html`` (every image inline as a data URI, nothing fetched)."""
+"""Readable reports of evaluations and training runs: a text table, a contact sheet, loss
+curves read from a run's ``log.csv`` and one self-contained ``report.html`` (every image inline
+as a data URI, nothing fetched). Their JSON is written by :func:`styleforge.fileio.write_json`."""
 
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,8 +14,8 @@ from typing import Any
 
 from torch import Tensor
 
-from styleforge import images
-from styleforge.fileio import atomic_write
+from styleforge import images, sheets
+from styleforge.fileio import read_csv_rows, row_step
 
 
 def format_value(value: Any) -> str:
@@ -38,31 +37,6 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> s
     return "\n".join(lines)
 
 
-def json_safe(value: Any) -> Any:
-    """``value`` with inf/nan as strings and paths as text, ready for ``json.dumps``."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # JSON has no inf/nan
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    with atomic_write(path, ".tmp") as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
-
-
-def write_json(path: Path, data: Mapping[str, Any]) -> Path:
-    """``metrics.json``: inf/nan become strings so any JSON reader accepts the file."""
-    return write_text_atomic(path, json.dumps(json_safe(data), indent=2) + "\n")
-
-
 def contact_sheet(
     style_samples: Sequence[Tensor],
     pairs: Sequence[tuple[str, Tensor | None, Tensor]],
@@ -72,14 +46,14 @@ def contact_sheet(
 
     Every image is (1,3,H,W) in [0,1]; returns one (1,3,H',W') sheet on white.
     """
-    rows = [images.make_sheet(list(style_samples)[:6], height=h // 2)] if style_samples else []
+    rows = [sheets.make_sheet(list(style_samples)[:6], height=h // 2)] if style_samples else []
     for name, photo, result in pairs:
         shown = [photo, result] if photo is not None else [result]
         labels = [f"{name} (photo)", f"{name} (result)"] if photo is not None else [name]
-        rows.append(images.make_sheet(shown, labels, height=h))
+        rows.append(sheets.make_sheet(shown, labels, height=h))
     if not rows:
         raise ValueError("nothing to put on the contact sheet")
-    return images.stack_rows(rows)
+    return sheets.stack_rows(rows)
 
 
 def read_run_log(run_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
@@ -87,25 +61,20 @@ def read_run_log(run_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
     with a ``step`` column (every other numeric column is a curve)."""
     curves: dict[str, tuple[list[float], list[float]]] = {}
     for path in sorted(run_dir.glob("*.csv")):
-        with path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            if reader.fieldnames is None or "step" not in reader.fieldnames:
+        for row in read_csv_rows(path):
+            step = row_step(row)
+            if step is None:
                 continue
-            for row in reader:
-                try:
-                    step = float(row["step"])
-                except (TypeError, ValueError):
+            for key, raw in row.items():
+                if key == "step" or raw in (None, ""):
                     continue
-                for key, raw in row.items():
-                    if key == "step" or raw in (None, ""):
-                        continue
-                    try:
-                        value = float(raw)
-                    except ValueError:
-                        continue
-                    xs, ys = curves.setdefault(key, ([], []))
-                    xs.append(step)
-                    ys.append(value)
+                try:
+                    value = float(raw)
+                except ValueError:
+                    continue
+                xs, ys = curves.setdefault(key, ([], []))
+                xs.append(step)
+                ys.append(value)
     return curves
 
 
