@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 __all__ = [
     "IMAGE_SUFFIXES",
     "MIN_PICTURE_SIDE",
+    "VIDEO_SUFFIXES",
     "Collection",
     "Skipped",
+    "is_clip",
     "load",
     "load_for",
     "scan",
@@ -41,6 +43,27 @@ MIN_PICTURE_SIDE = 64
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 """File suffixes (lower case) that are considered when scanning a folder."""
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".gif")
+"""Suffixes (lower case) read as clips (an animated ``.gif`` is a clip, a still one a picture)."""
+
+
+def is_clip(path: Path) -> bool:
+    """Whether ``path`` is a clip to restyle as video: a file with a video suffix, or a
+    ``.gif`` of more than one frame. Reads no more than a GIF's header (no video library)."""
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_SUFFIXES or not path.is_file():
+        return False
+    if suffix != ".gif":
+        return True
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return bool(getattr(img, "is_animated", False))
+    except (OSError, ValueError):
+        return False  # not a readable GIF: the picture path says why
+
 
 _HINT_SKIPS = 3  # how many skip reasons `require` quotes
 

@@ -17,10 +17,16 @@ from styleforge.app import dream, tune
 from styleforge.app.store import JobKind, ModelKind, Store
 from styleforge.app.worker import Worker, progress
 from styleforge.errors import UserError
+from styleforge.infer.restyle import Settings
 from styleforge.taste import Controls
 from styleforge.train.config import PRESETS
 
-__all__ = ["App", "upload_paths"]
+__all__ = ["CLIP_MAX_SIZE", "MAX_CLIP_SECONDS", "App", "upload_paths"]
+
+
+#: The longest clip the Restyle tab takes (seconds), and the long side its frames are shrunk to.
+MAX_CLIP_SECONDS = 20.0
+CLIP_MAX_SIZE = 640
 
 
 def upload_paths(files: Any) -> list[Path]:
@@ -186,7 +192,7 @@ class App:
         (:mod:`styleforge.infer.restyle`): ``strength`` and ``colors`` (the photo's colours
         kept, 0..1) as set now win over the model's taste (``use_taste``), which wins over its
         defaults; ``None``: not set."""
-        from styleforge.infer.restyle import Restyler, Settings
+        from styleforge.infer.restyle import Restyler
 
         photos = upload_paths(files)
         if not photos:
@@ -194,10 +200,7 @@ class App:
         if not model:
             raise UserError("pick a trained style (train one in the Train tab)")
         restyler = Restyler.open(Path(model), device=self.worker.device, use_taste=use_taste)
-        settings = Settings(
-            strength=None if strength is None else float(strength),
-            colors=None if colors is None else float(colors),
-        )  # fmt: skip
+        settings = self._settings(strength, colors)
         out = self.store.results_dir()
         pairs = []
         for i, photo in enumerate(photos, 1):
@@ -208,6 +211,43 @@ class App:
             restyler(img, settings).save(after)
             pairs.append((str(before), str(after)))
         return pairs
+
+    def restyle_clip(
+        self, clip: Any, model: str, strength: float | None = None,
+        colors: float | None = None, use_taste: bool = True,
+    ) -> str:  # fmt: skip
+        """Restyle an uploaded short clip (at most :data:`MAX_CLIP_SECONDS`, frames shrunk to
+        :data:`CLIP_MAX_SIZE`), with the sound and the temporal blend against flicker; the
+        settings as :meth:`restyle`. Returns the restyled ``.mp4``."""
+        from styleforge.infer.restyle import Restyler
+        from styleforge.video import open_clip, restyle_video
+
+        paths = upload_paths(clip)
+        if len(paths) != 1:
+            raise UserError("upload one clip")
+        path = paths[0]
+        if not model:
+            raise UserError("pick a trained style (train one in the Train tab)")
+        if path.stat().st_size > self.store.max_upload_bytes:
+            raise UserError(f"{path.name}: over the upload limit")
+        info = open_clip(path).info  # a file that is no clip is one clear line
+        if info.duration is None or info.duration > MAX_CLIP_SECONDS:
+            length = "of unknown length" if info.duration is None else f"{info.duration:.0f} s"
+            raise UserError(f"{path.name} is {length}: the web app restyles clips of up to "
+                            f"{MAX_CLIP_SECONDS:.0f} s (`styleforge apply` takes any)")  # fmt: skip
+        restyler = Restyler.open(Path(model), device=self.worker.device, use_taste=use_taste)
+        out = self.store.results_dir() / "restyled.mp4"
+        restyle_video(restyler, path, out, self._settings(strength, colors),
+                      max_size=CLIP_MAX_SIZE, progress=False)  # fmt: skip
+        return str(out)
+
+    @staticmethod
+    def _settings(strength: float | None, colors: float | None) -> Settings:
+        """What the sliders set now (``None``: not set)."""
+        return Settings(
+            strength=None if strength is None else float(strength),
+            colors=None if colors is None else float(colors),
+        )  # fmt: skip
 
     def restyle_controls(self, model: str, use_taste: bool = True) -> tuple[float, float]:
         """(strength, colours kept) the Restyle tab shows for ``model``: its taste's when it

@@ -1,5 +1,5 @@
-"""``styleforge apply``: restyle photos with a trained model, its ONNX export, or (``--style-from``)
-straight from the painter prior.
+"""``styleforge apply``: restyle photos (or a clip) with a trained model, its ONNX export, or
+(``--style-from``) straight from the painter prior.
 
 With an ``.onnx`` model nothing here imports torch: it runs on onnxruntime, numpy and PIL.
 """
@@ -24,11 +24,13 @@ from styleforge.errors import UserError
 if TYPE_CHECKING:
     from styleforge.infer.apply import ApplySummary
     from styleforge.infer.backends import Backend
-    from styleforge.infer.restyle import Settings
+    from styleforge.infer.restyle import Restyler, Settings
     from styleforge.taste import Controls
 
 _strength = number_in(0.0, 2.0)
 _tone = number_in(-1.0, 1.0)
+_temporal = number_in(0.0, 0.95)
+_seconds = number_in(0.0, 1e7)
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -41,6 +43,7 @@ def add_parser(sub: Subparsers) -> None:
     _add_inputs(p)
     _add_look(p)
     _add_work(p)
+    _add_video(p)
     add_common(p)
 
 
@@ -49,8 +52,16 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
         "model", type=Path, nargs="?",
         help="model file (.safetensors, or .onnx from export); left out with --style-from",
     )  # fmt: skip
-    p.add_argument("inputs", nargs="*", type=Path, help="photo(s) or folder(s) of photos")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output image or folder")
+    p.add_argument(
+        "inputs", nargs="*", type=Path,
+        help="photo(s) or folder(s) of photos, or one clip (.mp4, .mov, .webm, .mkv, .avi, an "
+        "animated .gif)",
+    )  # fmt: skip
+    p.add_argument(
+        "-o", "--output", type=Path, required=True,
+        help="output image or folder; for a clip a video file (.mp4, .mov, .webm, .mkv, .gif) "
+        "or a new folder of frames",
+    )  # fmt: skip
     p.add_argument(
         "--style-from", type=Path, metavar="DIR",
         help="no model: restyle in the look of this folder of pictures at once, straight "
@@ -116,6 +127,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )  # fmt: skip
 
 
+def _add_video(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("clips")
+    g.add_argument(
+        "--temporal", type=_temporal, metavar="A",
+        help="against flicker: each frame is blended with the previous result carried along "
+        "the motion (optical flow), this much of it where the motion is trusted; 0 restyles "
+        "each frame alone (0.6)",
+    )  # fmt: skip
+    g.add_argument("--start", type=_seconds, metavar="S", help="seconds into the clip to begin")
+    g.add_argument("--end", type=_seconds, metavar="S", help="seconds into the clip to stop")
+    g.add_argument("--no-audio", action="store_true", help="leave the clip's sound out")
+
+
 def _model_and_inputs(args: argparse.Namespace) -> tuple[Path | None, list[Path]]:
     """(the model, ``None`` with ``--style-from``; the photos and folders to restyle)."""
     inputs: list[Path] = list(args.inputs)
@@ -142,16 +166,19 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give the photos to restyle")
     limit = max_pixels(args)
     settings = settings_from(args)
+    clip = _clip_of(args, inputs)
     if model is None:
         restyler = Restyler.preview(args.style_from, device=args.device, max_pixels=limit)
     else:
         sharded = world().distributed
         backend = backends.choose_backend(model, args.backend, args.device, sharded=sharded)
-        if sharded:
+        if sharded and clip is None:
             return _apply_sharded(args, model, backend, inputs, settings, limit)
         restyler = Restyler.open(model, backend=backend, device=args.device,
                                  use_taste=not args.no_taste)  # fmt: skip
         _announce(model, restyler.taste)
+    if clip is not None:
+        return _apply_clip(args, restyler, clip, settings)
     pairs = plan_outputs(list_inputs(inputs), args.output)
     summary = restyler.files(
         pairs, settings, overwrite=args.overwrite, skip_existing=args.skip_existing,
@@ -163,6 +190,41 @@ def run(args: argparse.Namespace) -> int:
     else:
         note(summary.line())
     return summary.exit_code
+
+
+def _clip_of(args: argparse.Namespace, inputs: list[Path]) -> Path | None:
+    """The clip to restyle (a clip comes alone), or ``None`` for photos."""
+    from styleforge.collection import is_clip
+
+    clips = [p for p in inputs if is_clip(p)]
+    if not clips:
+        for flag in ("temporal", "start", "end"):
+            if getattr(args, flag) is not None:
+                raise UserError(f"--{flag} is for clips; {inputs[0]} is not one")
+        return None
+    if len(inputs) > 1:
+        raise UserError(f"restyle a clip on its own: one clip per command ({clips[0]})")
+    return clips[0]
+
+
+def _apply_clip(
+    args: argparse.Namespace, restyler: Restyler, clip: Path, settings: Settings
+) -> int:
+    """Restyle one clip into ``-o``: a video file, a ``.gif``, a new folder of frames (or one
+    written before: ``frame_*.png``), or an existing folder, under the clip's name."""
+    from styleforge.video import DEFAULT_TEMPORAL, restyle_video
+
+    out: Path = args.output
+    if out.is_dir() and not any(out.glob("frame_*.png")):
+        out = out / clip.name
+    summary = restyle_video(
+        restyler, clip, out, settings,
+        temporal=DEFAULT_TEMPORAL if args.temporal is None else args.temporal,
+        start=args.start, end=args.end, audio=not args.no_audio, progress=not args.quiet,
+        overwrite=args.overwrite,
+    )  # fmt: skip
+    note(f"{clip} -> {summary.output}: {summary.line()}")
+    return 0
 
 
 def _announce(model: Path, taste: Controls | None) -> None:

@@ -1,4 +1,5 @@
-"""The Restyle tab: restyle uploaded photos with a trained model (and its taste)."""
+"""The Restyle tab: restyle uploaded photos, or a short clip, with a trained model (and its
+taste)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from styleforge.app.actions import App
+from styleforge.app.actions import MAX_CLIP_SECONDS, App
 from styleforge.app.tabs.common import warn
 from styleforge.errors import UserError
 
@@ -38,6 +39,13 @@ class RestyleTab:
             self.gallery = gr.Gallery(label="Before / after", columns=2,
                                       elem_id="restyle-gallery")  # fmt: skip
             self.downloads = gr.File(label="Download", file_count="multiple")
+            with gr.Accordion(f"A short clip (up to {MAX_CLIP_SECONDS:.0f} s)", open=False):
+                with gr.Row():
+                    self.clip = gr.File(label="Clip (.mp4, .mov, .webm, .gif)",
+                                        file_types=[".mp4", ".mov", ".webm", ".mkv", ".gif"],
+                                        elem_id="clip")  # fmt: skip
+                    self.clip_out = gr.Video(label="Restyled clip", elem_id="clip-out")
+                self.go_clip = gr.Button("Restyle the clip", elem_id="restyle-clip")
 
     def wire(self) -> None:
         """Restyle shows each photo before and after, and offers the results to download."""
@@ -62,6 +70,17 @@ class RestyleTab:
                 return gr.update(), gr.update()
             return strength, colors
 
+        def restyle_clip(clip: Any, model: str, strength: float, colors: float,
+                         use_taste: bool) -> tuple[Any, ...]:  # fmt: skip
+            try:
+                out = app.restyle_clip(clip, model, strength, colors, use_taste)
+            except UserError as err:
+                return warn(err), None
+            return "Restyled the clip (frames blended along the motion against flicker).", out
+
+        self.go_clip.click(restyle_clip, [self.clip, self.model, self.strength, self.colors,
+                                          self.use_taste],
+                           [self.message, self.clip_out])  # fmt: skip
         for trigger in (self.model.change, self.use_taste.change):
             trigger(controls, [self.model, self.use_taste], [self.strength, self.colors])
         self.go.click(restyle, [self.photos, self.model, self.strength, self.colors,
