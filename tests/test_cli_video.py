@@ -91,9 +91,14 @@ def test_web_app_restyles_a_short_clip_and_refuses_a_long_one(
     from styleforge.app.store import Store
     from styleforge.app.worker import Worker
     from styleforge.errors import UserError
+    from tests.conftest import write_image
 
     store = Store(tmp_path / "data")
     app = App(store, Worker(store, "cpu"))
+    app.create_style("s", [write_image(tmp_path / "p.png", (64, 64), seed=1)])
+    job = store.create_job(store.styles()[0].id, "stylizer", "quick", 1)
+    model = write_tiny_stylizer(store.root / "models" / f"{job.id}.safetensors")
+    store.update_job(job.id, status="done", model=str(model))
     out = Path(app.restyle_clip(str(clip), str(model), 1.0, 0.0))
     got = probe(out)
     assert got["frames"] == N_FRAMES and got["audio"] is not None
@@ -109,3 +114,24 @@ def test_web_app_restyles_a_short_clip_and_refuses_a_long_one(
         app.restyle_clip(str(clip), str(model))
     with pytest.raises(UserError, match="upload one clip"):
         app.restyle_clip(None, str(model))
+
+
+def test_evaluate_video_reports_less_flicker_with_the_temporal_blend(
+    model: Path, clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    figures = {}
+    for temporal in ("0", "0.8"):
+        out = tmp_path / f"t{temporal}.mp4"
+        assert main(["apply", str(model), str(clip), "-o", str(out), "--temporal", temporal,
+                     "-q"]) == 0  # fmt: skip
+        capsys.readouterr()
+        assert main(["evaluate", str(out), "--video", str(clip), "--json"]) == 0
+        figures[temporal] = json.loads(capsys.readouterr().out)
+    plain, blended = figures["0"], figures["0.8"]
+    assert plain["pairs"] == N_FRAMES - 1
+    assert blended["warping_error"] < 0.8 * plain["warping_error"], figures
+    assert plain["source_error"] < plain["warping_error"]
+    code = main(["evaluate", str(clip), str(clip), "--video", str(clip)])
+    assert code == 2 and "one restyled clip" in capsys.readouterr().err

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -424,18 +425,19 @@ def test_serve_refuses_a_network_host_without_a_login(
             auth.resolve_auth("0.0.0.0", bad, False)
 
 
-def test_serve_hands_the_login_to_gradio(
+def test_serve_puts_its_login_in_front_of_gradio(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import gradio
+    from styleforge.app import ui
 
     seen: dict[str, object] = {}
-    monkeypatch.setattr(gradio.Blocks, "launch", lambda self, **kw: seen.update(kw))
+    monkeypatch.setattr(ui, "run_server", lambda server: seen.update(config=server.config))
     code, _ = _run(["serve", "--host", "0.0.0.0", "--auth", "ann:pw", "--data-dir",
                     str(tmp_path)], capsys)  # fmt: skip
-    assert code == EXIT_OK and seen["server_name"] == "0.0.0.0"
-    login = seen["auth"]
-    assert callable(login) and login("ann", "pw") is True  # the guarded check of that login
+    config: Any = seen["config"]
+    assert code == EXIT_OK and config.host == "0.0.0.0"
+    paths = {getattr(r, "path", "") for r in config.app.routes}
+    assert "/login" in paths  # the app's own login answers first
 
 
 def test_wrong_passwords_in_a_row_wait_longer_and_longer() -> None:

@@ -9,24 +9,49 @@ them. A user mistake is a :class:`~styleforge.errors.UserError`, shown as a mess
 
 from __future__ import annotations
 
+import html
+import os
+import re
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from styleforge import images, sheets
 from styleforge.app import dream, tune
-from styleforge.app.store import JobKind, ModelKind, Store
+from styleforge.app.store import JobKind, ModelKind, Store, reason
 from styleforge.app.worker import Worker, progress
 from styleforge.errors import UserError
+from styleforge.fileio import atomic_write
 from styleforge.infer.restyle import Settings
 from styleforge.taste import Controls
 from styleforge.train.config import PRESETS
 
-__all__ = ["CLIP_MAX_SIZE", "MAX_CLIP_SECONDS", "App", "upload_paths"]
+__all__ = [
+    "CLIP_MAX_SIZE",
+    "MAX_CLIP_SECONDS",
+    "MAX_FOLDER_FILES",
+    "App",
+    "plain",
+    "upload_paths",
+]
 
 
 #: The longest clip the Restyle tab takes (seconds), and the long side its frames are shrunk to.
 MAX_CLIP_SECONDS = 20.0
 CLIP_MAX_SIZE = 640
+
+
+#: The most files a style made from a folder on the server may scan.
+MAX_FOLDER_FILES = 2000
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def plain(text: str) -> str:
+    """User-given text (a style name) for a Markdown message: shown as typed, never as
+    formatting, a link, an image or HTML."""
+    escaped = html.escape(text, quote=False)
+    return _MARKDOWN.sub(r"\\\1", escaped)
 
 
 def upload_paths(files: Any) -> list[Path]:
@@ -40,9 +65,11 @@ def upload_paths(files: Any) -> list[Path]:
 class App:
     """Every action of the page, on a store and its worker."""
 
-    def __init__(self, store: Store, worker: Worker) -> None:
+    def __init__(self, store: Store, worker: Worker, allowed_folders: Sequence[Path] = ()) -> None:
         self.store = store
         self.worker = worker
+        #: Folders on this machine a style may be made from (resolved); none: uploads only.
+        self.allowed_folders = tuple(Path(f).expanduser().resolve() for f in allowed_folders)
         self.last_created: str | None = None
 
     # ------------------------------------------------------------------ My styles
@@ -56,16 +83,42 @@ class App:
         return [[s.name, s.images, s.created, s.id] for s in self.store.styles()]
 
     def create_style(self, name: str, files: Any, folder: str = "") -> str:
-        """Create a style from uploads (or a folder on this machine); returns the audit."""
+        """Create a style from uploads, or from a folder on this machine under one of the roots
+        the operator allowed (``serve --allow-folder``); returns the audit. A folder's files are
+        never listed: only counts and the reasons files were skipped."""
         paths = upload_paths(files)
-        if folder.strip():
-            root = Path(folder.strip()).expanduser()
-            if not root.is_dir():
-                raise UserError(f"{root}: no such folder")
-            paths += sorted(p for p in root.rglob("*") if p.is_file())
-        style, audit = self.store.create_style(name, paths)
+        from_folder = bool(folder.strip())
+        if from_folder:
+            paths += self._folder_files(folder.strip())
+        style, audit = self.store.create_style(name, paths, name_refused=not from_folder)
         self.last_created = style.id
-        return f"Created style **{style.name}**.\n\n```\n{audit}\n```"
+        audit = audit.replace("`", "'")  # nothing closes the code block it is shown in
+        return f"Created style **{plain(style.name)}**.\n\n```\n{audit}\n```"
+
+    def _folder_files(self, folder: str) -> list[Path]:
+        """The files of ``folder`` (resolved; it and every file inside an allowed root, links
+        that lead out skipped), at most :data:`MAX_FOLDER_FILES`."""
+        if not self.allowed_folders:
+            raise UserError(
+                "this server reads no folders of its own: upload the pictures (its operator "
+                "can allow one with `styleforge serve --allow-folder DIR`)"
+            )
+        root = Path(folder).expanduser().resolve()
+        if not any(root.is_relative_to(r) for r in self.allowed_folders):
+            raise UserError("that folder is outside the folders this server may read")
+        if not root.is_dir():
+            raise UserError("no such folder among those this server may read")
+        found: list[Path] = []
+        for here, dirs, names in os.walk(root):
+            dirs.sort()
+            for name in sorted(names):
+                path = Path(here) / name
+                if path.resolve().is_relative_to(root) and path.is_file():
+                    found.append(path)
+                if len(found) > MAX_FOLDER_FILES:
+                    raise UserError(f"that folder holds more than {MAX_FOLDER_FILES} files; "
+                                    "pick one with only the style's pictures")  # fmt: skip
+        return found
 
     def style_preview(self, style_id: str | None) -> str | None:
         """Path of a sheet showing the style before any training: a strip of its pictures over
@@ -94,15 +147,14 @@ class App:
         return str(images.save_image(sheets.stack_rows([strip, *rows]), sheet))
 
     def _preview_path(self, style_id: str) -> Path:
-        folder = self.store.style_folder(style_id)  # beside the folder: never a style image
-        return folder.parent / f"{folder.name}.preview.png"
+        return self.store.preview_of("style", style_id)
 
     def rename_style(self, style_id: str, name: str) -> str:
         """Rename a style."""
         if not style_id:
             raise UserError("pick a style")
         self.store.rename_style(style_id, name)
-        return f"Renamed to **{name.strip()}**."
+        return f"Renamed to **{plain(self.store.style(style_id).name)}**."
 
     def delete_style(self, style_id: str) -> str:
         """Delete a style with its pictures, jobs and models."""
@@ -111,7 +163,7 @@ class App:
         name = self.store.style(style_id).name
         self._preview_path(style_id).unlink(missing_ok=True)
         self.store.delete_style(style_id)
-        return f"Deleted **{name}**."
+        return f"Deleted **{plain(name)}**."
 
     # ------------------------------------------------------------------ Train
 
@@ -151,7 +203,7 @@ class App:
         bar = "█" * round(24 * frac) + "░" * (24 - round(24 * frac))
         text = (
             f"**{job.kind}** job `{job.id}`: **{job.status}**, step {p['step']} of "
-            f"{p['total']} ({100 * frac:.0f} %). {job.message}\n\n`{bar}`"
+            f"{p['total']} ({100 * frac:.0f} %). {self._unpathed(job.message)}\n\n`{bar}`"
         )
         if job.resumable:
             text += " It can be resumed from its checkpoint."
@@ -163,8 +215,23 @@ class App:
             found.pop("lr_scale", None)  # a setting, not a loss
             if found:
                 curves = report.plot_curves(found)
-        preview = str(p["preview"]) if p["preview"] else None
-        return text, preview, curves
+        return text, self._job_preview(job.id, p["preview"]), curves
+
+    def _unpathed(self, text: str) -> str:
+        """A message for the page: the data directory's path left out, shown as text."""
+        for root in {str(self.store.root.resolve()), str(self.store.root)}:
+            text = text.replace(root + os.sep, "").replace(root, "the data folder")
+        return plain(text)
+
+    def _job_preview(self, job_id: str, source: Path | None) -> str | None:
+        """The page's copy of a job's latest preview (the run folder is never served)."""
+        if source is None:
+            return None
+        shown = self.store.preview_of("job", job_id)
+        if not shown.is_file() or shown.stat().st_mtime < source.stat().st_mtime:
+            with atomic_write(shown) as tmp:
+                shutil.copyfile(source, tmp)
+        return str(shown)
 
     def cancel(self, job_id: str) -> str:
         """Cancel a queued or running job (a running one keeps its checkpoint)."""
@@ -197,20 +264,30 @@ class App:
         photos = upload_paths(files)
         if not photos:
             raise UserError("upload at least one photo")
-        if not model:
-            raise UserError("pick a trained style (train one in the Train tab)")
-        restyler = Restyler.open(Path(model), device=self.worker.device, use_taste=use_taste)
+        path = self._stylizer(model)
+        opened = []
+        for photo in photos:  # all checked first: a refused upload leaves nothing behind
+            try:
+                opened.append(self.store.open_upload(photo))  # refuses non-images and bombs
+            except UserError as err:
+                raise UserError(f"{photo.name}: {reason(err, photo)}") from None
+        restyler = Restyler.open(path, device=self.worker.device, use_taste=use_taste)
         settings = self._settings(strength, colors)
         out = self.store.results_dir()
         pairs = []
-        for i, photo in enumerate(photos, 1):
-            img = self.store.open_upload(photo)  # refuses non-images and decompression bombs
-            before = out / f"photo_{i:03d}.png"
-            img.save(before)
-            after = out / f"restyled_{i:03d}.png"
-            restyler(img, settings).save(after)
+        for i, img in enumerate(opened, 1):
+            before = images.save_image(img, out / f"photo_{i:03d}.png")  # each written whole
+            after = images.save_image(restyler(img, settings), out / f"restyled_{i:03d}.png")
             pairs.append((str(before), str(after)))
         return pairs
+
+    def _stylizer(self, model: str) -> Path:
+        """A finished stylizer of this app (a page never names an arbitrary file)."""
+        if not model:
+            raise UserError("pick a trained style (train one in the Train tab)")
+        if model not in {str(p) for _, p in self.store.models("stylizer")}:
+            raise UserError("that is not one of this app's trained style models")
+        return Path(model)
 
     def restyle_clip(
         self, clip: Any, model: str, strength: float | None = None,
@@ -226,16 +303,18 @@ class App:
         if len(paths) != 1:
             raise UserError("upload one clip")
         path = paths[0]
-        if not model:
-            raise UserError("pick a trained style (train one in the Train tab)")
+        stylizer = self._stylizer(model)
         if path.stat().st_size > self.store.max_upload_bytes:
             raise UserError(f"{path.name}: over the upload limit")
-        info = open_clip(path).info  # a file that is no clip is one clear line
+        try:
+            info = open_clip(path).info  # a file that is no clip is one clear line
+        except UserError as err:
+            raise UserError(f"{path.name}: {reason(err, path)}") from None
         if info.duration is None or info.duration > MAX_CLIP_SECONDS:
             length = "of unknown length" if info.duration is None else f"{info.duration:.0f} s"
             raise UserError(f"{path.name} is {length}: the web app restyles clips of up to "
                             f"{MAX_CLIP_SECONDS:.0f} s (`styleforge apply` takes any)")  # fmt: skip
-        restyler = Restyler.open(Path(model), device=self.worker.device, use_taste=use_taste)
+        restyler = Restyler.open(stylizer, device=self.worker.device, use_taste=use_taste)
         out = self.store.results_dir() / "restyled.mp4"
         restyle_video(restyler, path, out, self._settings(strength, colors),
                       max_size=CLIP_MAX_SIZE, progress=False)  # fmt: skip

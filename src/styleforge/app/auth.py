@@ -2,9 +2,10 @@
 
 Credentials are ``USER:PASSWORD``, given as ``--auth USER:PASSWORD``, ``--auth @FILE`` (the first
 line of FILE) or in the ``STYLEFORGE_AUTH`` environment variable, so they need not be typed
-into the shell's history. Gradio's login asks for them and :class:`LoginGuard` checks them:
-in constant time, and each wrong guess in a row waits longer before it is answered, so a
-password cannot be guessed at full speed.
+into the shell's history. The app's own login page (:mod:`styleforge.app.gate`, in front of
+Gradio) asks for them and :class:`LoginGuard` checks them: in constant time, and each wrong
+guess in a row from a client waits longer before it is answered, so a password cannot be
+guessed at full speed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -68,33 +70,43 @@ def resolve_auth(host: str, auth: str | None, no_auth: bool) -> tuple[str, str] 
 
 
 class LoginGuard:
-    """The login check Gradio calls with (user, password) -> whether to let in.
+    """The login check: (user, password[, client]) -> whether to let in.
 
-    Both are compared in constant time. Each wrong attempt in a row is answered only after a
-    delay that doubles from ``first_delay`` up to ``max_delay`` seconds (1, 2, 4 ... 30 by
-    default); a right one is answered at once and resets the count. Thirty guesses then take
-    about ten minutes instead of a twentieth of a second; nobody is locked out.
+    Both are compared in constant time. Each wrong attempt in a row from one client is answered
+    only after a delay that doubles from ``first_delay`` up to ``max_delay`` seconds (1, 2, 4
+    ... 30 by default) and logged with the client's address; a right one is answered at once
+    and resets that client's count. Thirty guesses then take about ten minutes instead of a
+    twentieth of a second; nobody is locked out.
     """
 
     def __init__(
         self, user: str, password: str, *, first_delay: float = 1.0, max_delay: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
     ) -> None:  # fmt: skip
         self._user = user.encode()
         self._password = password.encode()
         self.first_delay, self.max_delay = first_delay, max_delay
         self._sleep = sleep
-        self._failures = 0
+        self._log = log
+        self._failures: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, user: str, password: str) -> bool:
+    def __call__(self, user: str, password: str, client: str = "") -> bool:
         ok = hmac.compare_digest(str(user).encode(), self._user)
         ok &= hmac.compare_digest(str(password).encode(), self._password)
         with self._lock:
             if ok:
-                self._failures = 0
+                self._failures.pop(client, None)
                 return True
-            self._failures += 1
-            delay = min(self.max_delay, self.first_delay * 2 ** min(self._failures - 1, 30))
+            if len(self._failures) > _MAX_CLIENTS and client not in self._failures:
+                self._failures.clear()  # bounded memory under a spray of addresses
+            failures = self._failures[client] = self._failures.get(client, 0) + 1
+            delay = min(self.max_delay, self.first_delay * 2 ** min(failures - 1, 30))
+        self._log(f"styleforge: wrong login from {client or 'a client'} ({failures} in a row)")
         self._sleep(delay)
         return False
+
+
+#: Clients whose wrong logins are counted at once (beyond: the counts start again).
+_MAX_CLIENTS = 10_000

@@ -6,7 +6,7 @@ Layout of the data directory::
     styles/<style id>/img_0001.jpg the uploaded pictures, renamed: upload names never make paths
     jobs/<job id>/                 a training run folder (checkpoint, previews, logs)
     models/<job id>.safetensors    the model a finished job wrote
-    tune/, results/                the Tune tab's variants and other results shown in the page
+    tune/, results/, previews/     what the page shows: the only files the server hands out
 
 A stylizer's taste lives in its model file (:mod:`styleforge.taste.record`), not here. Jobs
 are of three kinds: training a stylizer or a sampler, and refining a stylizer (its run folder
@@ -33,9 +33,19 @@ from PIL import Image
 
 from styleforge import collection, images
 from styleforge.errors import ImageError, UserError
+from styleforge.fileio import atomic_write
 from styleforge.infer.model_file import now_iso
 
-__all__ = ["JobKind", "JobRecord", "ModelKind", "Store", "StyleRecord"]
+__all__ = [
+    "MAX_NAME",
+    "JobKind",
+    "JobRecord",
+    "ModelKind",
+    "Store",
+    "StyleRecord",
+    "checked_name",
+    "reason",
+]
 
 #: A job trains a stylizer or a sampler, or refines a stylizer toward a taste session's picks.
 JobKind = Literal["stylizer", "sampler", "refine"]
@@ -92,13 +102,65 @@ class JobRecord:
         )
 
 
+#: The longest style name (characters).
+MAX_NAME = 80
+#: The suffix of a style folder being filled (renamed when its row is written).
+_PARTIAL = ".partial"
+
+
+def checked_name(name: str) -> str:
+    """A style name, stripped; empty or over :data:`MAX_NAME` characters is a
+    :class:`UserError`."""
+    name = " ".join(name.split())
+    if not name:
+        raise UserError("give the style a name")
+    if len(name) > MAX_NAME:
+        raise UserError(f"a style name has at most {MAX_NAME} characters; this one {len(name)}")
+    return name
+
+
+def _by_reason(refused: Sequence[str]) -> list[str]:
+    """``name: reason`` lines -> one ``N file(s): reason`` line per reason."""
+    counts: dict[str, int] = {}
+    for line in refused:
+        why = line.split(": ", 1)[-1]
+        counts[why] = counts.get(why, 0) + 1
+    return [f"{n} file(s): {why}" for why, n in counts.items()]
+
+
+def _size(folder: Path) -> int:
+    """Bytes of the files under ``folder``."""
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or a folder tree."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def reason(err: BaseException, src: Path) -> str:
+    """Why a file was refused, without its path or its name (the caller names it once)."""
+    text = str(err).replace(str(src), src.name)
+    for prefix in (f"{src.name}: ", f"{src}: "):
+        text = text.removeprefix(prefix)
+    return text
+
+
 class Store:
     """The app's records and files under ``root`` (created if missing)."""
 
-    def __init__(self, root: Path, max_upload_bytes: int = 20 * 2**20) -> None:
+    def __init__(
+        self, root: Path, max_upload_bytes: int = 20 * 2**20,
+        keep_results_bytes: int = 500 * 2**20,
+    ) -> None:  # fmt: skip
         self.root = root
         self.max_upload_bytes = max_upload_bytes
-        for sub in ("styles", "jobs", "models"):
+        #: Results and tune renders kept (bytes); the oldest go first.
+        self.keep_results_bytes = keep_results_bytes
+        for sub in ("styles", "jobs", "models", "previews"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         self.db = root / "styleforge.db"
         with self._connect() as con:
@@ -128,10 +190,61 @@ class Store:
             con.close()
 
     def results_dir(self) -> Path:
-        """A new folder under ``results/`` for what one action shows in the page."""
+        """A new folder under ``results/`` for what one action shows in the page (the oldest
+        results go first once they pass :attr:`keep_results_bytes`)."""
+        self.prune_results()
         out = self.root / "results" / uuid.uuid4().hex[:12]
         out.mkdir(parents=True)
         return out
+
+    def shown_folders(self) -> list[Path]:
+        """The folders whose files the page shows (results, tune renders, previews): the only
+        ones the web server hands out; never the database, pictures, models or run folders."""
+        return [self.root / sub for sub in ("results", "tune", "previews")]
+
+    def preview_of(self, kind: Literal["style", "job"], key: str) -> Path:
+        """Where the page's copy of a style's or a job's preview is kept."""
+        return self.root / "previews" / f"{kind}-{key}.png"
+
+    def prune_results(self) -> list[Path]:
+        """Remove the oldest folders of ``results/`` and ``tune/`` until what is left is under
+        :attr:`keep_results_bytes`; returns those removed."""
+        folders = [d for sub in ("results", "tune") if (self.root / sub).is_dir()
+                   for d in (self.root / sub).iterdir() if d.is_dir()]  # fmt: skip
+        sized = sorted((d.stat().st_mtime, _size(d), d) for d in folders)
+        total = sum(size for _, size, _ in sized)
+        removed = []
+        for _, size, folder in sized:
+            if total <= self.keep_results_bytes:
+                break
+            shutil.rmtree(folder, ignore_errors=True)
+            total -= size
+            removed.append(folder)
+        return removed
+
+    def sweep(self) -> list[Path]:
+        """At start-up, before anything runs: remove what a stop left behind and no record
+        owns (temporary files, a style folder being filled, folders and models of no style
+        or job), and results past the bound. Returns what was removed."""
+        styles = {s.id for s in self.styles()}
+        jobs = {j.id for j in self.jobs()}
+        owned = {
+            "styles": styles | {f"{i}.preview.png" for i in styles},
+            "jobs": jobs,
+            "models": {f"{i}.safetensors" for i in jobs},
+            "previews": {f"style-{i}.png" for i in styles} | {f"job-{i}.png" for i in jobs},
+        }
+        removed = []
+        for sub, names in owned.items():
+            for path in sorted((self.root / sub).iterdir()):
+                if path.name not in names:
+                    _remove(path)
+                    removed.append(path)
+        for path in sorted(self.root.rglob(".*")):  # atomic writes' temporary files
+            if path.exists():
+                _remove(path)
+                removed.append(path)
+        return removed + self.prune_results()
 
     def open_upload(self, path: Path) -> Image.Image:
         """An uploaded photo, decoded; one over the upload limit, not an image or a
@@ -149,7 +262,11 @@ class Store:
     def add_images(self, style_id: str, files: Sequence[Path]) -> list[str]:
         """Copy uploaded pictures into a style under generated names; returns one line per
         refused file (too large, not an image, decompression bomb) saying why."""
-        folder = self.style_folder(style_id)
+        return self._copy_images(self.style_folder(style_id), files)
+
+    def _copy_images(self, folder: Path, files: Sequence[Path]) -> list[str]:
+        """Copy the usable pictures among ``files`` into ``folder`` as ``img_NNNN``, each
+        written atomically; -> one line per refused file, naming it once."""
         folder.mkdir(parents=True, exist_ok=True)
         refused = []
         n = len(list(folder.iterdir()))
@@ -164,33 +281,48 @@ class Store:
                 with Image.open(src) as img:
                     fmt = img.format or ""
             except (ImageError, UserError, OSError) as err:
-                refused.append(f"{label}: {err}".replace(str(src), label))
+                refused.append(f"{label}: {reason(err, Path(src))}")
                 continue
             n += 1
             if fmt in _SUFFIXES:
-                shutil.copyfile(src, folder / f"img_{n:04d}{_SUFFIXES[fmt]}")
+                target = folder / f"img_{n:04d}{_SUFFIXES[fmt]}"
+                with atomic_write(target) as tmp:
+                    shutil.copyfile(src, tmp)
             else:  # other formats are stored as PNG
                 images.save_image(images.open_image(src), folder / f"img_{n:04d}.png")
         return refused
 
-    def create_style(self, name: str, files: Sequence[Path]) -> tuple[StyleRecord, str]:
-        """A new style from uploaded files; returns it and its audit (usable, skipped, why)."""
-        name = name.strip()
-        if not name:
-            raise UserError("give the style a name")
+    def create_style(
+        self, name: str, files: Sequence[Path], name_refused: bool = True
+    ) -> tuple[StyleRecord, str]:
+        """A new style from uploaded files; returns it and its audit (usable, skipped, why;
+        without ``name_refused`` the skipped files are counted by reason, not named).
+
+        The pictures are copied into a hidden folder that becomes the style's only once its
+        row is written: a stop midway leaves nothing but that folder, which :meth:`sweep`
+        removes."""
+        name = checked_name(name)
         if not files:
             raise UserError("upload at least one picture")
         style_id = uuid.uuid4().hex[:12]
-        refused = self.add_images(style_id, files)
         folder = self.style_folder(style_id)
-        if not any(folder.iterdir()):
-            shutil.rmtree(folder)
-            raise UserError("none of the uploads is a usable picture: " + "; ".join(refused))
-        with self._connect() as con:
-            con.execute(
-                "INSERT INTO styles (id, name, created) VALUES (?, ?, ?)",
-                (style_id, name, now_iso()),
-            )
+        building = folder.with_name(f".{style_id}{_PARTIAL}")
+        try:
+            refused = self._copy_images(building, files)
+            if not name_refused:
+                refused = _by_reason(refused)
+            if not any(building.iterdir()):
+                raise UserError("none of the uploads is a usable picture: " + "; ".join(refused))
+            building.rename(folder)
+            with self._connect() as con:
+                con.execute(
+                    "INSERT INTO styles (id, name, created) VALUES (?, ?, ?)",
+                    (style_id, name, now_iso()),
+                )
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return self.style(style_id), self.audit(style_id, refused)
 
     def audit(self, style_id: str, refused: Sequence[str] = ()) -> str:
@@ -225,11 +357,10 @@ class Store:
 
     def rename_style(self, style_id: str, name: str) -> None:
         """Give a style another name."""
-        if not name.strip():
-            raise UserError("give the style a name")
+        name = checked_name(name)
         self.style(style_id)
         with self._connect() as con:
-            con.execute("UPDATE styles SET name = ? WHERE id = ?", (name.strip(), style_id))
+            con.execute("UPDATE styles SET name = ? WHERE id = ?", (name, style_id))
 
     def delete_style(self, style_id: str) -> None:
         """Remove a style, its pictures, its jobs and their models (not while a job runs)."""
@@ -239,6 +370,7 @@ class Store:
             shutil.rmtree(job.run_dir, ignore_errors=True)
             if job.model:
                 Path(job.model).unlink(missing_ok=True)
+            self.preview_of("job", job.id).unlink(missing_ok=True)
         shutil.rmtree(self.style_folder(style_id), ignore_errors=True)
         with self._connect() as con:
             con.execute("DELETE FROM jobs WHERE style_id = ?", (style_id,))

@@ -8,6 +8,8 @@ tests never load it.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,19 +64,51 @@ def build_ui(app: App) -> Any:
 def serve(
     data_dir: Path, host: str = "127.0.0.1", port: int = 7860, max_upload_mb: int = 20,
     device: str = "auto", auth: tuple[str, str] | None = None,
+    allowed_folders: Sequence[Path] = (), keep_results_mb: int = 500,
 ) -> None:  # fmt: skip
-    """Start the app (blocks until Ctrl-C); a running job keeps its checkpoint on exit.
-    ``auth``: the (user, password) Gradio's login asks for (see :mod:`styleforge.app.auth`)."""
-    from styleforge.app.auth import LoginGuard
+    """Start the app; blocks until Ctrl-C or SIGTERM, then stops gracefully: a running
+    training job saves its checkpoint and shows as interrupted, with Resume, after the next
+    start. ``auth``: the (user, password) the app's own login page asks for before anything
+    of Gradio's is served (:mod:`styleforge.app.gate`); ``allowed_folders``: where the style
+    form may read a folder. On start, what an earlier stop left behind is swept
+    (:meth:`Store.sweep`)."""
+    import uvicorn
 
-    store = Store(data_dir, max_upload_bytes=max_upload_mb * 2**20)
+    from styleforge.app.auth import LoginGuard
+    from styleforge.app.gate import gated_app
+
+    store = Store(data_dir, max_upload_bytes=max_upload_mb * 2**20,
+                  keep_results_bytes=keep_results_mb * 2**20)  # fmt: skip
+    swept = store.sweep()
+    if swept:
+        print(f"styleforge: removed {len(swept)} leftover(s) of an earlier stop", file=sys.stderr)
     worker = Worker(store, device).start()
-    login = LoginGuard(*auth) if auth is not None else None
-    page = build_ui(App(store, worker))
+    page = build_ui(App(store, worker, allowed_folders)).queue(default_concurrency_limit=4)
+    guard = LoginGuard(*auth) if auth is not None else None
+    access = file_access(store)
+    web = gated_app(page, guard, max_file_size=f"{max_upload_mb}mb", show_error=False,
+                    allowed_paths=access["allowed_paths"],
+                    blocked_paths=access["blocked_paths"])  # fmt: skip
+    print(f"styleforge: serving on http://{host}:{port}/ (Ctrl-C stops)", file=sys.stderr)
+    server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning",
+                                           timeout_graceful_shutdown=5))  # fmt: skip
     try:
-        page.queue(default_concurrency_limit=4).launch(
-            server_name=host, server_port=port, max_file_size=f"{max_upload_mb}mb",
-            show_error=False, allowed_paths=[str(data_dir)], auth=login,
-        )  # fmt: skip
+        run_server(server)  # SIGTERM and Ctrl-C end it gracefully
     finally:
         worker.close()
+        page.close()
+
+
+def run_server(server: Any) -> None:
+    """Serve until SIGTERM or Ctrl-C (uvicorn's own handlers)."""
+    server.run()
+
+
+def file_access(store: Store) -> dict[str, list[str]]:
+    """Gradio's file route: only what the page shows (:meth:`Store.shown_folders`); the
+    database, the pictures, the models and the run folders are blocked outright."""
+    root = store.root
+    return {
+        "allowed_paths": [str(p) for p in store.shown_folders()],
+        "blocked_paths": [str(root / n) for n in ("styleforge.db", "styles", "jobs", "models")],
+    }

@@ -177,6 +177,9 @@ class Worker:
             model, message = tune.run_refine(self.store, job, self.device)
             return {"status": "done", "message": message, "model": str(model)}
         result = self._train(job, stop)
+        if result.stopped_early and self._closing:  # the server is stopping
+            return {"status": "interrupted",
+                    "message": f"the server stopped at step {result.steps}; resumable"}  # fmt: skip
         if result.stopped_early:
             return {"status": "cancelled", "message": f"stopped at step {result.steps}; resumable"}
         return {"status": "done", "message": "finished", "model": str(result.model)}

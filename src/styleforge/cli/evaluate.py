@@ -1,4 +1,5 @@
-"""``styleforge evaluate``: style fidelity, content preservation and sample quality of results."""
+"""``styleforge evaluate``: style fidelity, content preservation and sample quality of results;
+``--video``: the flicker of a restyled clip."""
 
 from __future__ import annotations
 
@@ -17,7 +18,12 @@ def add_parser(sub: Subparsers) -> None:
         description="Score results against a style collection; pairs results with photos by name.",
     )
     ev.add_argument("results", nargs="+", type=Path, help="result images or folders")
-    ev.add_argument("--style", "-s", type=Path, required=True, help="the style collection (folder)")
+    ev.add_argument("--style", "-s", type=Path, help="the style collection (folder)")
+    ev.add_argument(
+        "--video", type=Path, metavar="SOURCE",
+        help="flicker of a restyled clip (the one result): its warping error along the motion "
+        "of SOURCE, the clip it was restyled from (Lai et al. 2018; lower is steadier)",
+    )  # fmt: skip
     ev.add_argument("--content", "-c", type=Path, help="the photos the results were made from")
     ev.add_argument("-o", "--output", type=Path, default=Path("evaluation"), help="report folder")
     ev.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -35,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
     from styleforge.outputs import gather_inputs
     from styleforge.runtime import pick_device
 
+    if args.video is not None:
+        return _video(args)
+    if args.style is None:
+        raise UserError("give the style collection: --style DIR (or --video SOURCE for a clip)")
     limit = max_pixels(args)
     if not args.style.exists():
         raise UserError(f"{args.style}: no such file or folder")
@@ -51,4 +61,17 @@ def run(args: argparse.Namespace) -> int:
         note(f"evaluated {len(results.files)} result(s); {len(results.left_out)} left out "
              "(listed above)")  # fmt: skip
         return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _video(args: argparse.Namespace) -> int:
+    """``styleforge evaluate RESTYLED --video SOURCE``: the clip's flicker on stdout."""
+    import json
+
+    from styleforge.video.evaluate import clip_flicker
+
+    if len(args.results) != 1:
+        raise UserError("--video compares one restyled clip with its source")
+    flicker = clip_flicker(args.results[0], args.video)
+    print(json.dumps(flicker.to_dict(), indent=2) if args.json else flicker.line())
     return EXIT_OK

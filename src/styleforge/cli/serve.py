@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from styleforge.cli.common import Subparsers, add_device, positive_int
+from styleforge.errors import UserError
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -24,6 +25,15 @@ def add_parser(sub: Subparsers) -> None:
     sv.add_argument(
         "--max-upload-mb", type=positive_int, default=20, help="largest upload (default 20 MB)"
     )
+    sv.add_argument(
+        "--allow-folder", type=Path, action="append", default=[], metavar="DIR",
+        help="let the style form read folders under DIR on this machine (repeatable; none by "
+        "default: styles come from uploads)",
+    )  # fmt: skip
+    sv.add_argument(
+        "--keep-results", type=positive_int, default=500, metavar="MB",
+        help="results and tune renders kept on disk; the oldest go first (default 500 MB)",
+    )  # fmt: skip
     add_device(sv)
     sv.add_argument(
         "--auth", metavar="USER:PASSWORD",
@@ -43,5 +53,9 @@ def run(args: argparse.Namespace) -> int:
     login = resolve_auth(args.host, args.auth, args.no_auth)  # before Gradio loads
     from styleforge.app.ui import serve
 
-    serve(args.data_dir, args.host, args.port, args.max_upload_mb, args.device, login)
+    for folder in args.allow_folder:
+        if not folder.is_dir():
+            raise UserError(f"--allow-folder {folder}: no such folder")
+    serve(args.data_dir, args.host, args.port, args.max_upload_mb, args.device, login,
+          args.allow_folder, args.keep_results)  # fmt: skip
     return 0
