@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -64,3 +65,17 @@ def write_tiny_stylizer(path: Path) -> Path:
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.uniform_(-0.2, 0.2)
     return write_model(path, net.state_dict(), ModelInfo(net=net.config))
+
+
+def app_model(store: Any, model: Path) -> str:
+    """``model`` (a copy) as the finished stylizer of a new style in the web app's ``store``:
+    the path the app's actions accept."""
+    import shutil
+
+    picture = write_image(store.root.parent / "app-model-up" / "p.png", (64, 64), seed=5)
+    style, _ = store.create_style("s", [picture])
+    job = store.create_job(style.id, "stylizer", "quick", 1)
+    path = store.root / "models" / f"{job.id}.safetensors"
+    shutil.copyfile(model, path)
+    store.update_job(job.id, status="done", model=str(path))
+    return str(path)

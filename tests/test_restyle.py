@@ -21,7 +21,7 @@ from styleforge.nets import PainterConfig, PainterNet
 from styleforge.taste import Controls, TasteSession
 from styleforge.taste.record import model_taste, write_taste
 
-from .conftest import write_image
+from .conftest import app_model, write_image
 
 
 def test_what_is_set_now_wins_over_the_taste_which_wins_over_the_defaults() -> None:
@@ -60,7 +60,9 @@ def test_cli_web_app_and_python_api_give_the_same_pixels(
 ) -> None:
     photo = write_image(tmp_path / "photo.png", size=(96, 72), seed=3)
     img = Image.open(photo).convert("RGB")
-    app = App(Store(tmp_path / "data"), Worker(Store(tmp_path / "data"), "cpu"))
+    store = Store(tmp_path / "data")
+    app = App(store, Worker(store, "cpu"))
+    in_app = app_model(store, tasteful_model)  # the same model, as the app lists it
 
     def cli(*flags: str) -> np.ndarray:
         out = tmp_path / f"cli{len(list(tmp_path.glob('cli*')))}.png"
@@ -68,7 +70,7 @@ def test_cli_web_app_and_python_api_give_the_same_pixels(
         return np.asarray(Image.open(out))
 
     def web(**kw: float | bool | None) -> np.ndarray:
-        [(_, after)] = app.restyle([photo], str(tasteful_model), **kw)  # type: ignore[arg-type]
+        [(_, after)] = app.restyle([photo], in_app, **kw)  # type: ignore[arg-type]
         return np.asarray(Image.open(after))
 
     restyler = Restyler.open(tasteful_model, device="cpu")
@@ -86,6 +88,6 @@ def test_cli_web_app_and_python_api_give_the_same_pixels(
     # The web tab's sliders start at the taste's values: moving them is setting them now.
     taste = model_taste(tasteful_model)
     assert taste is not None
-    assert app.restyle_controls(str(tasteful_model)) == (taste.strength, taste.colors)
-    assert app.restyle_controls(str(tasteful_model), use_taste=False) == (1.0, 0.0)
+    assert app.restyle_controls(in_app) == (taste.strength, taste.colors)
+    assert app.restyle_controls(in_app, use_taste=False) == (1.0, 0.0)
     np.testing.assert_array_equal(web(strength=taste.strength, colors=taste.colors), api)

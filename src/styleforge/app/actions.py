@@ -331,7 +331,7 @@ class App:
     def restyle_controls(self, model: str, use_taste: bool = True) -> tuple[float, float]:
         """(strength, colours kept) the Restyle tab shows for ``model``: its taste's when it
         has one and ``use_taste``, else the defaults (1, 0)."""
-        taste = self.taste_of(model) if model and use_taste else None
+        taste = self.taste_of(str(self._stylizer(model))) if model and use_taste else None
         return (taste.strength, taste.colors) if taste is not None else (1.0, 0.0)
 
     def dream(self, sampler: str, seeds: str, truncation: float) -> tuple[str, list[str]]:
