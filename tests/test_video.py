@@ -414,3 +414,18 @@ def test_stability_loss_and_perturb() -> None:
     assert torch.equal(clean.detach(), x)  # inputs unchanged
     with pytest.raises(ValueError):
         stability_loss(x, x[:, :, :16])
+
+
+def test_perturb_of_a_share_of_the_batch_matches_one_process() -> None:
+    import torch
+
+    from styleforge.video.stability import perturb
+
+    x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    whole, shift = perturb(x, torch.Generator().manual_seed(5))
+    part, shift_part = perturb(x[2:], torch.Generator().manual_seed(5), rows=slice(2, 4), of=4)
+    assert shift_part == shift and torch.equal(part, whole[2:])
+    with pytest.raises(ValueError, match="rows"):
+        perturb(x[2:], rows=slice(0, 1), of=4)
+    with pytest.raises(ValueError):
+        perturb(x[0])  # not a batch

@@ -46,6 +46,12 @@ def add_parser(sub: Subparsers) -> None:
     p.add_argument("--content-weight", type=non_negative, help="content loss weight")
     p.add_argument("--adv-weight", type=non_negative, help="adversarial loss weight")
     p.add_argument(
+        "--stability", type=non_negative, metavar="W",
+        help="weight of a temporal-stability term (Gupta et al. 2017): the result should change "
+        "little when the photo gets a little noise or moves a pixel or two, for steadier video; "
+        "each step runs the generator twice. Try 1e8 (default 0: off)",
+    )  # fmt: skip
+    p.add_argument(
         "--gan-loss", choices=("hinge", "bce", "minimax", "lsgan"),
         help="adversarial loss (default: hinge; bce is the non-saturating form)",
     )  # fmt: skip
@@ -68,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
     config = base.with_overrides(
         steps=args.steps, size=args.size, batch=args.batch, lr_g=args.lr, lr_d=lr_d,
         style_weight=args.style_weight, content_weight=args.content_weight,
-        adv_weight=args.adv_weight, gan_loss=args.gan_loss, seed=args.seed,
-        preview_every=args.preview_every, checkpoint_every=args.checkpoint_every,
+        adv_weight=args.adv_weight, stability_weight=args.stability, gan_loss=args.gan_loss,
+        seed=args.seed, preview_every=args.preview_every, checkpoint_every=args.checkpoint_every,
     )  # fmt: skip
     if args.compile:
         config = config.with_overrides(compile=True)

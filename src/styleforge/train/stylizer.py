@@ -3,9 +3,11 @@
 The generator objective is adversarial (spectral-norm PatchGAN on DiffAugmented crops of the
 user's images) + Gram style loss toward *one style image per sample* (not a collection average,
 which oversmooths) + content loss toward the input photo + total variation, after a content-only
-warm-up that teaches the network to reproduce photos. :func:`train_stylizer_loop` is the loop
-(the shared :func:`~styleforge.train.loop.train_gan` with this model's two phases);
-:func:`train_stylizer` is the whole job (folders in, model file out) used by the CLI.
+warm-up that teaches the network to reproduce photos; with ``stability_weight`` > 0 also a
+temporal-stability term (:mod:`styleforge.video.stability`) at every step.
+:func:`train_stylizer_loop` is the loop (the shared :func:`~styleforge.train.loop.train_gan`
+with this model's two phases); :func:`train_stylizer` is the whole job (folders in, model file
+out) used by the CLI.
 """
 
 from __future__ import annotations
@@ -73,7 +75,10 @@ __all__ = [
 PREVIEW_PHOTOS = 4
 #: Fewer style images than this get a note that augmentation carries the small set.
 FEW_IMAGES = 10
-STYLIZER_COLUMNS = ("step", "d_loss", "content", "style", "adv", "tv", "lr_scale")
+#: The ``log.csv`` columns (``stab`` stays empty unless the stability term is on).
+STYLIZER_COLUMNS = ("step", "d_loss", "content", "style", "adv", "tv", "stab", "lr_scale")
+#: Mixed with the config's seed and the step into the seed of the step's stability draw.
+_STABILITY_SALT = 0x5EED_57AB
 
 
 @dataclass(frozen=True)
@@ -158,13 +163,25 @@ def _initial_generator(
 class _Inputs(NamedTuple):
     """One step's inputs, this process's n rows: (n,3,S,S) photo and real crops on the device,
     the (n,) style image each sample's Gram targets come from, (n,3,S,S) disliked crops (or
-    ``None``), and the generator's (n,3,S,S) output for the photos (with its graph)."""
+    ``None``), the generator's (n,3,S,S) output for the photos (with its graph) and, with the
+    stability term on, its (n,3,S,S) output for the perturbed photos and their (dy, dx) shift
+    (else ``None`` and (0, 0))."""
 
     photo: Tensor
     real: Tensor
     picks: Tensor
     disliked: Tensor | None
     fake: Tensor
+    moved_fake: Tensor | None = None
+    shift: tuple[int, int] = (0, 0)
+
+
+def _stability_generator(seed: int, step: int) -> torch.Generator:
+    """The CPU generator of step ``step``'s stability perturbation: seeded from the run's seed
+    and the step alone, so the term leaves every other draw of the run as it was, and a resumed
+    or rolled-back run draws the same perturbations again."""
+    mixed = (seed * 1_000_003 + step) ^ _STABILITY_SALT
+    return torch.Generator().manual_seed(mixed % 2**63)
 
 
 @dataclass(frozen=True)
@@ -200,9 +217,20 @@ class _StylizerSteps:
         bad = self.feedback.disliked
         disliked = random_crops(bad, c.batch, c.size, rng, keep=rows) if bad else None
         photo = photo.to(self.device, memory_format=fmt)
+        real = real.to(self.device, memory_format=fmt)
+        if c.stability_weight <= 0:
+            with autocast(self.device):
+                fake = at_least_float32(self.generator(photo))
+            return _Inputs(photo, real, picks, disliked, fake)
+        from styleforge.video.stability import perturb
+
+        gen = _stability_generator(c.seed, step)
+        moved, shift = perturb(photo, gen, rows=rows, of=c.batch)
+        # One pass over both (instance norm: each image alone), so DDP sees one forward.
         with autocast(self.device):
-            fake = at_least_float32(self.generator(photo))
-        return _Inputs(photo, real.to(self.device, memory_format=fmt), picks, disliked, fake)
+            both = at_least_float32(self.generator(torch.cat([photo, moved])))
+        fake, moved_fake = both.split(photo.shape[0])
+        return _Inputs(photo, real, picks, disliked, fake, moved_fake, shift)
 
     def d_loss(self, x: _Inputs, step: int) -> PhaseLoss | None:
         """Real crops vs the generator's output (and the disliked results); none in warm-up."""
@@ -218,7 +246,8 @@ class _StylizerSteps:
         return PhaseLoss(d_loss, {"d_loss": d_loss.item()})
 
     def g_loss(self, x: _Inputs, step: int) -> PhaseLoss:
-        """Content loss; after the warm-up also style, adversarial and total variation."""
+        """Content loss (and the stability term when on); after the warm-up also style,
+        adversarial and total variation."""
         c, adversarial = self.config, step >= self.config.warmup
         with torch.no_grad(), autocast(self.device):
             photo_feats = self.encoder(x.photo)
@@ -227,6 +256,12 @@ class _StylizerSteps:
             feats = self.encoder(x.fake)
         loss = c.content_weight * content_loss(feats[c.content_layer], photo_feats[c.content_layer])
         logs = {"content": loss.item()}
+        if x.moved_fake is not None:
+            from styleforge.video.stability import stability_loss
+
+            stab = c.stability_weight * stability_loss(x.fake, x.moved_fake, shift=x.shift)
+            loss = loss + stab
+            logs["stab"] = stab.item()
         if adversarial:
             if self.grams:
                 targets = [layer[x.picks.to(self.device)] for layer in self.grams]

@@ -7,7 +7,9 @@ Used by the stylizer loop when ``StylizerTrainConfig.stability_weight`` > 0 (``s
 train --stability W``): ``x_p, shift = perturb(x, gen)``, then
 ``loss += W · stability_loss(G(x), G(x_p), shift=shift)`` (Gupta et al. use a squared-L2 term
 of this kind; Johnson-style networks are not shift-equivariant because of their stride-2
-convolutions, which is what makes shifted frames flicker).
+convolutions, which is what makes shifted frames flicker). The term is in [0, 1] pixel units
+(about 5e-3 for the painter prior, almost all of it from the shift) while the content and
+style losses are on 0–255 VGG features (~1e5–1e6), hence weights of the order of 1e8.
 
 Pure functions on float RGB NCHW tensors in [0, 1]; no tensor passed in is changed.
 """
