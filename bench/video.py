@@ -140,7 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path, nargs="?", help=".safetensors stylizer or .onnx")
     parser.add_argument("--clip", type=Path, help="content clip (default: synthesized)")
-    parser.add_argument("--alphas", default=f"0.5,{DEFAULT_TEMPORAL},0.7", help="blend weights")
+    parser.add_argument("--alphas", default=f"0.4,{DEFAULT_TEMPORAL},0.6", help="blend weights")
     parser.add_argument("--style-dir", type=Path, default=STYLE_DIR, help="the model's style")
     parser.add_argument("--seconds", type=float, default=3.0, help="synthesized clip length")
     parser.add_argument("--fps", type=int, default=30, help="synthesized clip frame rate")
@@ -167,7 +167,7 @@ def main() -> None:
         "flow_ms_metric": flow_cost(inputs, metric_flow),
         "runs": {},
     }  # fmt: skip
-    alphas = [0.0, *(float(a) for a in args.alphas.split(","))]
+    alphas = [0.0, *(a for a in map(float, args.alphas.split(",")) if a != 0.0)]
     for alpha in alphas:
         dst = args.out / f"restyled_a{round(alpha * 100):02d}.mp4"
         cpu0, wall0 = time.process_time(), time.perf_counter()

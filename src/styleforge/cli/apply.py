@@ -133,7 +133,7 @@ def _add_video(p: argparse.ArgumentParser) -> None:
         "--temporal", type=_temporal, metavar="A",
         help="against flicker: each frame is blended with the previous result carried along "
         "the motion (optical flow), this much of it where the motion is trusted; 0 restyles "
-        "each frame alone (0.6)",
+        "each frame alone (0.5)",
     )  # fmt: skip
     g.add_argument("--start", type=_seconds, metavar="S", help="seconds into the clip to begin")
     g.add_argument("--end", type=_seconds, metavar="S", help="seconds into the clip to stop")

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 #: Default weight of the warped previous output (see :class:`TemporalBlend`; bench/video.py).
-DEFAULT_TEMPORAL = 0.6
+DEFAULT_TEMPORAL = 0.5
 #: Flow the warping error is measured with: full size, DIS ``medium`` (more accurate than the
 #: blend's quick flow, so the blend is not judged by its own flow).
 METRIC_FLOW = FlowSettings(preset="medium", max_side=None)
