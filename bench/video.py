@@ -93,7 +93,8 @@ def synth_clip(path: Path, seconds: float, fps: int, width: int = 640, height: i
 
 def preview_model(style_dir: Path, path: Path) -> Path:
     """The painter prior with ``style_dir``'s mean style, as a model file."""
-    from styleforge import collection, images, prior
+    from styleforge import collection, images
+    from styleforge.infer import prior
     from styleforge.infer.model_file import ModelInfo, write_model
     from styleforge.nets import PainterConfig
 

@@ -1,4 +1,4 @@
-"""Tests for styleforge.augment: DiffAugment and the ADA-style probability controller."""
+"""Tests for styleforge.train.augment: DiffAugment and the ADA-style probability controller."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from styleforge.augment import AugmentPolicy, diff_augment
+from styleforge.train.augment import AugmentPolicy, diff_augment
 
 COLOR = AugmentPolicy(color=True, translation=0.0, cutout=0.0)
 TRANSLATE = AugmentPolicy(color=False, translation=0.25, cutout=0.0)

@@ -264,7 +264,7 @@ def test_lost_processes_become_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_a_share_of_a_batch_is_cropped_and_augmented_as_in_the_whole_batch() -> None:
-    from styleforge.augment import diff_augment
+    from styleforge.train.augment import diff_augment
     from styleforge.train.data import random_crops
 
     pool = [torch.rand(1, 3, 40, 48, generator=torch.Generator().manual_seed(i)) for i in range(3)]

@@ -14,11 +14,12 @@ import pytest
 import torch
 from PIL import Image
 
-from styleforge import images, prior, sheets
+from styleforge import images, sheets
 from styleforge.cli import main
 from styleforge.errors import WeightsError
 from styleforge.features import prior_weights
 from styleforge.images import pil_to_array
+from styleforge.infer import prior
 from styleforge.infer.apply import ApplyOptions, predictor_square, stylize_array
 from styleforge.infer.stylizer import Stylizer
 from styleforge.nets import PainterConfig, PainterNet, build_stylizer, stylizer_config_from_dict

@@ -415,7 +415,7 @@ def test_bad_inputs_get_one_clear_line(
 def test_a_painting_sampler_paints_in_the_collection_style_and_old_files_do_not(
     tmp_path: Path,
 ) -> None:
-    from styleforge import prior
+    from styleforge.infer import prior
     from styleforge.infer.model_file import write_model
     from styleforge.infer.sampler import SamplerInfo
     from styleforge.train.sampler import paint_record

@@ -66,7 +66,7 @@ def preview_backend(style_dir: Path, device: str, max_pixels: int) -> RunBatch:
 def pictures_backend(pictures: Sequence[Image.Image], device: str) -> RunBatch:
     """The zero-training stylizer of pictures already read: the painter prior with their mean
     style (:func:`preview_backend` of a folder)."""
-    from styleforge import prior
+    from styleforge.infer import prior
     from styleforge.infer.model_file import ModelInfo
     from styleforge.infer.stylizer import Stylizer
     from styleforge.nets import PainterConfig

@@ -81,7 +81,7 @@ def export_onnx(
     names = [INPUT_NAME]
     dims = {0: "batch", 2: "height", 3: "width"}
     if isinstance(net, PainterNet):
-        from styleforge.prior import load_predictor
+        from styleforge.infer.prior import load_predictor
 
         model = _PainterGraph(model, load_predictor()).eval()  # type: ignore[arg-type]
         example += (torch.ones(1), torch.rand(1, 3, 256, 256, generator=gen))

@@ -222,7 +222,7 @@ class Sampler:
 
     def _painter_net(self) -> torch.nn.Module:
         if self._painter is None:
-            from styleforge.prior import prior_painter
+            from styleforge.infer.prior import prior_painter
 
             style = torch.tensor(self.info.paint["style"], dtype=torch.float32)
             neutral = torch.tensor(self.info.paint["neutral"], dtype=torch.float32)

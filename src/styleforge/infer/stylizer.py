@@ -83,7 +83,7 @@ class Stylizer:
 
     def _own_style(self, square: np.ndarray) -> Tensor:
         if self._predictor is None:
-            from styleforge.prior import load_predictor
+            from styleforge.infer.prior import load_predictor
 
             self._predictor = place(load_predictor(), self.device)
         x = torch.from_numpy(np.ascontiguousarray(square, dtype=np.float32)).to(self.device)

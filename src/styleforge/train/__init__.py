@@ -7,4 +7,5 @@
 - :mod:`~styleforge.train.config`: both training configs, their presets and builders
 - :mod:`~styleforge.train.data`: image pools, random crops, Gram targets
 - :mod:`~styleforge.train.checkpoint`: checkpoint files
+- :mod:`~styleforge.train.augment`: DiffAugment and the adaptive augmentation probability
 """

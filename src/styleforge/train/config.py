@@ -13,7 +13,6 @@ from functools import partial
 from typing import Any, Literal
 
 from styleforge import configs
-from styleforge.augment import AugmentPolicy
 from styleforge.errors import UserError
 from styleforge.losses.functional import GanKind
 from styleforge.nets import (
@@ -24,6 +23,7 @@ from styleforge.nets import (
     stylizer_config_from_dict,
 )
 from styleforge.nets.sampler import RESOLUTIONS, SamplerConfig
+from styleforge.train.augment import AugmentPolicy
 
 __all__ = [
     "FRAMINGS",
@@ -55,7 +55,7 @@ class StylizerTrainConfig:
 
     ``net``: a :class:`~styleforge.nets.PainterConfig` fine-tunes the painter prior (the
     presets' default: the network starts out painting, with the collection's mean style vector
-    as its style, see :mod:`styleforge.prior`); a :class:`~styleforge.nets.StylizerConfig`
+    as its style, see :mod:`styleforge.infer.prior`); a :class:`~styleforge.nets.StylizerConfig`
     trains the classic network from scratch (``--from-scratch``). ``paint_size``: the long side
     a trained model paints at by default when applied (recorded in the model file); ``None``:
     the scale it learned at, :attr:`learned_paint_size`.

@@ -31,7 +31,6 @@ import torch
 from torch import Tensor, nn
 
 from styleforge import collection, images, sheets
-from styleforge.augment import diff_augment
 from styleforge.distributed import World
 from styleforge.errors import UserError
 from styleforge.features import VGGEncoder
@@ -48,6 +47,7 @@ from styleforge.nets.sampler import (
     build_sampler_disc,
 )  # fmt: skip
 from styleforge.runtime import at_least_float32, autocast, memory_format, place
+from styleforge.train.augment import diff_augment
 from styleforge.train.config import SamplerTrainConfig
 from styleforge.train.data import image_grams, load_pool, random_crops, resize_pool
 from styleforge.train.job import JobReport, RunResult, TrainingJob, run_job
@@ -429,7 +429,7 @@ def paint_record(pictures: Sequence[Tensor], size: int) -> dict[str, Any]:
     (px) ``generate`` paints at by default (0: not unless asked); ``{}`` without pictures."""
     if not pictures:
         return {}
-    from styleforge import prior
+    from styleforge.infer import prior
 
     style = prior.style_vectors([images.tensor_to_pil(p) for p in pictures]).mean(0)
     neutral = prior.neutral_vector()

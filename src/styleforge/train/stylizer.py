@@ -24,7 +24,6 @@ import torch
 from torch import Tensor, nn
 
 from styleforge import images, sheets
-from styleforge.augment import diff_augment
 from styleforge.distributed import World
 from styleforge.features import VGGEncoder
 from styleforge.infer.model_file import ModelInfo
@@ -40,6 +39,7 @@ from styleforge.nets import (
     build_stylizer,
 )
 from styleforge.runtime import at_least_float32, autocast, memory_format, place
+from styleforge.train.augment import diff_augment
 from styleforge.train.config import StylizerTrainConfig
 from styleforge.train.data import (
     center_square,
@@ -150,7 +150,7 @@ def _initial_generator(
 ) -> AnyStylizer:
     if not isinstance(net, PainterConfig):
         return StylizerNet(net)
-    from styleforge import prior
+    from styleforge.infer import prior
 
     if not styles:
         raise ValueError("fine-tuning the painter prior needs the style images")
