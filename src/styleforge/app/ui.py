@@ -8,6 +8,7 @@ tests never load it.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -72,6 +73,19 @@ def serve(
     of Gradio's is served (:mod:`styleforge.app.gate`); ``allowed_folders``: where the style
     form may read a folder. On start, what an earlier stop left behind is swept
     (:meth:`Store.sweep`)."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # before anything starts: a stop at
+    try:  # any moment ends as Ctrl-C does, through the clean-up below
+        _serve(data_dir, host, port, max_upload_mb, device, auth, allowed_folders, keep_results_mb)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(
+    data_dir: Path, host: str, port: int, max_upload_mb: int, device: str,
+    auth: tuple[str, str] | None, allowed_folders: Sequence[Path], keep_results_mb: int,
+) -> None:  # fmt: skip
     import uvicorn
 
     from styleforge.app.auth import LoginGuard
@@ -100,8 +114,13 @@ def serve(
 
 
 def run_server(server: Any) -> None:
-    """Serve until SIGTERM or Ctrl-C (uvicorn's own handlers)."""
+    """Serve until SIGTERM or Ctrl-C (uvicorn's own handlers; it raises the signal again
+    once it has shut down, which :func:`_interrupt` turns into KeyboardInterrupt)."""
     server.run()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def file_access(store: Store) -> dict[str, list[str]]:
