@@ -22,7 +22,7 @@ from styleforge.app.actions import App, plain
 from styleforge.app.store import MAX_NAME, Store
 from styleforge.app.worker import Worker
 from styleforge.errors import UserError
-from tests.conftest import write_image, write_tiny_stylizer
+from tests.conftest import app_model, write_image, write_tiny_stylizer
 
 
 def _app(root: Path, allowed: list[Path] | None = None) -> App:
@@ -81,10 +81,7 @@ def test_names_are_plain_text_and_bounded(tmp_path: Path) -> None:
 
 def test_a_refused_restyle_names_the_file_once_and_leaves_nothing(tmp_path: Path) -> None:
     app = _app(tmp_path)
-    app.create_style("s", _pictures(tmp_path / "up"))
-    job = app.store.create_job(app.store.styles()[0].id, "stylizer", "quick", 1)
-    model = write_tiny_stylizer(app.store.root / "models" / f"{job.id}.safetensors")
-    app.store.update_job(job.id, status="done", model=str(model))
+    model = app_model(app.store, write_tiny_stylizer(tmp_path / "m.safetensors"))
     upload = tmp_path / "gradio-tmp" / "notes.png"
     upload.parent.mkdir()
     upload.write_text("not an image")
@@ -133,6 +130,15 @@ def test_start_sweeps_what_a_stop_left_and_results_stay_bounded(tmp_path: Path) 
         made.append(folder)
     store.results_dir()
     assert [f.exists() for f in made] == [False, False, True, True]  # the oldest went first
+
+
+def _served_result(tmp_path: Path) -> tuple[App, Any, str]:
+    """An app with one finished tiny stylizer job and one restyle result: (app, job, result)."""
+    app = _app(tmp_path)
+    model = Path(app_model(app.store, write_tiny_stylizer(tmp_path / "m.safetensors")))
+    [job] = [j for j in app.store.jobs() if j.model == str(model)]
+    [(_, result)] = app.restyle([write_image(tmp_path / "photo.png", (48, 40), seed=3)], str(model))
+    return app, job, result
 
 
 def _free_port() -> int:
@@ -195,13 +201,8 @@ def test_the_file_route_serves_what_the_page_shows_and_nothing_else(tmp_path: Pa
 
     from styleforge.app.ui import build_ui, file_access
 
-    app = _app(tmp_path)
-    app.create_style("s", _pictures(tmp_path / "up"))
-    store = app.store
-    job = store.create_job(store.styles()[0].id, "stylizer", "quick", 1)
-    model = write_tiny_stylizer(store.root / "models" / f"{job.id}.safetensors")
-    store.update_job(job.id, status="done", model=str(model))
-    [(_, result)] = app.restyle([write_image(tmp_path / "photo.png", (48, 40), seed=3)], str(model))
+    app, job, result = _served_result(tmp_path)
+    store, model = app.store, Path(str(job.model))
     picture = next((store.root / "styles").glob("*/img_0001.*"))
     page = build_ui(app)
     port = _free_port()
@@ -254,13 +255,8 @@ def test_nothing_of_the_app_is_served_before_login(tmp_path: Path) -> None:
     from styleforge.app.gate import COOKIE, gated_app
     from styleforge.app.ui import build_ui, file_access
 
-    app = _app(tmp_path)
-    app.create_style("s", _pictures(tmp_path / "up"))
+    app, job, result = _served_result(tmp_path)
     store = app.store
-    job = store.create_job(store.styles()[0].id, "stylizer", "quick", 1)
-    model = write_tiny_stylizer(store.root / "models" / f"{job.id}.safetensors")
-    store.update_job(job.id, status="done", model=str(model))
-    [(_, result)] = app.restyle([write_image(tmp_path / "photo.png", (48, 40), seed=3)], str(model))
     logged: list[str] = []
     guard = LoginGuard("ann", "s3cret", first_delay=0.01, log=logged.append)
     web = gated_app(build_ui(app).queue(), guard, **file_access(store))
