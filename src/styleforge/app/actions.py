@@ -264,7 +264,7 @@ class App:
         photos = upload_paths(files)
         if not photos:
             raise UserError("upload at least one photo")
-        path = self._stylizer(model)
+        path = self.store.stylizer(model)
         opened = []
         for photo in photos:  # all checked first: a refused upload leaves nothing behind
             try:
@@ -281,14 +281,6 @@ class App:
             pairs.append((str(before), str(after)))
         return pairs
 
-    def _stylizer(self, model: str) -> Path:
-        """A finished stylizer of this app (a page never names an arbitrary file)."""
-        if not model:
-            raise UserError("pick a trained style (train one in the Train tab)")
-        if model not in {str(p) for _, p in self.store.models("stylizer")}:
-            raise UserError("that is not one of this app's trained style models")
-        return Path(model)
-
     def restyle_clip(
         self, clip: Any, model: str, strength: float | None = None,
         colors: float | None = None, use_taste: bool = True,
@@ -303,7 +295,7 @@ class App:
         if len(paths) != 1:
             raise UserError("upload one clip")
         path = paths[0]
-        stylizer = self._stylizer(model)
+        stylizer = self.store.stylizer(model)
         if path.stat().st_size > self.store.max_upload_bytes:
             raise UserError(f"{path.name}: over the upload limit")
         try:
@@ -331,7 +323,7 @@ class App:
     def restyle_controls(self, model: str, use_taste: bool = True) -> tuple[float, float]:
         """(strength, colours kept) the Restyle tab shows for ``model``: its taste's when it
         has one and ``use_taste``, else the defaults (1, 0)."""
-        taste = self.taste_of(str(self._stylizer(model))) if model and use_taste else None
+        taste = self.taste_of(str(self.store.stylizer(model))) if model and use_taste else None
         return (taste.strength, taste.colors) if taste is not None else (1.0, 0.0)
 
     def dream(self, sampler: str, seeds: str, truncation: float) -> tuple[str, list[str]]:

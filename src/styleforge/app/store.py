@@ -229,7 +229,7 @@ class Store:
         styles = {s.id for s in self.styles()}
         jobs = {j.id for j in self.jobs()}
         owned = {
-            "styles": styles | {f"{i}.preview.png" for i in styles},
+            "styles": styles,
             "jobs": jobs,
             "models": {f"{i}.safetensors" for i in jobs},
             "previews": {f"style-{i}.png" for i in styles} | {f"job-{i}.png" for i in jobs},
@@ -277,7 +277,7 @@ class Store:
                 if size > self.max_upload_bytes:
                     mb = self.max_upload_bytes / 2**20
                     raise UserError(f"{size / 2**20:.1f} MB is over the {mb:.0f} MB upload limit")
-                images.open_image(src)  # decodes fully: refuses non-images and bombs
+                decoded = images.open_image(src)  # decodes fully: refuses non-images and bombs
                 with Image.open(src) as img:
                     fmt = img.format or ""
             except (ImageError, UserError, OSError) as err:
@@ -289,7 +289,7 @@ class Store:
                 with atomic_write(target) as tmp:
                     shutil.copyfile(src, tmp)
             else:  # other formats are stored as PNG
-                images.save_image(images.open_image(src), folder / f"img_{n:04d}.png")
+                images.save_image(decoded, folder / f"img_{n:04d}.png")
         return refused
 
     def create_style(
@@ -455,6 +455,15 @@ class Store:
                 job.id, status="interrupted", message="the server stopped during training"
             )
         return stale
+
+    def stylizer(self, model: str) -> Path:
+        """``model`` when it is a finished stylizer of this store (a page never names an
+        arbitrary file); anything else is a :class:`UserError`."""
+        if not model:
+            raise UserError("pick a trained style model (train one in the Train tab)")
+        if model not in {str(p) for _, p in self.models("stylizer")}:
+            raise UserError("that is not one of this app's trained style models")
+        return Path(model)
 
     def models(self, kind: ModelKind) -> list[tuple[str, Path]]:
         """(label, path) of every finished model of a kind, newest first."""

@@ -72,15 +72,6 @@ class TuneView:
     text: str
 
 
-def _model(store: Store, model: str) -> Path:
-    """A finished stylizer of this store (a page never names an arbitrary file to write)."""
-    if not model:
-        raise UserError("pick a trained style model (train one in the Train tab)")
-    if model not in {str(p) for _, p in store.models("stylizer")}:
-        raise UserError("that is not one of this app's trained style models")
-    return Path(model)
-
-
 def _session(path: Path) -> TasteSession:
     """The rounds stored in the model file (none yet: a new session)."""
     from styleforge.taste.record import load_session, read_taste_record
@@ -149,7 +140,7 @@ def _status(session: TasteSession, note: str = "") -> str:
 
 def tune_round(store: Store, model: str, photos: list[Path]) -> TuneView:
     """The current round's grid (the same after a restart: proposals are deterministic)."""
-    path = _model(store, model)
+    path = store.stylizer(model)
     session = _session(path)
     variants = session.propose(DEFAULT_VARIANTS)
     number = len(session.rounds) + 1
@@ -164,7 +155,7 @@ def tune_next(store: Store, model: str, picks: str, photos: list[Path]) -> TuneV
     from styleforge.taste.record import write_taste
     from styleforge.taste.rounds import parse_picks
 
-    path = _model(store, model)
+    path = store.stylizer(model)
     session = _session(path)
     session.propose(DEFAULT_VARIANTS)  # the grid on the page
     liked, disliked = parse_picks(picks or "", DEFAULT_VARIANTS)
@@ -182,7 +173,7 @@ def tune_refine(store: Store, model: str, photos: list[Path], steps: int = 150) 
     CPU): a new model of the same style, listed like a trained one when it is done."""
     from styleforge.train.refine import RefineConfig
 
-    session = _session(_model(store, model))
+    session = _session(store.stylizer(model))
     RefineConfig(steps=steps)  # a bad step count is refused before anything is queued
     if not any(r.liked for r in session.rounds):
         raise UserError("nothing liked yet: like a few variants and press Next round first")
@@ -232,7 +223,7 @@ def tune_reset(store: Store, model: str) -> str:
     """Forget the rounds: remove the taste from the model file."""
     from styleforge.taste.record import taste_text, write_taste
 
-    path = _model(store, model)
+    path = store.stylizer(model)
     had = taste_text(path) is not None
     if had:
         write_taste(path, None)
