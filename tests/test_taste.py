@@ -125,7 +125,7 @@ def test_proposals_are_seeded_and_start_from_the_default() -> None:
 def test_taste_record_round_trips_and_damage_is_one_clear_error() -> None:
     session = _simulated(np.full(len(AXES), 0.7), 2, "best")
     data = json.loads(json.dumps(session.to_dict()))
-    assert data["format"] == "styleforge-taste-v1" and len(data["rounds"]) == 2
+    assert data["format"] == "styleforge-taste-v2" and len(data["rounds"]) == 2
     again = TasteSession.from_dict(data)
     assert again.rounds == session.rounds and again.recommendation() == session.recommendation()
     assert again.propose(8) == session.propose(8)

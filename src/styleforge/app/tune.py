@@ -45,6 +45,8 @@ TUNE_SIZE = 256
 #: The photo size the thumbnails stand for (``tune``'s default ``--size``): paint sizes are
 #: scaled by TUNE_SIZE / TUNE_REFERENCE so stroke scale shows as it would there.
 TUNE_REFERENCE = 512
+#: The thumbnails' paint size scale: they stand for photos of TUNE_REFERENCE px.
+_SCALE = TUNE_SIZE / TUNE_REFERENCE
 #: Sample photos a round is judged on when none are uploaded; at most this many uploads.
 TUNE_PHOTOS = 2
 MAX_TUNE_PHOTOS = 4
@@ -73,14 +75,17 @@ class TuneView:
 
 
 def _session(path: Path) -> TasteSession:
-    """The rounds stored in the model file (none yet: a new session)."""
+    """The rounds stored in the model file (none yet: a new session), searching the paint
+    sizes the thumbnails can show."""
     from styleforge.taste.record import load_session, read_taste_record
 
     try:
         record = read_taste_record(path)
-        return TasteSession() if record is None else load_session(path, record)
+        session = TasteSession() if record is None else load_session(path, record)
     except UserError as err:
         raise UserError(f"{err} (Reset clears it)") from None
+    session.paint_limit = TUNE_REFERENCE
+    return session
 
 
 def _restyler(model: Path) -> Restyler:
@@ -106,6 +111,30 @@ def _photos(store: Store, paths: list[Path], size: int = TUNE_SIZE) -> list[np.n
     return [images.resize_to(t, size).numpy() for t in samples]
 
 
+def _round_folder(store: Store, model: Path, number: int) -> Path:
+    """A new folder under ``tune/`` for round ``number``'s variants."""
+    return store.root / "tune" / f"{model.stem}-{number:02d}-{uuid.uuid4().hex[:8]}"
+
+
+def _shown_renders(
+    store: Store, model: Path, variants: list[Controls], photos: list[Path], number: int
+) -> list[list[np.ndarray]]:
+    """The renders of round ``number`` as the page showed them, per variant: read back from
+    the variant images of its newest folder under ``tune/`` (rendered again when they were
+    swept away)."""
+    from styleforge.taste.rounds import render_round
+
+    folders = sorted(
+        (store.root / "tune").glob(f"{model.stem}-{number:02d}-*"), key=lambda p: p.stat().st_mtime
+    )
+    if folders:
+        files = [folders[-1] / f"variant_{i + 1}.png" for i in range(len(variants))]
+        if all(f.is_file() for f in files):
+            return [[images.pil_to_array(images.open_image(f))] for f in files]
+    rows = render_round(_restyler(model), _photos(store, photos), variants, _SCALE)
+    return [[row[i] for row in rows] for i in range(len(variants))]
+
+
 def _render(
     store: Store, model: Path, variants: list[Controls], photos: list[Path], number: int
 ) -> tuple[tuple[str, str], ...]:
@@ -115,9 +144,9 @@ def _render(
     from styleforge.taste.rounds import render_round
 
     arrays = _photos(store, photos)
-    rows = render_round(_restyler(model), arrays, variants, TUNE_SIZE / TUNE_REFERENCE)
+    rows = render_round(_restyler(model), arrays, variants, _SCALE)
     height = min(p.shape[-2] for p in arrays)
-    out = store.root / "tune" / f"{model.stem}-{number:02d}-{uuid.uuid4().hex[:8]}"
+    out = _round_folder(store, model, number)
     shown = []
     for i, controls in enumerate(variants):
         tiles = [torch.from_numpy(row[i]) for row in rows]
@@ -129,12 +158,18 @@ def _render(
 
 def _status(session: TasteSession, note: str = "") -> str:
     picked = len(session.rounds)
-    text = f"**Round {picked + 1}**. "
+    text = f"**Round {picked + 1}**. Like your favourite first. "
     if picked:
         text += (f"Your taste after {picked} round(s), saved in the model (Restyle follows it): "
-                 f"{session.recommendation().describe()}.")  # fmt: skip
+                 f"{session.recommendation().describe()}. It is variant 1: like another "
+                 "first only if you like it better.")  # fmt: skip
     else:
         text += "Nothing picked yet: Restyle uses the model's defaults."
+    advice = session.advice()
+    if advice:
+        text += (f"\n\n**More like this?** {advice[0].upper()}{advice[1:]}: the four controls "
+                 "may be as close as this look gets. **Refine** learns your liked results as an "
+                 "extra style target (a new model).")  # fmt: skip
     return f"{note}\n\n{text}" if note else text
 
 
@@ -157,9 +192,10 @@ def tune_next(store: Store, model: str, picks: str, photos: list[Path]) -> TuneV
 
     path = store.stylizer(model)
     session = _session(path)
-    session.propose(DEFAULT_VARIANTS)  # the grid on the page
+    grid = session.propose(DEFAULT_VARIANTS)  # the grid on the page
     liked, disliked = parse_picks(picks or "", DEFAULT_VARIANTS)
-    session.record(liked, disliked)
+    renders = _shown_renders(store, path, grid, photos, len(session.rounds) + 1)
+    session.record(liked, disliked, renders=renders)
     write_taste(path, session)
     variants = session.propose(DEFAULT_VARIANTS)
     number = len(session.rounds) + 1

@@ -25,10 +25,13 @@ def add_parser(sub: Subparsers) -> None:
         "tune",
         help="rounds of picks among variants of your photos; apply then follows your taste",
         description="Show a numbered grid of variants of the photos (strength, stroke scale, "
-        f"colours kept, tone) and type the ones you like: {PICKS_HELP}. Each next grid explores "
-        "around what you liked (a Gaussian-process preference model, expected improvement). "
-        "After every round the model file's taste is updated (same weights); `apply` uses it "
-        "unless --no-taste. Running tune again continues the rounds stored in the model.",
+        f"colours kept, tone) and type the ones you like: {PICKS_HELP}. The first variant of "
+        "each later round is your taste so far: pick something else first only if you like it "
+        "better. The next grids close in on the look you point at (a model of your ideal look "
+        "that measures closeness as the pictures differ). After every round the model file's "
+        "taste is updated (same weights): your favourite of the last round, never a look you "
+        "have not seen; `apply` uses it unless --no-taste. Running tune again continues the "
+        "rounds stored in the model.",
     )  # fmt: skip
     tu.add_argument("model", type=Path, help="model file (.safetensors) from `styleforge train`")
     tu.add_argument("photos", nargs="*", type=Path, help="one to a few photos to judge on")
@@ -139,12 +142,18 @@ def run(args: argparse.Namespace) -> int:
         images.downscale_to(images.pil_to_array(images.open_image(p, max_pixels=limit)), args.size)
         for p in args.photos
     ]
-    # The variants set every look setting: the stored taste plays no part in them.
+    # The variants set every look setting: the stored taste plays no part in them. Torch: the
+    # taste written after each round changes the file, so an ONNX export would be redone.
     restyler = Restyler.open(model, backend="torch", device=args.device, use_taste=False)
     out_dir: Path = args.out or model.with_suffix(".tune")
     asked = iter(scripted) if scripted is not None else None
 
     def ask(number: int, shown: list[Controls], sheet: Path) -> Picks | None:
+        advice = session.advice()
+        if advice:
+            note(f"{advice}: the four controls may be as close as this look gets. More like "
+                 f"this one: `styleforge tune {model} PHOTOS --refine --style DIR` learns your "
+                 "liked results as an extra style target (a new model)")  # fmt: skip
         print(f"round {number}: {sheet}")
         if not args.quiet:
             for i, c in enumerate(shown, 1):

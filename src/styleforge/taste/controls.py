@@ -15,8 +15,11 @@ from styleforge.infer.apply import DEFAULT_PAINT_SIZE, MAX_STRENGTH, ApplyOption
 if TYPE_CHECKING:
     from styleforge.infer.restyle import Settings
 
-#: The ``format`` of a taste record (:meth:`TasteSession.to_dict`).
-TASTE_FORMAT = "styleforge-taste-v1"
+#: The ``format`` of a taste record (:meth:`TasteSession.to_dict`); v2 adds each round's
+#: picture distances.
+TASTE_FORMAT = "styleforge-taste-v2"
+#: Record formats a session can be read from.
+READABLE_FORMATS = ("styleforge-taste-v1", TASTE_FORMAT)
 #: Variants per round unless told otherwise.
 DEFAULT_VARIANTS = 8
 

@@ -30,9 +30,13 @@ class PreferenceConfig:
     jitter: float = 1e-6
 
 
-def _kernel(a: np.ndarray, b: np.ndarray, cfg: PreferenceConfig) -> np.ndarray:
-    """RBF kernel: (n,d), (m,d) -> (n,m)."""
-    d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+def _kernel(
+    a: np.ndarray, b: np.ndarray, cfg: PreferenceConfig, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """RBF kernel: (n,d), (m,d) -> (n,m); ``weights`` (d,): a diagonal metric (each control's
+    squared step counts by its weight; ``None``: all 1)."""
+    diff2 = (a[:, None, :] - b[None, :, :]) ** 2
+    d2 = (diff2 if weights is None else diff2 * weights).sum(-1)
     return cfg.variance * np.exp(-0.5 * d2 / cfg.lengthscale**2)
 
 
@@ -53,13 +57,14 @@ class PreferenceModel:
     w_matrix: np.ndarray  # (m,m) the negative Hessian of the log-likelihood at the mode
     inv_iwk: np.ndarray  # (m,m) (I + W K)⁻¹
     config: PreferenceConfig
+    weights: np.ndarray | None = None  # (d,) the kernel's metric (see _kernel)
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and standard deviation of the utility at (n,d) points -> (n,), (n,)."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         if len(self.points) == 0:
             return np.zeros(len(x)), np.full(len(x), math.sqrt(self.config.variance))
-        k_star = _kernel(x, self.points, self.config)  # (n,m)
+        k_star = _kernel(x, self.points, self.config, self.weights)  # (n,m)
         mean = k_star @ self.alpha
         # var = k** − k*ᵀ (K + W⁻¹)⁻¹ k* with (K + W⁻¹)⁻¹ = (I + W K)⁻¹ W
         reduce = np.einsum("nm,mk,kn->n", k_star, self.inv_iwk @ self.w_matrix, k_star.T)
@@ -72,17 +77,19 @@ def fit_preference(
     pairs: Sequence[tuple[int, int]],
     config: PreferenceConfig = PreferenceConfig(),
     iterations: int = 50,
+    weights: np.ndarray | None = None,
 ) -> PreferenceModel:
-    """Fit the utility at (m,d) ``points`` to ``pairs`` (winner, loser) of indices into them.
+    """Fit the utility at (m,d) ``points`` to ``pairs`` (winner, loser) of indices into them;
+    ``weights`` (d,): the kernel's diagonal metric (``None``: the unit control space).
 
     Newton's method on log p(pairs | f) − ½ fᵀK⁻¹f (Laplace approximation; Rasmussen &
     Williams §3.4, with the pairwise likelihood of Chu & Ghahramani 2005)."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, len(AXES))
     m = len(points)
-    k_mat = _kernel(points, points, config) + config.jitter * np.eye(m)
+    k_mat = _kernel(points, points, config, weights) + config.jitter * np.eye(m)
     if not pairs:
         z = np.zeros((m, m))
-        return PreferenceModel(points, np.zeros(m), np.zeros(m), z, np.eye(m), config)
+        return PreferenceModel(points, np.zeros(m), np.zeros(m), z, np.eye(m), config, weights)
     a_mat = np.zeros((len(pairs), m))
     for row, (win, lose) in enumerate(pairs):
         a_mat[row, win] += 1.0
@@ -103,15 +110,17 @@ def fit_preference(
     grad = a_mat.T @ ((1.0 - p) / s)
     w_mat = a_mat.T @ (a_mat * (p * (1.0 - p) / s**2)[:, None])
     inv_iwk = np.linalg.inv(eye + w_mat @ k_mat)
-    return PreferenceModel(points, f, grad, w_mat, inv_iwk, config)
+    return PreferenceModel(points, f, grad, w_mat, inv_iwk, config, weights)
 
 
 def round_outcomes(
     n_shown: int, liked: Sequence[int], disliked: Sequence[int]
 ) -> list[tuple[int, int]]:
-    """A round's (winner, loser) pairs of indices: liked > unpicked > disliked."""
+    """A round's (winner, loser) pairs of indices: liked > unpicked > disliked, and the liked
+    in the order given (the favourite first)."""
     unpicked = [i for i in range(n_shown) if i not in liked and i not in disliked]
     pairs = [(a, b) for a in liked for b in unpicked + list(disliked)]
+    pairs += [(a, b) for i, a in enumerate(liked) for b in liked[i + 1 :]]
     return pairs + [(a, b) for a in unpicked for b in disliked]
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "PICKS_HELP",
     "Picks",
     "grid_sheet",
+    "paint_limit",
     "parse_all_picks",
     "parse_picks",
     "play_rounds",
@@ -30,8 +31,12 @@ __all__ = [
     "taste_sheet",
 ]
 
-#: How a round's picks are typed: numbers liked, ``-N`` disliked, by spaces or commas.
-PICKS_HELP = "numbers you like, -N for one you dislike (e.g. '2 5 -7'); Enter alone finishes"
+#: How a round's picks are typed: numbers liked (the favourite first), ``-N`` disliked, by
+#: spaces or commas.
+PICKS_HELP = (
+    "numbers you like, your favourite first, -N for one you dislike (e.g. '5 2 -7'); "
+    "Enter alone finishes"
+)
 
 #: One round's picks: 0-based indices of the (liked, disliked) variants.
 Picks = tuple[list[int], list[int]]
@@ -86,6 +91,12 @@ def render_round(
     return [[restyler.array(p, s) for s in settings] for p in photos]
 
 
+def paint_limit(photos: Sequence[np.ndarray], paint_scale: float = 1.0) -> int:
+    """The paint size above which the (1,3,H,W) ``photos``, shown as :func:`render_round`
+    shows them, look the same: their longest side, in the sizes the variants name."""
+    return max(16, round(max(max(p.shape[-2:]) for p in photos) / paint_scale))
+
+
 def grid_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str], height: int) -> Any:
     """One labelled row per photo, stacked: -> (1,3,H,W) tensor (for ``images.save_image``)."""
     import torch
@@ -111,9 +122,11 @@ def play_rounds(
 ) -> int:
     """Rounds until ``ask`` gives no picks: propose ``variants`` around the picks so far,
     restyle them on the (1,3,H,W) ``photos``, save the numbered grid under ``sheets`` and ask
-    ``ask(round_number, variants, sheet)`` for the picks; ``after_round(session)`` after each
-    (``tune`` writes the taste there, so an interruption loses nothing); at most ``limit``
-    rounds. Returns the rounds picked."""
+    ``ask(round_number, variants, sheet)`` for the picks, recorded with the renders (the
+    preference model learns from them how much each control changes the picture);
+    ``after_round(session)`` after each (``tune`` writes the taste there, so an interruption
+    loses nothing); at most ``limit`` rounds. Returns the rounds picked."""
+    session.paint_limit = paint_limit(photos)
     done = 0
     while limit is None or done < limit:
         number = len(session.rounds) + 1
@@ -126,7 +139,7 @@ def play_rounds(
         picks = ask(number, shown, sheet)
         if picks is None:
             return done
-        session.record(*picks)
+        session.record(*picks, renders=[[row[i] for row in rows] for i in range(len(shown))])
         if after_round is not None:
             after_round(session)
         done += 1

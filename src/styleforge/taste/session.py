@@ -3,29 +3,52 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from styleforge.errors import UserError
-from styleforge.taste.controls import AXES, DEFAULT_VARIANTS, TASTE_FORMAT, Controls
+from styleforge.taste.controls import (
+    AXES,
+    DEFAULT_VARIANTS,
+    READABLE_FORMATS,
+    TASTE_FORMAT,
+    Controls,
+)
+from styleforge.taste.ideal import fit_metric, ideal_posterior, metric_distance
+from styleforge.taste.looks import look, look_distances
 from styleforge.taste.preference import (
     PreferenceConfig,
     PreferenceModel,
-    expected_improvement,
     fit_preference,
     round_outcomes,
 )
 
+#: Renders of one variant: one (1,3,H,W) array per photo of the round (or one array).
+VariantRenders = np.ndarray | Sequence[np.ndarray]
+
 
 @dataclass(frozen=True)
 class Round:
-    """One round: the variants shown (in grid order) and the 0-based indices picked."""
+    """One round: the variants shown (in grid order), the 0-based indices picked (liked in the
+    order given: the favourite first) and, when the front end passed the renders, how far
+    apart the variants looked: the upper triangle of their picture distances, row by row
+    (:func:`~styleforge.taste.looks.look_distances`; empty: not measured)."""
 
     shown: tuple[Controls, ...]
     liked: tuple[int, ...]
     disliked: tuple[int, ...] = ()
+    distances: tuple[float, ...] = ()
+
+    def distance_matrix(self) -> np.ndarray | None:
+        """The variants' picture distances (n,n), ``None`` when not measured."""
+        if not self.distances:
+            return None
+        n = len(self.shown)
+        out = np.zeros((n, n))
+        out[np.triu_indices(n, 1)] = self.distances
+        return out + out.T
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -33,18 +56,31 @@ class Round:
             "shown": [c.to_dict() for c in self.shown],
             "liked": list(self.liked),
             "disliked": list(self.disliked),
+            "distances": list(self.distances),
         }
 
     @classmethod
     def from_dict(cls, data: Any) -> Round:
-        """Inverse of :meth:`to_dict`, validated (a :class:`UserError` otherwise)."""
-        if not isinstance(data, Mapping) or set(data) != {"shown", "liked", "disliked"}:
-            raise UserError("a round needs exactly 'shown', 'liked' and 'disliked'")
+        """Inverse of :meth:`to_dict`, validated (a :class:`UserError` otherwise); a round of a
+        v1 record has no ``distances``."""
+        keys = {"shown", "liked", "disliked"}
+        if not isinstance(data, Mapping) or not keys <= set(data) <= keys | {"distances"}:
+            raise UserError("a round needs exactly 'shown', 'liked', 'disliked' (and 'distances')")
         if not isinstance(data["shown"], list):
             raise UserError("'shown' must be a list of controls")
         shown = tuple(Controls.from_dict(c) for c in data["shown"])
         liked, disliked = (_indices(data[k], k) for k in ("liked", "disliked"))
-        return checked_round(shown, liked, disliked)
+        rnd = checked_round(shown, liked, disliked)
+        distances = data.get("distances", [])
+        n = len(shown)
+        if (
+            not isinstance(distances, list)
+            or len(distances) not in (0, n * (n - 1) // 2)
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0
+                   for v in distances)
+        ):  # fmt: skip
+            raise UserError("'distances' must be the variants' distances, numbers ≥ 0")
+        return replace(rnd, distances=tuple(float(v) for v in distances))
 
 
 def _indices(value: Any, name: str) -> tuple[int, ...]:
@@ -74,13 +110,26 @@ def checked_round(
     return Round(tuple(shown), tuple(liked), tuple(disliked))
 
 
+#: Proposals are drawn from the posterior over ideals raised to this power: a little wider
+#: than it, so a model that is wrong about the picture cannot narrow the search too soon.
+TEMPER = 0.5
+#: Index of the paint size in :data:`AXES`.
+_PAINT = next(i for i, a in enumerate(AXES) if a.name == "paint_size")
+
+
 @dataclass
 class TasteSession:
     """Rounds of picks and the search over :class:`Controls` they drive.
 
     ``propose(n)`` gives the next grid (deterministic for a seed and the rounds so far), then
-    ``record(liked, disliked)`` stores the picks (0-based indices into that grid).
-    ``recommendation()`` is the best setting found; without picks it is ``base``.
+    ``record(liked, disliked, renders)`` stores the picks (0-based indices into that grid,
+    the favourite first) and, from the variants' renders, how far apart they looked.
+    ``recommendation()`` is the best setting found: always one the user was shown and liked
+    (never worse than what they liked), ``base`` without picks.
+
+    ``paint_limit``: the paint size above which the judged photos look the same (their long
+    side: a network painting at or above a photo's size paints it at full size); the search
+    stays at or below it. Set by the front end, not stored.
     """
 
     seed: int = 0
@@ -88,73 +137,152 @@ class TasteSession:
     rounds: list[Round] = field(default_factory=list)
     config: PreferenceConfig = field(default_factory=PreferenceConfig)
     pending: tuple[Controls, ...] | None = None
+    paint_limit: int | None = None
     #: Local search radii (unit space) around the incumbent and the liked points.
     radii: tuple[float, ...] = (0.04, 0.08, 0.16, 0.3)
 
     # ----------------------------------------------------------------- data
 
-    def data(self) -> tuple[np.ndarray, list[tuple[int, int]]]:
-        """Distinct shown vectors (m,d) and all rounds' (winner, loser) pairs into them."""
+    def _upper(self) -> np.ndarray:
+        """(d,) the top of each control's searched range in the unit space."""
+        upper = np.ones(len(AXES))
+        if self.paint_limit:
+            upper[_PAINT] = max(0.0, AXES[_PAINT].to_unit(self.paint_limit))
+        return upper
+
+    def _unit(self, c: Controls) -> np.ndarray:
+        """(d,) ``c`` in the unit space as the judged photos show it (paint size capped)."""
+        return np.minimum(c.to_vector(), self._upper())
+
+    def _table(
+        self,
+    ) -> tuple[np.ndarray, list[Controls], list[tuple[int, int]], set[int], set[int]]:
+        """Distinct shown looks (m,d), a shown setting for each (the latest), every round's
+        (winner, loser) pairs into them, and the indices ever liked and ever disliked."""
         keys: dict[tuple[float, ...], int] = {}
+        controls: list[Controls] = []
         pairs: list[tuple[int, int]] = []
+        liked: set[int] = set()
+        disliked: set[int] = set()
         for rnd in self.rounds:
             index = []
             for c in rnd.shown:
-                key = tuple(np.round(c.to_vector(), 9))
-                index.append(keys.setdefault(key, len(keys)))
+                key = tuple(np.round(self._unit(c), 9))
+                if key not in keys:
+                    keys[key] = len(keys)
+                    controls.append(c)
+                controls[keys[key]] = c
+                index.append(keys[key])
             for a, b in round_outcomes(len(rnd.shown), rnd.liked, rnd.disliked):
                 if index[a] != index[b]:
                     pairs.append((index[a], index[b]))
+            liked.update(index[i] for i in rnd.liked)
+            disliked.update(index[i] for i in rnd.disliked)
         points = np.array(list(keys), dtype=np.float64).reshape(-1, len(AXES))
+        return points, controls, pairs, liked, disliked
+
+    def data(self) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Distinct shown vectors (m,d) and all rounds' (winner, loser) pairs into them."""
+        points, _, pairs, _, _ = self._table()
         return points, pairs
 
+    def _measured(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each round with renders: its variants' vectors (n,d) and picture distances (n,n)."""
+        out = []
+        for rnd in self.rounds:
+            dist = rnd.distance_matrix()
+            if dist is not None:
+                out.append((np.array([self._unit(c) for c in rnd.shown]), dist))
+        return out
+
+    def metric(self) -> tuple[np.ndarray, float]:
+        """The picture metric on the unit control space (d,d) and the typical distance between
+        a round's variants in it: fitted to the rounds' renders
+        (:func:`~styleforge.taste.ideal.fit_metric`); the unit space itself before any."""
+        measured = self._measured()
+        metric = fit_metric(*zip(*measured, strict=True)) if measured else None
+        if metric is None:
+            metric = np.eye(len(AXES))
+            vectors = [np.array([self._unit(c) for c in r.shown]) for r in self.rounds[:1]]
+            dists = [metric_distance(v, v, metric) for v in vectors]
+        else:
+            dists = [d for _, d in measured]
+        off = np.concatenate([d[np.triu_indices(len(d), 1)] for d in dists]) if dists else []
+        scale = float(np.median(off)) if len(off) and np.median(off) > 0 else 0.5
+        return metric, scale
+
+    def weights(self) -> np.ndarray | None:
+        """Each control's weight in the picture (d,), mean 1 (the metric's diagonal), from
+        the rounds' renders; ``None`` before any were measured."""
+        if not self._measured():
+            return None
+        diag = np.diag(self.metric()[0])
+        return diag / diag.mean()
+
     def model(self) -> PreferenceModel:
-        """The preference model fitted to every round so far."""
+        """The Gaussian-process preference model fitted to every round so far (in the
+        picture's metric when renders were measured)."""
         points, pairs = self.data()
-        return fit_preference(points, pairs, self.config)
+        return fit_preference(points, pairs, self.config, weights=self.weights())
 
     # ----------------------------------------------------------------- search
 
     def _rng(self, salt: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, len(self.rounds), salt])
 
-    def _candidates(self, model: PreferenceModel, centre: np.ndarray) -> np.ndarray:
-        """(k,d) candidate vectors: clouds around the incumbent and the best shown points, and
-        uniform ones for exploration."""
+    def _candidates(self, centres: np.ndarray, metric: np.ndarray) -> np.ndarray:
+        """(k,d) candidate ideals: uniform ones over the searched range and clouds around the
+        (c,d) ``centres`` (the incumbent, the liked settings), each control stepping as far as
+        it changes the picture (a control that changes little takes larger steps)."""
         rng = self._rng(1)
         d = len(AXES)
-        top = model.points[np.argsort(-model.utility)[:4]]
-        clouds = [centre + r * rng.standard_normal((200, d)) for r in self.radii]
-        clouds += [p + r * rng.standard_normal((40, d)) for p in top for r in self.radii]
-        clouds.append(rng.random((400, d)))
-        return np.clip(np.concatenate(clouds), 0.0, 1.0)
+        diag = np.diag(metric)
+        step = np.minimum(np.sqrt(diag.mean() / np.maximum(diag, 1e-12)), 4.0)
+        clouds = [rng.random((2000, d)) * self._upper()]
+        per = max(20, 1600 // max(1, len(centres)))
+        clouds += [c + r * step * rng.standard_normal((per // 4, d))
+                   for c in centres for r in self.radii]  # fmt: skip
+        return np.clip(np.concatenate(clouds), 0.0, self._upper())
 
-    def _incumbent(self, model: PreferenceModel) -> np.ndarray:
-        """The vector of highest posterior mean among the shown points and candidates near
-        them (d,); the base setting without picks."""
-        if not any(r.liked or r.disliked for r in self.rounds) or len(model.points) == 0:
-            return self.base.to_vector()
-        best = model.points[int(np.argmax(model.utility))]
-        rng = self._rng(2)
-        d = len(AXES)
-        near = [best + r * rng.standard_normal((300, d)) for r in self.radii[:2]]
-        cand = np.clip(np.concatenate([model.points, *near]), 0.0, 1.0)
-        mean, std = model.predict(cand)
-        # a lower confidence bound: no credit for wandering away from what was seen
-        return cand[int(np.argmax(mean - 0.5 * std))]
+    def _best_liked(self) -> tuple[Controls, np.ndarray] | None:
+        """The setting to recommend, with its vector (``None`` without picks): the favourite
+        (first liked) of the last round with a like. Every round after the first shows the
+        recommendation again, so each favourite was chosen over the one before: the
+        recommendation is the best look the user liked, as they judged it. A favourite since
+        disliked (or none at all) falls back to the liked setting the model ranks highest."""
+        if not any(r.liked or r.disliked for r in self.rounds):
+            return None
+        points, controls, pairs, liked, disliked = self._table()
+        index = {tuple(np.round(p, 9)): i for i, p in enumerate(points)}
+        for rnd in reversed(self.rounds):
+            if rnd.liked:
+                i = index[tuple(np.round(self._unit(rnd.shown[rnd.liked[0]]), 9))]
+                if i not in disliked:
+                    return controls[i], points[i]
+                break
+        pool = sorted(liked - disliked) or [i for i in range(len(points)) if i not in disliked]
+        if not pool:
+            return None
+        model = fit_preference(points, pairs, self.config, weights=self.weights())
+        best = pool[int(np.argmax(model.utility[pool]))]
+        return controls[best], points[best]
 
     def recommendation(self) -> Controls:
-        """The best setting so far (``base`` when nothing was picked)."""
-        return Controls.from_vector(self._incumbent(self.model()))
+        """The best setting so far: the favourite of the last round, a look the user has seen
+        and chose over the previous recommendation (``base`` when nothing was picked)."""
+        best = self._best_liked()
+        return self.base if best is None else best[0]
 
     def _first_round(self, n: int) -> list[np.ndarray]:
         """The base plus n − 1 space-filling points (best of 32 Latin hypercubes, maximin)."""
         rng = self._rng(0)
         d = len(AXES)
-        base = self.base.to_vector()
+        base = self._unit(self.base)
+        upper = self._upper()
         best, best_gap = None, -1.0
         for _ in range(32):
             lhs = (np.argsort(rng.random((d, n - 1)), axis=1).T + rng.random((n - 1, d))) / (n - 1)
+            lhs = lhs * upper
             pts = np.vstack([base, lhs])
             gaps = np.sqrt(((pts[:, None] - pts[None]) ** 2).sum(-1)) + np.eye(n) * 9
             if gaps.min() > best_gap:
@@ -162,47 +290,94 @@ class TasteSession:
         assert best is not None
         return [base, *best]
 
-    def propose(self, n: int = DEFAULT_VARIANTS) -> list[Controls]:
-        """The next grid of ``n`` variants; the first is the current best (round 1: ``base``).
+    def _ideal_samples(self, incumbent: np.ndarray, k: int) -> list[np.ndarray]:
+        """``k`` settings (d,) where the user's ideal may lie: the most probable ideal first,
+        then draws from the posterior over ideals (:mod:`~styleforge.taste.ideal`), each at
+        least a quarter of the posterior's spread from the others, so the grid narrows as
+        the picks agree."""
+        points, _, pairs, liked, _ = self._table()
+        metric, scale = self.metric()
+        centres = np.vstack([incumbent[None], points[sorted(liked)]])
+        cand = self._candidates(centres, metric)
+        post = ideal_posterior(points, pairs, metric, cand, scale)
+        top = int(np.argmax(post))
+        spread = float(
+            np.sqrt(post @ metric_distance(cand, cand[top : top + 1], metric)[:, 0] ** 2)
+        )
+        chosen = [cand[top]]
+        taken = np.vstack([incumbent[None], cand[top : top + 1]])
+        wide = post**TEMPER
+        draws = self._rng(3).choice(len(cand), size=50 * k, p=wide / wide.sum())
+        gap = 0.25 * spread
+        while len(chosen) < k:
+            for i in draws:
+                if len(chosen) == k:
+                    break
+                if metric_distance(cand[i : i + 1], taken, metric).min() > gap:
+                    chosen.append(cand[i])
+                    taken = np.vstack([taken, cand[i : i + 1]])
+            gap /= 2  # a posterior narrower than the gap: closer draws
+            if gap < 1e-9:  # (nearly) one candidate left: fill at random around it
+                rng = self._rng(4)
+                chosen += [np.clip(cand[top] + 0.02 * rng.standard_normal(len(AXES)), 0.0,
+                                   self._upper()) for _ in range(k - len(chosen))]  # fmt: skip
+        return chosen
 
-        Later rounds: the rest by expected improvement over the incumbent, greedily, each pick
-        damping the EI near itself so the grid spreads (local penalisation); one slot goes to
-        the most uncertain candidate near the incumbent (exploration)."""
+    def propose(self, n: int = DEFAULT_VARIANTS) -> list[Controls]:
+        """The next grid of ``n`` variants. Round 1: ``base`` and a space-filling design.
+        Later: the current recommendation first (the user confirms it or picks better), then
+        the most probable ideal and draws from the posterior over the user's ideal look
+        (Thompson sampling): wide while the picks are few, close together as they agree."""
         if n < 2:
             raise UserError(f"a round needs at least 2 variants, got {n}")
-        model = self.model()
-        if not any(r.liked or r.disliked for r in self.rounds):
-            chosen = self._first_round(n)
+        best = self._best_liked()
+        if best is None:
+            chosen = [Controls.from_vector(v) for v in self._first_round(n)]
+            chosen[0] = self.base
         else:
-            centre = self._incumbent(model)
-            cand = self._candidates(model, centre)
-            mean, std = model.predict(cand)
-            best = float(model.predict(centre[None])[0][0])
-            score = expected_improvement(mean, std, best)
-            chosen = [centre]
-            explore = n >= 4
-            for slot in range(n - 1):
-                penalty = np.ones(len(cand))
-                for c in chosen:
-                    dist2 = ((cand - c) ** 2).sum(-1)
-                    penalty *= 1.0 - np.exp(-0.5 * dist2 / (0.5 * self.config.lengthscale) ** 2)
-                if explore and slot == n - 2:  # the last slot: the most uncertain nearby
-                    near = np.sqrt(((cand - centre) ** 2).sum(-1)) < 2 * self.config.lengthscale
-                    pick = int(np.argmax(std * penalty * near))
-                else:
-                    pick = int(np.argmax(score * penalty))
-                chosen.append(cand[pick])
-        self.pending = tuple(Controls.from_vector(v) for v in chosen)
+            vectors = self._ideal_samples(best[1], n - 1)
+            chosen = [best[0], *(Controls.from_vector(v) for v in vectors)]
+        self.pending = tuple(chosen)
         return list(self.pending)
 
-    def record(self, liked: Sequence[int], disliked: Sequence[int] = ()) -> Round:
-        """Store the picks (0-based indices) for the grid of the last :meth:`propose`."""
+    def record(
+        self,
+        liked: Sequence[int],
+        disliked: Sequence[int] = (),
+        renders: Sequence[VariantRenders] | None = None,
+    ) -> Round:
+        """Store the picks (0-based indices, the favourite first) for the grid of the last
+        :meth:`propose`; ``renders``: each variant's render(s) in grid order, from which the
+        preference model learns how much each control changes the picture."""
         if self.pending is None:
             raise UserError("no grid to pick from: propose a round first")
         rnd = checked_round(self.pending, list(liked), list(disliked))
+        if renders is not None:
+            if len(renders) != len(self.pending):
+                raise ValueError(f"{len(renders)} renders for a grid of {len(self.pending)}")
+            looks = [look([r] if isinstance(r, np.ndarray) else list(r)) for r in renders]
+            upper = look_distances(looks)[np.triu_indices(len(looks), 1)]
+            rnd = replace(rnd, distances=tuple(round(float(v), 6) for v in upper))
         self.rounds.append(rnd)
         self.pending = None
         return rnd
+
+    def advice(self) -> str | None:
+        """Why the four controls may be as far as this look can go, or ``None``: the same
+        setting was the favourite of the last two rounds, or the taste sits at the end of a
+        control's range. The front ends then offer "more like this" (a refine that learns the
+        liked results as an extra style target)."""
+        picked = [r for r in self.rounds if r.liked]
+        if not picked:
+            return None
+        taste = self.recommendation()
+        if len(picked) >= 2 and all(r.shown[r.liked[0]] == taste for r in picked[-2:]):
+            return "you chose the same look as your favourite twice running"
+        for axis in AXES:
+            value = getattr(taste, axis.name)
+            if axis.name != "colors" and value in (axis.low, axis.high):
+                return f"your taste is at the end of the {axis.name.replace('_', ' ')} range"
+        return None
 
     # ----------------------------------------------------------------- records
 
@@ -222,7 +397,7 @@ class TasteSession:
         try:
             if not isinstance(data, Mapping):
                 raise UserError("not a JSON object")
-            if data.get("format") != TASTE_FORMAT:
+            if data.get("format") not in READABLE_FORMATS:
                 raise UserError(f"format {data.get('format')!r}, expected {TASTE_FORMAT!r}")
             seed = data.get("seed")
             if not isinstance(seed, int) or isinstance(seed, bool):

@@ -29,8 +29,9 @@ class TuneTab:
     def __init__(self, app: App) -> None:
         self.app = app
         with gr.Tab("Tune"):
-            gr.Markdown("Pick the variants you like, round after round: after each round your "
-                        "taste is saved in the model and Restyle follows it.")  # fmt: skip
+            gr.Markdown("Pick the variants you like, your favourite first, round after round: "
+                        "after each round your taste (your favourite) is saved in the model and "
+                        "Restyle follows it.")  # fmt: skip
             with gr.Row():
                 self.model = gr.Dropdown(label="Style model", elem_id="tune-model",
                                          choices=app.model_choices("stylizer"))  # fmt: skip
@@ -43,7 +44,7 @@ class TuneTab:
             with gr.Row():
                 self.like = gr.Button("Like", elem_id="tune-like")
                 self.dislike = gr.Button("Dislike", elem_id="tune-dislike")
-                self.picks = gr.Textbox(label="Picks (numbers liked, -N disliked)",
+                self.picks = gr.Textbox(label="Picks (numbers liked, favourite first; -N disliked)",
                                         elem_id="tune-picks")  # fmt: skip
             with gr.Row():
                 self.next = gr.Button("Next round", variant="primary", elem_id="tune-next")

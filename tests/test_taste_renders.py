@@ -1,0 +1,179 @@
+"""Taste on real pictures (issue #33): the stored taste is never worse than what the user liked,
+the search measures closeness as the pictures differ, and "more like this" is offered."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from styleforge import images
+from styleforge.cli import main
+from styleforge.errors import UserError
+from styleforge.infer.restyle import Restyler
+from styleforge.taste import AXES, Controls, TasteSession
+from styleforge.taste.ideal import fit_metric, ideal_posterior, metric_distance
+from styleforge.taste.looks import look, look_distances
+from styleforge.taste.rounds import render_round
+from tests.conftest import write_image, write_tiny_stylizer
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    """A tiny stylizer and a 48×40 photo."""
+    root = tmp_path_factory.mktemp("taste-renders")
+    model = write_tiny_stylizer(root / "m.safetensors")
+    photo = images.pil_to_array(images.open_image(write_image(root / "p.png", (48, 40), seed=3)))
+    return model, photo
+
+
+def test_never_worse_than_the_best_liked_with_a_scripted_user_on_a_tiny_model(
+    tiny: tuple[Path, np.ndarray],
+) -> None:
+    """Scripted users hold hidden settings and judge the rendered variants by their pixel
+    distance to the picture those settings make; after every round the stored taste is a
+    setting they were shown and liked, at least as close as the best one they liked."""
+    model, photo = tiny
+    restyler = Restyler.open(model, backend="torch", device="cpu", use_taste=False)
+
+    def render(c: Controls) -> np.ndarray:
+        return render_round(restyler, [photo], [c])[0][0]
+
+    improved = 0
+    for seed in range(3):
+        rng = np.random.default_rng([seed, 33])
+        ideal = render(Controls.from_vector(0.15 + 0.7 * rng.random(len(AXES))))
+
+        def distance(r: np.ndarray, ideal: np.ndarray = ideal) -> float:
+            return float(np.abs(r - ideal).mean())
+
+        session = TasteSession(seed=seed, paint_limit=48)
+        best_liked = np.inf
+        liked_settings: list[Controls] = []
+        for _ in range(4):
+            shown = session.propose(8)
+            renders = [render(c) for c in shown]
+            d = [distance(r) for r in renders]
+            order = [int(i) for i in np.argsort(d)]
+            liked, disliked = order[:2], order[-1:]
+            best_liked = min(best_liked, d[liked[0]])
+            liked_settings += [shown[i] for i in liked]
+            session.record(liked, disliked, renders=renders)
+            taste = session.recommendation()
+            assert taste in liked_settings  # a look the user saw and liked
+            assert distance(render(taste)) <= 1.05 * best_liked + 1e-9
+        improved += distance(render(session.recommendation())) < distance(render(Controls()))
+    assert improved >= 2
+
+
+def test_rounds_keep_their_picture_distances_and_v1_records_still_read() -> None:
+    session = TasteSession(seed=1)
+    rng = np.random.default_rng(0)
+    shown = session.propose(4)
+    renders = [rng.random((1, 3, 12, 16)).astype(np.float32) for _ in shown]
+    rnd = session.record([1, 0], [3], renders=renders)
+    assert len(rnd.distances) == 6 and all(d > 0 for d in rnd.distances)
+    matrix = rnd.distance_matrix()
+    assert matrix is not None and np.allclose(matrix, matrix.T) and not matrix.diagonal().any()
+    again = TasteSession.from_dict(json.loads(json.dumps(session.to_dict())))
+    assert again.rounds == session.rounds
+    assert again.recommendation() == session.recommendation() == shown[1]
+
+    v1 = session.to_dict()
+    v1["format"] = "styleforge-taste-v1"
+    for r in v1["rounds"]:
+        del r["distances"]
+    old = TasteSession.from_dict(v1)
+    assert old.rounds[0].distances == () and old.weights() is None
+    bad = session.to_dict()
+    bad["rounds"][0]["distances"] = [1.0, -2.0]
+    with pytest.raises(UserError, match="distances"):
+        TasteSession.from_dict(bad)
+    with pytest.raises(ValueError, match="renders"):
+        session.propose(4)
+        session.record([0], renders=renders[:2])
+
+
+def test_looks_see_colour_and_detail() -> None:
+    rng = np.random.default_rng(2)
+    base = rng.random((1, 3, 64, 96)).astype(np.float32)
+    tinted = base.copy()
+    tinted[:, 0] = np.clip(tinted[:, 0] + 0.2, 0, 1)
+    blurred = np.repeat(np.repeat(base[..., ::2, ::2], 2, -2), 2, -1)
+    d = look_distances([look([base]), look([tinted]), look([blurred]), look([base])])
+    assert d[0, 3] == 0.0
+    assert d[0, 1] > 0.05 and d[0, 2] > 0.05  # a tint and a loss of detail both show
+
+
+def test_the_picture_metric_is_fitted_from_render_distances() -> None:
+    """Distances made by a known metric give that metric back; the session's weights then
+    rank a control that changes the picture a lot above one that changes it little."""
+    rng = np.random.default_rng(4)
+    true = np.diag([4.0, 0.1, 1.0, 0.5])
+    true[2, 3] = true[3, 2] = 0.3
+    vectors = [rng.random((8, len(AXES))) for _ in range(2)]
+    dists = [metric_distance(v, v, true) for v in vectors]
+    np.testing.assert_allclose(fit_metric(vectors, dists), true, atol=1e-8)
+
+    session = TasteSession(seed=0)
+    for _ in range(2):
+        shown = session.propose(8)
+        x = np.array([c.to_vector() for c in shown])
+        fake = metric_distance(x, x, true)
+        # renders whose look distances are those of the metric: a 1-pixel picture per axis
+        session.pending = tuple(shown)
+        session.record([0], [])
+        session.rounds[-1] = type(session.rounds[-1])(
+            tuple(shown), (0,), (), tuple(fake[np.triu_indices(8, 1)])
+        )  # fmt: skip
+    w = session.weights()
+    assert w is not None and w[0] > 3 * w[1]
+
+
+def test_the_posterior_over_ideals_closes_in_on_the_ideal() -> None:
+    rng = np.random.default_rng(5)
+    ideal = np.array([0.3, 0.6, 0.7, 0.2])
+    metric = np.eye(len(AXES))
+    points = rng.random((24, len(AXES)))
+    utility = -metric_distance(points, ideal[None], metric)[:, 0]
+    pairs = [(a, b) if utility[a] > utility[b] else (b, a)
+             for a, b in itertools.combinations(range(24), 2)]  # fmt: skip
+    cand = rng.random((4000, len(AXES)))
+    post = ideal_posterior(points, pairs, metric, cand, scale=0.5)
+    assert post.sum() == pytest.approx(1.0)
+    mean = post @ cand
+    assert np.linalg.norm(mean - ideal) < 0.1
+    assert np.linalg.norm(cand[np.argmax(post)] - ideal) < 0.15
+
+
+def test_paint_sizes_the_photos_cannot_show_are_not_searched() -> None:
+    session = TasteSession(seed=3, paint_limit=300)
+    for _ in range(3):
+        shown = session.propose(8)
+        assert all(c.paint_size <= 300 for c in shown[1:])
+        session.record([2, 1], [])
+
+
+def test_the_same_favourite_twice_offers_more_like_this(
+    tiny: tuple[Path, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session = TasteSession(seed=0)
+    session.propose(8)
+    session.record([3])
+    assert session.advice() is None
+    for _ in range(2):
+        session.propose(8)
+        session.record([0])  # the taste so far, again
+    assert "same look" in (session.advice() or "")
+
+    model = tmp_path / "m.safetensors"
+    model.write_bytes(tiny[0].read_bytes())
+    photo = write_image(tmp_path / "p.png", (40, 32), seed=1)
+    code = main(["tune", str(model), str(photo), "--picks", "4;1;1 2", "-q", "--thumb", "32",
+                 "--device", "cpu"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "More like this one" in err and "--refine" in err
