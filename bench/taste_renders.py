@@ -271,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             rec = np.array([r[p][k - 1] for r in rows])
             ok = np.array([r[p + "_ok"][k - 1] for r in rows])
             print(f"{p:6s} after {k} round(s): recovered mean {rec.mean():4.0%}, "
-                  f"min {rec.min():4.0%}; taste ≤ 1.05× best liked for {ok.sum()}/{len(ok)} users")  # fmt: skip
+                  f"min {rec.min():4.0%}; taste ≤ 1.05× best liked for "
+                  f"{ok.sum()}/{len(ok)} users")  # fmt: skip
     for p in proposers:
         print(f"{p}: proposing + rendering a round {np.mean([r[p + '_s'] for r in rows]):.2f} s")
     k = min(5, args.rounds)
