@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, user in enumerate(users):
             d0 = user.distance(render(default))
             results = {p: run_user(user, render, p, seed=i, rounds=args.rounds) for p in proposers}
-            ideal = min(user.ideal, *(min(r["taste"] + r["liked"]) for r in results.values()))
+            ideal = min(user.ideal, *(min(r["taste"] + r["shown"]) for r in results.values()))
             gap = d0 - ideal
             row = {"collection": name, "user": user.name, "d0": d0, "ideal": ideal}
             for p, r in results.items():
