@@ -40,9 +40,10 @@ def look(renders: Sequence[np.ndarray]) -> np.ndarray:
     of those pictures."""
     parts = []
     for r in renders:
-        x = np.asarray(r, dtype=np.float64).reshape(r.shape[-3:])
+        height, width = int(r.shape[-2]), int(r.shape[-1])
+        x = np.asarray(r, dtype=np.float64).reshape(3, height, width)
         parts.append(_pool(x, LOOK_SIDE).ravel())
-        h, w = (x.shape[-2] // 2) * 2, (x.shape[-1] // 2) * 2
+        h, w = (height // 2) * 2, (width // 2) * 2
         coarse = _pool(x[:, :h, :w], max(h, w) // 2)
         detail = np.abs(x[:, :h, :w] - np.repeat(np.repeat(coarse, 2, 1), 2, 2))
         parts.append(_pool(detail, LOOK_SIDE // 2).ravel())

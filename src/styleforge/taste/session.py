@@ -207,8 +207,9 @@ class TasteSession:
             dists = [metric_distance(v, v, metric) for v in vectors]
         else:
             dists = [d for _, d in measured]
-        off = np.concatenate([d[np.triu_indices(len(d), 1)] for d in dists]) if dists else []
-        scale = float(np.median(off)) if len(off) and np.median(off) > 0 else 0.5
+        off = [d[np.triu_indices(len(d), 1)] for d in dists]
+        values = np.concatenate(off) if off else np.zeros(0)
+        scale = float(np.median(values)) if len(values) and np.median(values) > 0 else 0.5
         return metric, scale
 
     def weights(self) -> np.ndarray | None:
