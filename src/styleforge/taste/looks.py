@@ -1,24 +1,22 @@
-"""What a variant looks like: a small picture signature of its renders, the distances between
-a round's variants, and the per-control scale those distances imply.
+"""What a variant looks like: a small picture signature of its renders, and the distances
+between a round's variants.
 
 The controls do not weigh alike in a picture: colours kept can change every pixel where a step
 of paint size changes little. A round's renders show by how much each control moved the
-picture, so the preference model measures closeness as the picture does (a diagonal metric on
-the unit control space, fitted to the renders' distances) rather than by the four numbers.
+picture, so the search measures closeness as the picture does (a metric on the unit control space,
+fitted to the renders' distances: :mod:`styleforge.taste.ideal`) rather than by the four
+numbers.
 
 Numpy only.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
 import numpy as np
 
-from styleforge.taste.controls import AXES
-
-__all__ = ["LOOK_SIDE", "look", "look_distances", "look_scales"]
+__all__ = ["LOOK_SIDE", "look", "look_distances"]
 
 #: Long side (px) of the colour thumbnail in a look.
 LOOK_SIDE = 32
@@ -55,57 +53,3 @@ def look_distances(looks: Sequence[np.ndarray]) -> np.ndarray:
     v = np.asarray(looks, dtype=np.float64)
     d2 = ((v[:, None, :] - v[None, :, :]) ** 2).mean(-1)
     return np.sqrt(np.maximum(d2, 0.0))
-
-
-def _nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """min ‖A w − b‖ over w ≥ 0 for a few columns: the best over every support (exact)."""
-    k = a.shape[1]
-    best, best_err = np.zeros(k), float(b @ b)
-    for size in range(1, k + 1):
-        for support in itertools.combinations(range(k), size):
-            cols = list(support)
-            w, *_ = np.linalg.lstsq(a[:, cols], b, rcond=None)
-            if (w < 0).any():
-                continue
-            err = float(((a[:, cols] @ w - b) ** 2).sum())
-            if err < best_err:
-                best = np.zeros(k)
-                best[cols] = w
-                best_err = err
-    return best
-
-
-#: A control's scale never falls below this share of the mean (it stays searchable).
-MIN_SCALE = 0.05
-
-
-def look_scales(
-    vectors: Sequence[np.ndarray], distances: Sequence[np.ndarray]
-) -> np.ndarray | None:
-    """Per-control weights (d,) from rounds of renders: ``vectors[i]`` (n_i,d) a round's
-    variants in the unit control space, ``distances[i]`` (n_i,n_i) their picture distances.
-
-    Fits D_ab² ≈ Σ_k w_k (a_k − b_k)² over every pair of every round (w ≥ 0), then scales w to
-    a mean of 1 (the kernel's length scale keeps its meaning) with each weight at least
-    :data:`MIN_SCALE`. ``None`` when the rounds say nothing (no pair differs)."""
-    rows, target = [], []
-    for x, d in zip(vectors, distances, strict=True):
-        x = np.asarray(x, dtype=np.float64)
-        for a, b in itertools.combinations(range(len(x)), 2):
-            rows.append((x[a] - x[b]) ** 2)
-            target.append(float(d[a, b]) ** 2)
-    if not rows:
-        return None
-    a_mat, b_vec = np.array(rows), np.array(target)
-    if not a_mat.any() or not b_vec.any():
-        return None
-    # each pair counts by how far apart its controls are, so near pairs do not dominate
-    w = _nnls(a_mat, b_vec)
-    if not w.any():
-        return None
-    w = w / w.mean()
-    w = np.maximum(w, MIN_SCALE)
-    return w / w.mean()
-
-
-assert len(AXES) <= 8  # _nnls enumerates every support: few controls only
