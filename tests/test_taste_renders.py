@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from styleforge.infer.restyle import Restyler
 from styleforge.taste import AXES, Controls, TasteSession
 from styleforge.taste.ideal import fit_metric, ideal_posterior, metric_distance
 from styleforge.taste.looks import look, look_distances
-from styleforge.taste.rounds import render_round
+from styleforge.taste.rounds import render_round, sketcher
 from tests.conftest import write_image, write_tiny_stylizer
 
 
@@ -30,12 +31,14 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
     return model, photo
 
 
+@pytest.mark.parametrize("sketched", [False, True], ids=["metric", "sketched"])
 def test_never_worse_than_the_best_liked_with_a_scripted_user_on_a_tiny_model(
-    tiny: tuple[Path, np.ndarray],
+    tiny: tuple[Path, np.ndarray], sketched: bool
 ) -> None:
     """Scripted users hold hidden settings and judge the rendered variants by their pixel
     distance to the picture those settings make; after every round the stored taste is a
-    setting they were shown and liked, at least as close as the best one they liked."""
+    setting they were shown and liked, at least as close as the best one they liked (with
+    the search measuring looks on sketches, as ``tune`` does, or by the fitted metric)."""
     model, photo = tiny
     restyler = Restyler.open(model, backend="torch", device="cpu", use_taste=False)
 
@@ -51,6 +54,8 @@ def test_never_worse_than_the_best_liked_with_a_scripted_user_on_a_tiny_model(
             return float(np.abs(r - ideal).mean())
 
         session = TasteSession(seed=seed, paint_limit=48)
+        if sketched:
+            session.sketch = sketcher(restyler, [photo])
         best_liked = np.inf
         liked_settings: list[Controls] = []
         for _ in range(4):
@@ -147,6 +152,67 @@ def test_the_posterior_over_ideals_closes_in_on_the_ideal() -> None:
     mean = post @ cand
     assert np.linalg.norm(mean - ideal) < 0.1
     assert np.linalg.norm(cand[np.argmax(post)] - ideal) < 0.15
+
+
+def test_a_sketched_search_finds_a_control_whose_effect_is_not_linear() -> None:
+    """With sketches (here a made-up picture of the controls, far from linear in them: colours
+    kept shows only above strength 0.5, and tone folds back), the posterior measures
+    closeness by the looks: a noise-free user who wants one look gets close to it in five
+    rounds, closer than the metric fitted on the controls gets."""
+    calls = []
+
+    def picture(v: np.ndarray) -> np.ndarray:
+        s, p, c, t = v
+        return np.array([np.sin(3 * s), 0.3 * p, c * (s > 0.5), np.cos(4 * t), s * c])
+
+    def sketch(settings: Sequence[Controls]) -> np.ndarray:
+        calls.append(len(settings))
+        return np.array([picture(c.to_vector()) for c in settings])
+
+    ideal = Controls.from_vector([0.8, 0.4, 0.7, 0.3])
+    target = picture(ideal.to_vector())
+
+    def run(with_sketch: bool) -> float:
+        session = TasteSession(seed=2)
+        if with_sketch:
+            session.sketch = sketch
+        for _ in range(5):
+            shown = session.propose(8)
+            d = [float(np.abs(picture(c.to_vector()) - target).sum()) for c in shown]
+            order = [int(i) for i in np.argsort(d)]
+            session.record(order[:2], order[-1:], renders=[
+                np.full((1, 3, 4, 4), picture(c.to_vector())[:3].mean(), np.float32)
+                for c in shown])  # fmt: skip
+        return float(np.abs(picture(session.recommendation().to_vector()) - target).sum())
+
+    start = float(np.abs(picture(Controls().to_vector()) - target).sum())
+    sketched, fitted = run(True), run(False)
+    assert calls and sum(calls) > 100  # the candidates were sketched
+    assert sketched < 0.15 * start
+    assert sketched < fitted
+
+
+def test_a_new_taste_keeps_the_onnx_export(tmp_path: Path) -> None:
+    """``tune`` writes the taste into the model after every round: the export cache key
+    ignores it (the network is the same), while other weights get a new key."""
+    from styleforge.infer.export import export_key
+    from styleforge.taste.record import write_taste
+
+    model = write_tiny_stylizer(tmp_path / "m.safetensors")
+    before = export_key(model)
+    session = TasteSession(seed=0)
+    session.propose(4)
+    session.record([2])
+    write_taste(model, session)
+    assert export_key(model) == before
+    data = bytearray(model.read_bytes())
+    data[-1] ^= 1  # one weight's last byte
+    other = tmp_path / "o.safetensors"
+    other.write_bytes(bytes(data))
+    assert export_key(other) != before
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a model")
+    assert len(export_key(junk)) == 64
 
 
 def test_paint_sizes_the_photos_cannot_show_are_not_searched() -> None:

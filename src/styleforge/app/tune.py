@@ -56,6 +56,8 @@ REFINE_SIZE = TUNE_REFERENCE
 #: What a refine job's run folder holds besides its model: the request (source model, rounds,
 #: steps) and the photos the picks are rendered on, (1,3,H,W) arrays at REFINE_SIZE.
 _REFINE_REQUEST = "refine.json"
+#: A round folder's record of the variants it showed.
+_GRID = "grid.json"
 _REFINE_PHOTOS = "photos.npz"
 
 
@@ -74,10 +76,14 @@ class TuneView:
     text: str
 
 
-def _session(path: Path) -> TasteSession:
+def _session(
+    path: Path, store: Store | None = None, photos: list[Path] | None = None
+) -> TasteSession:
     """The rounds stored in the model file (none yet: a new session), searching the paint
-    sizes the thumbnails can show."""
+    sizes the thumbnails can show; with a ``store``, measuring looks on sketches of the
+    judged ``photos`` (the uploads, or the sample photos)."""
     from styleforge.taste.record import load_session, read_taste_record
+    from styleforge.taste.rounds import sketcher
 
     try:
         record = read_taste_record(path)
@@ -85,6 +91,8 @@ def _session(path: Path) -> TasteSession:
     except UserError as err:
         raise UserError(f"{err} (Reset clears it)") from None
     session.paint_limit = TUNE_REFERENCE
+    if store is not None:
+        session.sketch = sketcher(_restyler(path), _photos(store, photos or []), _SCALE)
     return session
 
 
@@ -116,6 +124,25 @@ def _round_folder(store: Store, model: Path, number: int) -> Path:
     return store.root / "tune" / f"{model.stem}-{number:02d}-{uuid.uuid4().hex[:8]}"
 
 
+def _newest_round_folder(store: Store, model: Path, number: int) -> Path | None:
+    """The newest folder of round ``number``'s variants under ``tune/`` (``None``: none)."""
+    folders = sorted(
+        (store.root / "tune").glob(f"{model.stem}-{number:02d}-*"), key=lambda p: p.stat().st_mtime
+    )
+    return folders[-1] if folders else None
+
+
+def _shown_grid(store: Store, model: Path, number: int) -> list[Controls] | None:
+    """The variants round ``number`` showed, as its folder records them (``None``: not
+    recorded, or unreadable: the grid is proposed again, deterministically)."""
+    folder = _newest_round_folder(store, model, number)
+    try:
+        data = json.loads((folder / _GRID).read_text()) if folder is not None else None
+        return None if data is None else [Controls.from_dict(c) for c in data]
+    except (OSError, ValueError, TypeError, UserError):
+        return None
+
+
 def _shown_renders(
     store: Store, model: Path, variants: list[Controls], photos: list[Path], number: int
 ) -> list[list[np.ndarray]]:
@@ -124,11 +151,9 @@ def _shown_renders(
     swept away)."""
     from styleforge.taste.rounds import render_round
 
-    folders = sorted(
-        (store.root / "tune").glob(f"{model.stem}-{number:02d}-*"), key=lambda p: p.stat().st_mtime
-    )
-    if folders:
-        files = [folders[-1] / f"variant_{i + 1}.png" for i in range(len(variants))]
+    folder = _newest_round_folder(store, model, number)
+    if folder is not None:
+        files = [folder / f"variant_{i + 1}.png" for i in range(len(variants))]
         if all(f.is_file() for f in files):
             return [[images.pil_to_array(images.open_image(f))] for f in files]
     rows = render_round(_restyler(model), _photos(store, photos), variants, _SCALE)
@@ -153,6 +178,7 @@ def _render(
         sheet = sheets.make_sheet(tiles, height=height, pad=4)
         path = images.save_image(sheet, out / f"variant_{i + 1}.png")
         shown.append((str(path), f"{i + 1}: {controls.describe()}"))
+    (out / _GRID).write_text(json.dumps([c.to_dict() for c in variants]))
     return tuple(shown)
 
 
@@ -176,7 +202,7 @@ def _status(session: TasteSession, note: str = "") -> str:
 def tune_round(store: Store, model: str, photos: list[Path]) -> TuneView:
     """The current round's grid (the same after a restart: proposals are deterministic)."""
     path = store.stylizer(model)
-    session = _session(path)
+    session = _session(path, store, photos)
     variants = session.propose(DEFAULT_VARIANTS)
     number = len(session.rounds) + 1
     shown = _render(store, path, variants, photos, number)
@@ -191,10 +217,12 @@ def tune_next(store: Store, model: str, picks: str, photos: list[Path]) -> TuneV
     from styleforge.taste.rounds import parse_picks
 
     path = store.stylizer(model)
-    session = _session(path)
-    grid = session.propose(DEFAULT_VARIANTS)  # the grid on the page
+    session = _session(path, store, photos)
+    number = len(session.rounds) + 1
+    grid = _shown_grid(store, path, number) or session.propose(DEFAULT_VARIANTS)  # on the page
+    session.pending = tuple(grid)
     liked, disliked = parse_picks(picks or "", DEFAULT_VARIANTS)
-    renders = _shown_renders(store, path, grid, photos, len(session.rounds) + 1)
+    renders = _shown_renders(store, path, grid, photos, number)
     session.record(liked, disliked, renders=renders)
     write_taste(path, session)
     variants = session.propose(DEFAULT_VARIANTS)

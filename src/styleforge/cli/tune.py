@@ -142,9 +142,9 @@ def run(args: argparse.Namespace) -> int:
         images.downscale_to(images.pil_to_array(images.open_image(p, max_pixels=limit)), args.size)
         for p in args.photos
     ]
-    # The variants set every look setting: the stored taste plays no part in them. Torch: the
-    # taste written after each round changes the file, so an ONNX export would be redone.
-    restyler = Restyler.open(model, backend="torch", device=args.device, use_taste=False)
+    # The variants set every look setting: the stored taste plays no part in them. onnxruntime
+    # on a CPU: the export is kept under a key the taste written each round leaves alone.
+    restyler = Restyler.open(model, device=args.device, use_taste=False)
     out_dir: Path = args.out or model.with_suffix(".tune")
     asked = iter(scripted) if scripted is not None else None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from styleforge.errors import DiskFull, UserError
 from styleforge.infer.onnx_runtime import OnnxStylizerNet
 
-__all__ = ["ONNX_FORMAT", "cached_export", "export_model", "open_exported"]
+__all__ = ["ONNX_FORMAT", "cached_export", "export_key", "export_model", "open_exported"]
 
 #: The ``format`` entry of the metadata of an ONNX file written by :func:`export_model`.
 ONNX_FORMAT = "styleforge-stylizer-onnx-v1"
@@ -38,15 +38,16 @@ def export_model(model: Path, output: Path) -> Path:
 
 def cached_export(model: Path) -> OnnxStylizerNet:
     """``model`` (a ``.safetensors`` stylizer) exported to ONNX once, kept in the user cache
-    (``onnx/`` under :func:`~styleforge.fileio.cache_dir`) keyed by the sha256 of the model
-    file's bytes and :data:`ONNX_FORMAT`, and opened on onnxruntime: the first run exports,
-    later runs open the copy (a retrained or edited model has other bytes, so gets a new copy).
+    (``onnx/`` under :func:`~styleforge.fileio.cache_dir`) keyed by :func:`export_key` and
+    :data:`ONNX_FORMAT`, and opened on onnxruntime: the first run exports, later runs open the
+    copy (a retrained or edited model has other bytes, so gets a new copy; a new taste from
+    ``tune`` does not change the network, so keeps it).
     A cached copy that does not open is exported again; the copy is written atomically. Where
     the cache cannot be written, the export goes to a temporary folder that is removed once
     the model is open (every run exports then)."""
-    from styleforge.fileio import atomic_write, cache_dir, sha256_file
+    from styleforge.fileio import atomic_write, cache_dir
 
-    copy = cache_dir() / "onnx" / f"{sha256_file(model)[:32]}-{ONNX_FORMAT}.onnx"
+    copy = cache_dir() / "onnx" / f"{export_key(model)[:32]}-{ONNX_FORMAT}.onnx"
     if copy.is_file():
         try:
             return open_exported(copy)
@@ -59,6 +60,39 @@ def cached_export(model: Path) -> OnnxStylizerNet:
         with tempfile.TemporaryDirectory(prefix="styleforge-onnx-") as folder:
             return open_exported(export_model(model, Path(folder) / "model.onnx"))
     return open_exported(copy)
+
+
+def export_key(model: Path) -> str:
+    """Hex sha256 of what an export of the ``.safetensors`` file ``model`` is made of: its
+    bytes, with the taste entry (which ``tune`` rewrites after every round) left out of the
+    header's metadata; a file that is not safetensors is hashed whole."""
+    import hashlib
+    import json
+    import struct
+
+    from styleforge.taste.record import TASTE_KEY
+
+    digest = hashlib.sha256()
+    with model.open("rb") as fh:
+        head = fh.read(8)
+        size = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+        header = fh.read(size) if 0 < size <= _MAX_HEADER else b""
+        try:
+            parsed = json.loads(header)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict) and isinstance(parsed.get("__metadata__"), dict):
+            parsed["__metadata__"].pop(TASTE_KEY, None)
+            digest.update(json.dumps(parsed, sort_keys=True).encode())
+        else:  # not a safetensors header: every byte counts
+            digest.update(head + header)
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+#: The largest safetensors header :func:`export_key` reads (the format's own limit).
+_MAX_HEADER = 100_000_000
 
 
 def open_exported(model: Path) -> OnnxStylizerNet:

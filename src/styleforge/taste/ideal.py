@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["fit_metric", "ideal_posterior", "metric_distance"]
+__all__ = ["fit_metric", "ideal_posterior", "metric_distance", "pick_posterior", "spread_draws"]
 
 #: Each older round's pairs count this much less in the metric: later rounds are close to the
 #: ideal, and the metric is needed there (the picture is not linear in the controls).
@@ -75,12 +75,22 @@ def ideal_posterior(
     scale: float,
 ) -> np.ndarray:
     """Posterior weights (k,) of (k,d) candidate ideals given (winner, loser) ``pairs`` of
-    indices into the (m,d) shown ``points``: each candidate's likelihood of every pick under
-    the ideal-point model, averaged over :data:`TEMPERATURES` × ``scale`` (the typical
-    distance between variants). Sums to 1."""
+    indices into the (m,d) shown ``points``, closeness measured in the picture metric (see
+    :func:`pick_posterior`). Sums to 1."""
+    return pick_posterior(-metric_distance(candidates, points, metric), pairs, scale)
+
+
+def pick_posterior(
+    utility: np.ndarray, pairs: Sequence[tuple[int, int]], scale: float
+) -> np.ndarray:
+    """Posterior weights (k,) of k candidate ideals from ``utility`` (k,m), each candidate's
+    utility of each of the m shown variants (minus how far apart they look), given (winner,
+    loser) ``pairs`` of indices into the shown: each candidate's likelihood of every pick
+    (Bradley–Terry), averaged over :data:`TEMPERATURES` × ``scale`` (the typical distance
+    between variants). Sums to 1."""
+    k = utility.shape[0]
     if not pairs:
-        return np.full(len(candidates), 1.0 / len(candidates))
-    utility = -metric_distance(candidates, points, metric)  # (k,m)
+        return np.full(k, 1.0 / k)
     win = np.array([w for w, _ in pairs])
     lose = np.array([lo for _, lo in pairs])
     margin = utility[:, win] - utility[:, lose]  # (k,p)
@@ -92,3 +102,35 @@ def ideal_posterior(
     top = stacked.max()
     like = np.exp(stacked - top).mean(axis=0)
     return like / like.sum()
+
+
+def spread_draws(
+    embedded: np.ndarray,
+    posterior: np.ndarray,
+    taken: np.ndarray,
+    k: int,
+    rng: np.random.Generator,
+    temper: float,
+) -> list[int]:
+    """``k`` indices into (n,e) candidates ``embedded`` so that Euclidean distances there are
+    picture distances: the most probable first, then draws from ``posterior`` (n,) raised to
+    ``temper`` (Thompson sampling, a little wider than the posterior), each at least a quarter
+    of the posterior's spread from the others and from the (t,e) ``taken`` ones (the grid
+    narrows as the picks agree; the gap halves while too few are found). Fewer than ``k``
+    only when fewer distinct candidates exist."""
+    top = int(np.argmax(posterior))
+    spread = float(np.sqrt(posterior @ ((embedded - embedded[top]) ** 2).sum(-1)))
+    chosen = [top]
+    near = np.vstack([taken, embedded[top : top + 1]])
+    wide = posterior**temper
+    draws = rng.choice(len(embedded), size=50 * k, p=wide / wide.sum())
+    gap = 0.25 * spread
+    while len(chosen) < k and gap > 1e-9:
+        for i in draws:
+            if len(chosen) == k:
+                break
+            if np.sqrt(((near - embedded[i]) ** 2).sum(-1)).min() > gap:
+                chosen.append(int(i))
+                near = np.vstack([near, embedded[i : i + 1]])
+        gap /= 2  # a posterior narrower than the gap: closer draws
+    return chosen

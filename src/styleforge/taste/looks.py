@@ -12,11 +12,19 @@ Numpy only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["LOOK_SIDE", "look", "look_distances"]
+if TYPE_CHECKING:
+    from styleforge.taste.controls import Controls
+
+__all__ = ["LOOK_SIDE", "LookFn", "cross_distances", "look", "look_distances"]
+
+#: Looks of settings: (k,F) signatures (:func:`look`) of k :class:`Controls`, each restyled
+#: the same way (the front end's sketch of the judged photos).
+LookFn = Callable[[Sequence["Controls"]], np.ndarray]
 
 #: Long side (px) of the colour thumbnail in a look.
 LOOK_SIDE = 32
@@ -52,4 +60,11 @@ def look_distances(looks: Sequence[np.ndarray]) -> np.ndarray:
     """RMS distances between signatures (:func:`look`): (n,F) -> symmetric (n,n)."""
     v = np.asarray(looks, dtype=np.float64)
     d2 = ((v[:, None, :] - v[None, :, :]) ** 2).mean(-1)
+    return np.sqrt(np.maximum(d2, 0.0))
+
+
+def cross_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """RMS distances between (n,F) and (m,F) signatures -> (n,m)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    d2 = (a * a).mean(1)[:, None] + (b * b).mean(1)[None, :] - 2.0 * (a @ b.T) / a.shape[1]
     return np.sqrt(np.maximum(d2, 0.0))

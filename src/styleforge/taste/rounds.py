@@ -28,8 +28,16 @@ __all__ = [
     "parse_picks",
     "play_rounds",
     "render_round",
+    "sketcher",
     "taste_sheet",
 ]
+
+#: Long side (px) of the sketches the search measures looks on, and how many of the judged
+#: photos it sketches: enough to rank looks as the full renders do, fast enough to sketch a
+#: few hundred candidates a round (their network runs shared, see :func:`sketcher`).
+SKETCH_SIDE, SKETCH_PHOTOS = 192, 2
+#: Network runs a sketcher keeps (about 0.3 MB each).
+_NET_MEMO = 256
 
 #: How a round's picks are typed: numbers liked (the favourite first), ``-N`` disliked, by
 #: spaces or commas.
@@ -91,6 +99,55 @@ def render_round(
     return [[restyler.array(p, s) for s in settings] for p in photos]
 
 
+class _NetMemo:
+    """A backend (``RunBatch``) whose outputs are kept by input, strength and predictor
+    square: sketches that differ only in colours kept or tone share one network run."""
+
+    def __init__(self, run_batch: Any) -> None:
+        self.inner = run_batch
+        self.conditional = getattr(run_batch, "conditional", False)
+        self.paint_size = getattr(run_batch, "paint_size", None)
+        self.kept: dict[tuple[Any, ...], np.ndarray] = {}
+
+    def __call__(self, x: np.ndarray, **kw: Any) -> np.ndarray:
+        square = kw.get("square")
+        key = (x.shape, hash(x.tobytes()), kw.get("strength"),
+               None if square is None else hash(np.asarray(square).tobytes()))  # fmt: skip
+        if key not in self.kept:
+            if len(self.kept) >= _NET_MEMO:
+                self.kept.pop(next(iter(self.kept)))  # the oldest
+            self.kept[key] = self.inner(x, **kw)
+        return self.kept[key]
+
+
+def sketcher(
+    restyler: Restyler, photos: Sequence[np.ndarray], paint_scale: float = 1.0
+) -> Callable[[Sequence[Controls]], np.ndarray]:
+    """The looks of settings on the (1,3,H,W) ``photos`` as :func:`render_round` shows them
+    (``paint_scale`` alike): each setting restyled on the first :data:`SKETCH_PHOTOS` photos
+    shrunk to :data:`SKETCH_SIDE` px (the paint size shrunk with them), its
+    :func:`~styleforge.taste.looks.look` -> (k,F). Looks and network runs are remembered, so
+    a session's later rounds sketch only what is new."""
+    from styleforge.infer.restyle import Restyler as _Restyler
+    from styleforge.taste.looks import look
+
+    quick = _Restyler(_NetMemo(restyler.run_batch))
+    small = [images.downscale_to(p, SKETCH_SIDE) for p in photos[:SKETCH_PHOTOS]]
+    scales = [paint_scale * max(s.shape[-2:]) / max(p.shape[-2:]) for s, p in
+              zip(small, photos, strict=False)]  # fmt: skip
+    kept: dict[Controls, np.ndarray] = {}
+
+    def looks(settings: Sequence[Controls]) -> np.ndarray:
+        for c in settings:
+            if c not in kept:
+                renders = [quick.array(p, c.to_settings(f)) for p, f in
+                           zip(small, scales, strict=True)]  # fmt: skip
+                kept[c] = look(renders).astype(np.float32)
+        return np.array([kept[c] for c in settings])
+
+    return looks
+
+
 def paint_limit(photos: Sequence[np.ndarray], paint_scale: float = 1.0) -> int:
     """The paint size above which the (1,3,H,W) ``photos``, shown as :func:`render_round`
     shows them, look the same: their longest side, in the sizes the variants name."""
@@ -127,6 +184,7 @@ def play_rounds(
     ``after_round(session)`` after each (``tune`` writes the taste there, so an interruption
     loses nothing); at most ``limit`` rounds. Returns the rounds picked."""
     session.paint_limit = paint_limit(photos)
+    session.sketch = sketcher(restyler, photos)
     done = 0
     while limit is None or done < limit:
         number = len(session.rounds) + 1

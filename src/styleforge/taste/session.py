@@ -16,8 +16,14 @@ from styleforge.taste.controls import (
     TASTE_FORMAT,
     Controls,
 )
-from styleforge.taste.ideal import fit_metric, ideal_posterior, metric_distance
-from styleforge.taste.looks import look, look_distances
+from styleforge.taste.ideal import (
+    fit_metric,
+    ideal_posterior,
+    metric_distance,
+    pick_posterior,
+    spread_draws,
+)
+from styleforge.taste.looks import LookFn, cross_distances, look, look_distances
 from styleforge.taste.preference import (
     PreferenceConfig,
     PreferenceModel,
@@ -115,6 +121,14 @@ def checked_round(
 TEMPER = 0.5
 #: Index of the paint size in :data:`AXES`.
 _PAINT = next(i for i, a in enumerate(AXES) if a.name == "paint_size")
+_STRENGTH = next(i for i, a in enumerate(AXES) if a.name == "strength")
+#: Sketched candidates: how many per round (a quarter uniform, the rest around the liked
+#: settings), then axis sweeps and a close cloud through the few most probable.
+SKETCH_CANDIDATES = 240
+SWEEP_STEPS, SWEEP_TOPS = 9, 3
+#: The lattice sketched candidates lie on, so that their sketches share network runs: a
+#: strength step, and paint-size steps across the unit range.
+STRENGTH_STEP, PAINT_STEPS = 0.05, 12
 
 
 @dataclass
@@ -129,7 +143,10 @@ class TasteSession:
 
     ``paint_limit``: the paint size above which the judged photos look the same (their long
     side: a network painting at or above a photo's size paints it at full size); the search
-    stays at or below it. Set by the front end, not stored.
+    stays at or below it. ``sketch``: the looks of any settings on the judged photos (small
+    renders, :data:`~styleforge.taste.looks.LookFn`); with it the posterior over the user's
+    ideal measures closeness by the pictures themselves, without it by a metric on the
+    controls fitted to the rounds' renders. Both are set by the front end, not stored.
     """
 
     seed: int = 0
@@ -138,6 +155,7 @@ class TasteSession:
     config: PreferenceConfig = field(default_factory=PreferenceConfig)
     pending: tuple[Controls, ...] | None = None
     paint_limit: int | None = None
+    sketch: LookFn | None = field(default=None, repr=False, compare=False)
     #: Local search radii (unit space) around the incumbent and the liked points.
     radii: tuple[float, ...] = (0.04, 0.08, 0.16, 0.3)
 
@@ -231,19 +249,37 @@ class TasteSession:
     def _rng(self, salt: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, len(self.rounds), salt])
 
-    def _candidates(self, centres: np.ndarray, metric: np.ndarray) -> np.ndarray:
-        """(k,d) candidate ideals: uniform ones over the searched range and clouds around the
-        (c,d) ``centres`` (the incumbent, the liked settings), each control stepping as far as
-        it changes the picture (a control that changes little takes larger steps)."""
+    def _steps(self, metric: np.ndarray) -> np.ndarray:
+        """(d,) each control's step in the unit space: as far as it changes the picture (a
+        control that changes little takes larger steps)."""
+        diag = np.diag(metric)
+        return np.minimum(np.sqrt(diag.mean() / np.maximum(diag, 1e-12)), 4.0)
+
+    def _candidates(
+        self, centres: np.ndarray, metric: np.ndarray, uniform: int = 2000, around: int = 1600
+    ) -> np.ndarray:
+        """(k,d) candidate ideals: ``uniform`` ones over the searched range and about
+        ``around`` in clouds around the (c,d) ``centres`` (the incumbent, the liked settings),
+        at :attr:`radii` times each control's :meth:`_steps`."""
         rng = self._rng(1)
         d = len(AXES)
-        diag = np.diag(metric)
-        step = np.minimum(np.sqrt(diag.mean() / np.maximum(diag, 1e-12)), 4.0)
-        clouds = [rng.random((2000, d)) * self._upper()]
-        per = max(20, 1600 // max(1, len(centres)))
-        clouds += [c + r * step * rng.standard_normal((per // 4, d))
+        step = self._steps(metric)
+        clouds = [rng.random((uniform, d)) * self._upper()]
+        per = max(5, around // (max(1, len(centres)) * len(self.radii)))
+        clouds += [c + r * step * rng.standard_normal((per, d))
                    for c in centres for r in self.radii]  # fmt: skip
         return np.clip(np.concatenate(clouds), 0.0, self._upper())
+
+    def _lattice(self, vectors: np.ndarray) -> list[Controls]:
+        """(k,d) unit vectors -> distinct settings on the sketch lattice (strength in steps of
+        :data:`STRENGTH_STEP`, paint size in :data:`PAINT_STEPS` steps), in first-seen order."""
+        v = np.clip(np.array(vectors, dtype=np.float64), 0.0, self._upper())
+        axis = AXES[_STRENGTH]
+        unit = STRENGTH_STEP / (axis.high - axis.low)
+        v[:, _STRENGTH] = np.round(v[:, _STRENGTH] / unit) * unit
+        v[:, _PAINT] = np.minimum(np.round(v[:, _PAINT] * PAINT_STEPS) / PAINT_STEPS,
+                                  self._upper()[_PAINT])  # fmt: skip
+        return list(dict.fromkeys(Controls.from_vector(x) for x in v))
 
     def _best_liked(self) -> tuple[Controls, np.ndarray] | None:
         """The setting to recommend, with its vector (``None`` without picks): the favourite
@@ -295,34 +331,68 @@ class TasteSession:
         """``k`` settings (d,) where the user's ideal may lie: the most probable ideal first,
         then draws from the posterior over ideals (:mod:`~styleforge.taste.ideal`), each at
         least a quarter of the posterior's spread from the others, so the grid narrows as
-        the picks agree."""
+        the picks agree. Closeness is the sketch's (:meth:`_sketched_samples`) when the
+        front end gave one, else the picture metric fitted to the rounds' renders."""
+        if self.sketch is not None:
+            return self._sketched_samples(incumbent, k)
         points, _, pairs, liked, _ = self._table()
         metric, scale = self.metric()
         centres = np.vstack([incumbent[None], points[sorted(liked)]])
         cand = self._candidates(centres, metric)
         post = ideal_posterior(points, pairs, metric, cand, scale)
-        top = int(np.argmax(post))
-        spread = float(
-            np.sqrt(post @ metric_distance(cand, cand[top : top + 1], metric)[:, 0] ** 2)
-        )
-        chosen = [cand[top]]
-        taken = np.vstack([incumbent[None], cand[top : top + 1]])
-        wide = post**TEMPER
-        draws = self._rng(3).choice(len(cand), size=50 * k, p=wide / wide.sum())
-        gap = 0.25 * spread
-        while len(chosen) < k:
-            for i in draws:
-                if len(chosen) == k:
-                    break
-                if metric_distance(cand[i : i + 1], taken, metric).min() > gap:
-                    chosen.append(cand[i])
-                    taken = np.vstack([taken, cand[i : i + 1]])
-            gap /= 2  # a posterior narrower than the gap: closer draws
-            if gap < 1e-9:  # (nearly) one candidate left: fill at random around it
-                rng = self._rng(4)
-                chosen += [np.clip(cand[top] + 0.02 * rng.standard_normal(len(AXES)), 0.0,
-                                   self._upper()) for _ in range(k - len(chosen))]  # fmt: skip
-        return chosen
+        root = np.linalg.cholesky(metric + 1e-12 * np.eye(len(metric)))  # ‖Δ‖_M = ‖Lᵀ Δ‖
+        chosen = spread_draws(cand @ root, post, incumbent[None] @ root, k, self._rng(3), TEMPER)
+        out = [cand[i] for i in chosen]
+        rng = self._rng(4)
+        while len(out) < k:  # (nearly) one candidate left: fill at random around it
+            out.append(np.clip(out[0] + 0.02 * rng.standard_normal(len(AXES)), 0.0, self._upper()))
+        return out
+
+    def _sketched_samples(self, incumbent: np.ndarray, k: int) -> list[np.ndarray]:
+        """:meth:`_ideal_samples` with closeness measured on the sketches: the candidates
+        (on the lattice, :meth:`_lattice`) and every shown setting are sketched, and the
+        posterior weighs each candidate by how well "the closer look wins" explains every
+        pick. A second pass adds, through the few most probable candidates, a sweep of each
+        control across its range and a close cloud, so one control the first candidates
+        missed (say colours kept) is still found."""
+        assert self.sketch is not None
+        points, controls, pairs, liked, _ = self._table()
+        metric, _ = self.metric()
+        centres = np.vstack([incumbent[None], points[sorted(liked)]])
+        shown = self.sketch(controls)  # (m,F)
+        last = [self._unit(c) for c in self.rounds[-1].shown]
+        rows = [int(np.argmin(((points - v) ** 2).sum(1))) for v in last]
+        among = cross_distances(shown[rows], shown[rows])[np.triu_indices(len(rows), 1)]
+        scale = float(np.median(among)) if len(among) and np.median(among) > 0 else 1e-3
+        count = SKETCH_CANDIDATES
+        cand = self._lattice(self._candidates(centres, metric, count // 4, count - count // 4))
+        known = set(cand)
+        cand += [c for c in controls if c not in known]
+        looks = self.sketch(cand)
+        post = pick_posterior(-cross_distances(looks, shown), pairs, scale)
+        step, upper, rng = self._steps(metric), self._upper(), self._rng(2)
+        extra = []
+        for i in np.argsort(post)[::-1][:SWEEP_TOPS]:
+            v = self._unit(cand[i])
+            for axis in range(len(AXES)):
+                sweep = np.repeat(v[None], SWEEP_STEPS, 0)
+                sweep[:, axis] = np.linspace(0.0, upper[axis], SWEEP_STEPS)
+                extra.append(sweep)
+            extra.append(v + 0.05 * step * rng.standard_normal((12, len(AXES))))
+        known = set(cand)
+        more = [c for c in self._lattice(np.concatenate(extra)) if c not in known]
+        if more:
+            cand += more
+            looks = np.vstack([looks, self.sketch(more)])
+            post = pick_posterior(-cross_distances(looks, shown), pairs, scale)
+        embedded = looks / np.sqrt(looks.shape[1])  # Euclidean = RMS look distance
+        here = controls[int(np.argmin(((points - incumbent) ** 2).sum(1)))]
+        taken = embedded[[cand.index(here)]]
+        chosen = spread_draws(embedded, post, taken, k, self._rng(3), TEMPER)
+        out = [self._unit(cand[i]) for i in chosen]
+        while len(out) < k:  # fewer distinct looks than variants: the lattice's neighbours
+            out.append(np.clip(out[0] + 0.02 * rng.standard_normal(len(AXES)), 0.0, upper))
+        return out
 
     def propose(self, n: int = DEFAULT_VARIANTS) -> list[Controls]:
         """The next grid of ``n`` variants. Round 1: ``base`` and a space-filling design.
