@@ -12,7 +12,8 @@ of simulated users take part, and neither ever sees a control vector:
   painting (``styleforge evaluate``'s relative Gram distance, VGG16 at 256 px).
 
 Each round the user sees the 8 rendered variants ``tune`` proposes, scores each by its distance
-plus Gaussian noise (``--noise`` × its default's distance), types its 1–3 best (favourite
+plus Gaussian noise (``--noise`` × the improvement on offer, d(default) − d(ideal): a user who
+tells apart a twentieth of what the controls can do), types its 1–3 best (favourite
 first) and, half the time, ``-N`` for its worst. After 1, 3 and 5 rounds we render the stored
 taste and report the recovered fraction of the default-to-ideal distance: (d(default) −
 d(taste)) / (d(default) − d(ideal)), where d(ideal) is 0 for a settings user and, for a painting
@@ -237,10 +238,11 @@ def main(argv: list[str] | None = None) -> int:
             bank = bank or FeatureBank(None, "cpu")
             for i, painting in enumerate(held[: args.users]):
                 dist = gram_distance(bank, painting)
-                noise = args.noise * dist(render(default))
-                user = User(f"painting {i + 1}: {painting.stem[:40]}", dist, noise,
+                user = User(f"painting {i + 1}: {painting.stem[:40]}", dist, 0.0,
                             np.random.default_rng([i, 26]))  # fmt: skip
                 user.ideal = grid_search(user, render)
+                # as for a settings user: the noise is a share of the improvement on offer
+                user.noise = args.noise * (dist(render(default)) - user.ideal)
                 users.append(user)
         for i, user in enumerate(users):
             d0 = user.distance(render(default))

@@ -8,8 +8,10 @@ the web app's Tune tab).
   with a logistic (Bradley–Terry) link, fitted by the Laplace approximation (Chu & Ghahramani,
   ICML 2005), in the spirit of Koyama et al.'s Sequential Gallery (SIGGRAPH 2020).
 - :mod:`~styleforge.taste.session`: :class:`TasteSession`, the rounds so far, ``propose(n)``
-  (round 1: the default plus a space-filling design; then the current best plus
-  expected-improvement picks around it), ``record(liked, disliked)``, ``recommendation()``.
+  (round 1: the default plus a space-filling design; then the taste so far plus draws from
+  the posterior over the user's ideal look, :mod:`~styleforge.taste.ideal`, measured on
+  sketches of the judged photos, :mod:`~styleforge.taste.looks`), ``record(liked, disliked,
+  renders)``, ``recommendation()`` (the last favourite: never a look the user did not like).
 - :mod:`~styleforge.taste.record`: the one place a taste is stored, the model file's metadata.
 - :mod:`~styleforge.taste.rounds`: a round's variants restyled, its grid, the picks typed.
 - :mod:`~styleforge.taste.refine`: a new model fine-tuned toward a session's picks.

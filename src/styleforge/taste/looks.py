@@ -2,10 +2,10 @@
 between a round's variants.
 
 The controls do not weigh alike in a picture: colours kept can change every pixel where a step
-of paint size changes little. A round's renders show by how much each control moved the
-picture, so the search measures closeness as the picture does (a metric on the unit control space,
-fitted to the renders' distances: :mod:`styleforge.taste.ideal`) rather than by the four
-numbers.
+of paint size changes little. The search measures closeness as the picture does, rather than
+by the four numbers: on the looks of sketches (small renders of any candidate setting, a
+:data:`LookFn` the front end gives) or, without them, by a metric on the unit control space
+fitted to the rounds' renders (:mod:`styleforge.taste.ideal`).
 
 Numpy only.
 """
