@@ -44,7 +44,7 @@ import numpy as np
 from styleforge import collection, images
 from styleforge.infer.restyle import Restyler
 from styleforge.taste import AXES, Controls, TasteSession
-from styleforge.taste.rounds import sketcher
+from styleforge.taste.rounds import Sketcher
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 #: (collection, photo) pairs: two collections none of whose pictures the photo resembles.
@@ -162,7 +162,7 @@ def run_user(
     """One session: per round, the stored taste's distance and the best liked distance."""
     session = TasteSession(seed=seed, paint_limit=max(render.photo.shape[-2:]))
     if proposer == "gp":
-        session.sketch = sketcher(render.restyler, [render.photo])
+        session.sketch = Sketcher(render.restyler, [render.photo])
     rng = np.random.default_rng([seed, 33])
     out: dict[str, list[float]] = {"taste": [], "liked": [], "shown": [], "seconds": []}
     best_liked = best_shown = np.inf

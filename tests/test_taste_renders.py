@@ -18,7 +18,7 @@ from styleforge.infer.restyle import Restyler
 from styleforge.taste import AXES, Controls, TasteSession
 from styleforge.taste.ideal import fit_metric, ideal_posterior, metric_distance
 from styleforge.taste.looks import look, look_distances
-from styleforge.taste.rounds import render_round, sketcher
+from styleforge.taste.rounds import Sketcher, render_round
 from tests.conftest import write_image, write_tiny_stylizer
 
 
@@ -55,7 +55,7 @@ def test_never_worse_than_the_best_liked_with_a_scripted_user_on_a_tiny_model(
 
         session = TasteSession(seed=seed, paint_limit=48)
         if sketched:
-            session.sketch = sketcher(restyler, [photo])
+            session.sketch = Sketcher(restyler, [photo])
         best_liked = np.inf
         liked_settings: list[Controls] = []
         for _ in range(4):
@@ -192,6 +192,39 @@ def test_a_sketched_search_finds_a_control_whose_effect_is_not_linear() -> None:
     assert sketched < fitted
 
 
+def test_sketches_are_the_renders_looks_and_carry_to_the_next_command(
+    tiny: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    """A sketch is the look of the photo restyled at sketch size (network runs shared across
+    colours kept and tone); kept looks are reused by the next sketcher of the same model and
+    photo, and ignored for another photo."""
+    from styleforge.taste.looks import look
+    from styleforge.taste.rounds import SKETCH_SIDE
+
+    model, photo = tiny
+    restyler = Restyler.open(model, backend="torch", device="cpu", use_taste=False)
+    big = images.resize_array(photo, 240, 288)  # sketched at SKETCH_SIDE, paint size scaled
+    settings = [Controls(strength=s, paint_size=p, colors=c, tone=t) for s, p, c, t in
+                [(1.0, 512, 0.0, 0.0), (1.0, 512, 0.6, -0.4), (1.6, 300, 0.2, 0.5),
+                 (0.0, 256, 0.0, 0.3)]]  # fmt: skip
+    keep = tmp_path / "sketches.npz"
+    sketch = Sketcher(restyler, [big], keep=keep)
+    got = sketch(settings)
+    small = images.downscale_to(big, SKETCH_SIDE)
+    scale = SKETCH_SIDE / 288
+    want = [look([restyler.array(small, c.to_settings(scale))]) for c in settings]
+    np.testing.assert_allclose(got, np.array(want), atol=1e-6)
+    sketch.save()
+    assert keep.is_file()
+
+    again = Sketcher(restyler, [big], keep=keep)
+    assert set(again.kept) == set(settings)
+    np.testing.assert_array_equal(again(settings), got)
+    other = Sketcher(restyler, [np.ascontiguousarray(big[..., ::-1])], keep=keep)
+    assert not other.kept  # another photo: the kept looks are not its own
+    assert not Sketcher(restyler, [big, big], keep=keep).kept  # nor two photos' looks
+
+
 def test_a_new_taste_keeps_the_onnx_export(tmp_path: Path) -> None:
     """``tune`` writes the taste into the model after every round: the export cache key
     ignores it (the network is the same), while other weights get a new key."""
@@ -203,8 +236,10 @@ def test_a_new_taste_keeps_the_onnx_export(tmp_path: Path) -> None:
     session = TasteSession(seed=0)
     session.propose(4)
     session.record([2])
+    tensors = model.read_bytes()[-4096:]
     write_taste(model, session)
     assert export_key(model) == before
+    assert model.read_bytes()[-4096:] == tensors  # the weights' bytes are copied as they are
     data = bytearray(model.read_bytes())
     data[-1] ^= 1  # one weight's last byte
     other = tmp_path / "o.safetensors"

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PIL import Image
 
 from styleforge.images import array_to_pil, check_nchw, pil_to_tensor, resize_array, resize_tensor
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     import torch
     from PIL import ImageDraw
 
-__all__ = ["collection_strip", "grid", "make_sheet", "stack_rows"]
+__all__ = ["collection_strip", "grid", "make_sheet", "sheet_image", "stack_images", "stack_rows"]
 
 _WHITE = (255, 255, 255)
 
@@ -57,18 +58,28 @@ def grid(batch: torch.Tensor, cols: int, pad: int = 2) -> torch.Tensor:
 
 
 def make_sheet(
-    images: Sequence[torch.Tensor],
+    images: Sequence[torch.Tensor | np.ndarray],
     labels: Sequence[str] | None = None,
     height: int = 256,
     pad: int = 8,
 ) -> torch.Tensor:
-    """Side-by-side contact sheet of (1, 3, H, W) images -> (1, 3, H', W') on white.
+    """Side-by-side contact sheet of (1, 3, H, W) images -> (1, 3, H', W') on white (see
+    :func:`sheet_image`)."""
+    return pil_to_tensor(sheet_image(images, labels, height, pad))
+
+
+def sheet_image(
+    images: Sequence[torch.Tensor | np.ndarray],
+    labels: Sequence[str] | None = None,
+    height: int = 256,
+    pad: int = 8,
+) -> Image.Image:
+    """Side-by-side contact sheet of (1, 3, H, W) tensors or float arrays in [0,1] -> an RGB
+    PIL image on white (torch is not needed for arrays).
 
     Each image is resized to ``height`` pixels high, with ``pad`` white pixels around and
     between them; with ``labels``, each label is drawn in black under its image.
     """
-    import torch
-
     if not images:
         raise ValueError("make_sheet needs at least one image")
     if labels is not None and len(labels) != len(images):
@@ -83,7 +94,11 @@ def make_sheet(
             raise ValueError(f"image {i}: expected a batch of one, got {tuple(t.shape)}")
         h, w = int(t.shape[-2]), int(t.shape[-1])
         width = max(1, round(w * height / h))
-        x = t.detach().to(device="cpu", dtype=torch.float32).numpy()
+        x = (
+            np.asarray(t, dtype=np.float32)
+            if isinstance(t, np.ndarray)
+            else t.detach().cpu().float().numpy()
+        )
         tiles.append(array_to_pil(resize_array(x, height, width)))
 
     from PIL import ImageDraw, ImageFont  # only sheets draw text: apply starts without them
@@ -108,7 +123,19 @@ def make_sheet(
             x_text = x0 + max(0.0, (tile.width - text_w) / 2)
             draw.text((x_text, pad + height + pad), text, fill=(0, 0, 0), font=font)
         x0 += tile.width + pad
-    return pil_to_tensor(sheet)
+    return sheet
+
+
+def stack_images(rows: Sequence[Image.Image]) -> Image.Image:
+    """Stack RGB PIL images vertically, left-aligned, narrower ones padded with white."""
+    if not rows:
+        raise ValueError("stack_images needs at least one image")
+    out = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), _WHITE)
+    top = 0
+    for r in rows:
+        out.paste(r, (0, top))
+        top += r.height
+    return out
 
 
 def collection_strip(

@@ -26,6 +26,7 @@ from styleforge.taste import DEFAULT_VARIANTS, Controls, TasteSession
 
 if TYPE_CHECKING:
     from styleforge.infer.restyle import Restyler
+    from styleforge.taste.rounds import Sketcher
 
 __all__ = [
     "TUNE_SIZE",
@@ -76,14 +77,10 @@ class TuneView:
     text: str
 
 
-def _session(
-    path: Path, store: Store | None = None, photos: list[Path] | None = None
-) -> TasteSession:
+def _session(path: Path) -> TasteSession:
     """The rounds stored in the model file (none yet: a new session), searching the paint
-    sizes the thumbnails can show; with a ``store``, measuring looks on sketches of the
-    judged ``photos`` (the uploads, or the sample photos)."""
+    sizes the thumbnails can show."""
     from styleforge.taste.record import load_session, read_taste_record
-    from styleforge.taste.rounds import sketcher
 
     try:
         record = read_taste_record(path)
@@ -91,9 +88,18 @@ def _session(
     except UserError as err:
         raise UserError(f"{err} (Reset clears it)") from None
     session.paint_limit = TUNE_REFERENCE
-    if store is not None:
-        session.sketch = sketcher(_restyler(path), _photos(store, photos or []), _SCALE)
     return session
+
+
+def _sketched(session: TasteSession, path: Path, store: Store, photos: list[Path]) -> Sketcher:
+    """Let ``session`` measure looks on sketches of the judged photos (the uploads, or the
+    sample photos), the looks kept under ``tune/`` between requests."""
+    from styleforge.taste.rounds import Sketcher
+
+    keep = store.root / "tune" / f"{path.stem}-sketches.npz"
+    sketch = Sketcher(_restyler(path), _photos(store, photos), _SCALE, keep=keep)
+    session.sketch = sketch
+    return sketch
 
 
 def _restyler(model: Path) -> Restyler:
@@ -202,8 +208,10 @@ def _status(session: TasteSession, note: str = "") -> str:
 def tune_round(store: Store, model: str, photos: list[Path]) -> TuneView:
     """The current round's grid (the same after a restart: proposals are deterministic)."""
     path = store.stylizer(model)
-    session = _session(path, store, photos)
+    session = _session(path)
+    sketch = _sketched(session, path, store, photos)
     variants = session.propose(DEFAULT_VARIANTS)
+    sketch.save()
     number = len(session.rounds) + 1
     shown = _render(store, path, variants, photos, number)
     return TuneView(number, shown, _status(session))
@@ -217,7 +225,8 @@ def tune_next(store: Store, model: str, picks: str, photos: list[Path]) -> TuneV
     from styleforge.taste.rounds import parse_picks
 
     path = store.stylizer(model)
-    session = _session(path, store, photos)
+    session = _session(path)
+    sketch = _sketched(session, path, store, photos)
     number = len(session.rounds) + 1
     grid = _shown_grid(store, path, number) or session.propose(DEFAULT_VARIANTS)  # on the page
     session.pending = tuple(grid)
@@ -226,6 +235,7 @@ def tune_next(store: Store, model: str, picks: str, photos: list[Path]) -> TuneV
     session.record(liked, disliked, renders=renders)
     write_taste(path, session)
     variants = session.propose(DEFAULT_VARIANTS)
+    sketch.save()
     number = len(session.rounds) + 1
     shown = _render(store, path, variants, photos, number)
     return TuneView(number, shown, _status(session))

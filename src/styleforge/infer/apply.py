@@ -26,6 +26,8 @@ __all__ = [
     "RunBatch",
     "apply_files",
     "blend",
+    "finish_array",
+    "paint_array",
     "predictor_square",
     "stylize_array",
     "stylize_pil",
@@ -214,9 +216,16 @@ def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions)
     if photo.ndim != 4 or photo.shape[:2] != (1, 3):
         raise ValueError(f"expected a (1,3,H,W) array, got {photo.shape}")
     photo = images.downscale_to(photo, options.max_size)
+    if options.strength == 0.0:
+        return finish_array(photo, photo, options)
+    return finish_array(photo, paint_array(run_batch, photo, options), options)
+
+
+def paint_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions) -> np.ndarray:
+    """The network's painting of a (1,3,H,W) photo before blending -> (1,3,H,W): painted at
+    the paint size (then brought back to the photo's size), twice over for a strength above 1.
+    Depends on the options' strength and paint size only (see :func:`finish_array`)."""
     strength = options.strength
-    if strength == 0.0:
-        return tone_curve(photo.astype(np.float32, copy=True), options.tone)
     square = predictor_square(photo) if getattr(run_batch, "conditional", False) else None
     paint_over = _painter(run_batch, options, square)
     paint = _paint_side(run_batch, options)
@@ -229,7 +238,15 @@ def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions)
         out = out + np.float32(strength - 1.0) * (paint_over(out) - out)
     if work is not photo:
         out = images.resize_array(out, height, width)
-    out = blend(photo, out, min(strength, 1.0), float(options.colors))
+    return out
+
+
+def finish_array(photo: np.ndarray, painted: np.ndarray, options: ApplyOptions) -> np.ndarray:
+    """A (1,3,H,W) photo and its :func:`paint_array` -> the result: blended by strength and
+    colours kept, then the tone curve (a strength of 0: the photo, toned)."""
+    if options.strength == 0.0:
+        return tone_curve(photo.astype(np.float32, copy=True), options.tone)
+    out = blend(photo, painted, min(options.strength, 1.0), float(options.colors))
     return tone_curve(out, options.tone)
 
 

@@ -68,31 +68,19 @@ def export_key(model: Path) -> str:
     header's metadata; a file that is not safetensors is hashed whole."""
     import hashlib
     import json
-    import struct
 
+    from styleforge.infer.header import read_header
     from styleforge.taste.record import TASTE_KEY
 
-    digest = hashlib.sha256()
-    with model.open("rb") as fh:
-        head = fh.read(8)
-        size = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
-        header = fh.read(size) if 0 < size <= _MAX_HEADER else b""
-        try:
-            parsed = json.loads(header)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict) and isinstance(parsed.get("__metadata__"), dict):
-            parsed["__metadata__"].pop(TASTE_KEY, None)
-            digest.update(json.dumps(parsed, sort_keys=True).encode())
-        else:  # not a safetensors header: every byte counts
-            digest.update(head + header)
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    raw = model.read_bytes()
+    try:
+        header, start = read_header(raw)
+    except UserError:  # not a safetensors header: every byte counts
+        return hashlib.sha256(raw).hexdigest()
+    header.get("__metadata__", {}).pop(TASTE_KEY, None)
+    digest = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
+    digest.update(memoryview(raw)[start:])
     return digest.hexdigest()
-
-
-#: The largest safetensors header :func:`export_key` reads (the format's own limit).
-_MAX_HEADER = 100_000_000
 
 
 def open_exported(model: Path) -> OnnxStylizerNet:

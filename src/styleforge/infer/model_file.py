@@ -31,6 +31,7 @@ from torch import Tensor
 from styleforge import __version__
 from styleforge.errors import UserError
 from styleforge.fileio import atomic_write
+from styleforge.infer.header import MODEL_FORMAT
 from styleforge.nets import AnyStylizerConfig, stylizer_config_from_dict
 
 __all__ = [
@@ -44,7 +45,6 @@ __all__ = [
     "write_model",
 ]
 
-MODEL_FORMAT = "styleforge-stylizer-v1"
 PREPROCESSING: dict[str, Any] = {
     "layout": "NCHW",
     "channels": "RGB",

@@ -81,21 +81,18 @@ def model_taste(model: Path) -> Controls | None:
 
 def write_taste(model: Path, session: TasteSession | None) -> Path:
     """Store ``session`` as ``model``'s taste (``None``: remove it), atomically; the tensors and
-    every other metadata entry stay as they were."""
-    from safetensors.torch import save
+    every other metadata entry stay as they were (only the header is rewritten: no torch)."""
+    from styleforge.infer.header import MODEL_FORMAT, rewrite_metadata
 
-    from styleforge.fileio import atomic_write
-    from styleforge.infer.model_file import MODEL_FORMAT, read_safetensors
+    def updated(meta: dict[str, str]) -> dict[str, str]:
+        if meta.get("format") != MODEL_FORMAT:
+            raise UserError(f"{model}: not a styleforge stylizer model (.safetensors from train)")
+        if session is None:
+            meta.pop(TASTE_KEY, None)
+        else:
+            meta[TASTE_KEY] = json.dumps(session.to_dict())
+        return meta
 
-    tensors, meta = read_safetensors(model)
-    if meta.get("format") != MODEL_FORMAT:
-        raise UserError(f"{model}: not a styleforge stylizer model (.safetensors from train)")
-    meta = dict(meta)
-    if session is None:
-        meta.pop(TASTE_KEY, None)
-    else:
-        meta[TASTE_KEY] = json.dumps(session.to_dict())
-    data = save(tensors, metadata=meta)
-    with atomic_write(model, ".safetensors") as tmp:
-        tmp.write_bytes(data)
-    return model
+    if not model.is_file():
+        raise UserError(f"{model}: no such model file")
+    return rewrite_metadata(model, updated)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from PIL import Image
 
 from styleforge import images, sheets
 from styleforge.errors import UserError
@@ -22,22 +23,25 @@ if TYPE_CHECKING:
 __all__ = [
     "PICKS_HELP",
     "Picks",
+    "Sketcher",
     "grid_sheet",
     "paint_limit",
     "parse_all_picks",
     "parse_picks",
     "play_rounds",
     "render_round",
-    "sketcher",
     "taste_sheet",
 ]
 
 #: Long side (px) of the sketches the search measures looks on, and how many of the judged
 #: photos it sketches: enough to rank looks as the full renders do, fast enough to sketch a
-#: few hundred candidates a round (their network runs shared, see :func:`sketcher`).
+#: few hundred candidates a round (their network runs shared, see :class:`Sketcher`).
 SKETCH_SIDE, SKETCH_PHOTOS = 192, 2
-#: Network runs a sketcher keeps (about 0.3 MB each).
-_NET_MEMO = 256
+#: The file in a tune folder that keeps the sketches' looks between commands.
+SKETCHES = "sketches.npz"
+#: Network runs a :class:`Sketcher` keeps (about 0.3 MB each), and the looks it carries to the
+#: next command (the newest; about 12 kB each per photo).
+_NET_MEMO, _KEPT_LOOKS = 256, 3000
 
 #: How a round's picks are typed: numbers liked (the favourite first), ``-N`` disliked, by
 #: spaces or commas.
@@ -120,32 +124,91 @@ class _NetMemo:
         return self.kept[key]
 
 
-def sketcher(
-    restyler: Restyler, photos: Sequence[np.ndarray], paint_scale: float = 1.0
-) -> Callable[[Sequence[Controls]], np.ndarray]:
+class Sketcher:
     """The looks of settings on the (1,3,H,W) ``photos`` as :func:`render_round` shows them
     (``paint_scale`` alike): each setting restyled on the first :data:`SKETCH_PHOTOS` photos
     shrunk to :data:`SKETCH_SIDE` px (the paint size shrunk with them), its
-    :func:`~styleforge.taste.looks.look` -> (k,F). Looks and network runs are remembered, so
-    a session's later rounds sketch only what is new."""
-    from styleforge.infer.restyle import Restyler as _Restyler
-    from styleforge.taste.looks import look
+    :func:`~styleforge.taste.looks.look` -> (k,F) (a
+    :data:`~styleforge.taste.looks.LookFn`). Looks and network runs are remembered, so later
+    rounds sketch only what is new; :meth:`save` and ``keep`` carry the looks to the next
+    command."""
 
-    quick = _Restyler(_NetMemo(restyler.run_batch))
-    small = [images.downscale_to(p, SKETCH_SIDE) for p in photos[:SKETCH_PHOTOS]]
-    scales = [paint_scale * max(s.shape[-2:]) / max(p.shape[-2:]) for s, p in
-              zip(small, photos, strict=False)]  # fmt: skip
-    kept: dict[Controls, np.ndarray] = {}
+    def __init__(
+        self, restyler: Restyler, photos: Sequence[np.ndarray], paint_scale: float = 1.0,
+        keep: Path | None = None,
+    ) -> None:  # fmt: skip
+        from styleforge.infer.restyle import Restyler as _Restyler
 
-    def looks(settings: Sequence[Controls]) -> np.ndarray:
+        self.restyler = _Restyler(_NetMemo(restyler.run_batch))
+        self.painted: dict[tuple[int, float, int | None], np.ndarray] = {}
+        self.small = [images.downscale_to(p, SKETCH_SIDE) for p in photos[:SKETCH_PHOTOS]]
+        self.scales = [paint_scale * max(s.shape[-2:]) / max(p.shape[-2:]) for s, p in
+                       zip(self.small, photos, strict=False)]  # fmt: skip
+        self.kept: dict[Controls, np.ndarray] = {}
+        self.keep = keep
+        self._saved = 0
+        if keep is not None:
+            self._load(keep)
+
+    def _look(self, c: Controls) -> np.ndarray:
+        """One setting's look: the network's painting kept per photo, strength and paint size
+        (colours kept and tone only blend and curve it)."""
+        from styleforge.infer.apply import finish_array, paint_array
+        from styleforge.taste.looks import look
+
+        renders = []
+        for i, (photo, scale) in enumerate(zip(self.small, self.scales, strict=True)):
+            options = self.restyler.options(c.to_settings(scale))
+            key = (i, options.strength, options.paint_size)
+            if options.strength and key not in self.painted:
+                if len(self.painted) >= _NET_MEMO:
+                    self.painted.pop(next(iter(self.painted)))  # the oldest
+                self.painted[key] = paint_array(self.restyler.run_batch, photo, options)
+            renders.append(finish_array(photo, self.painted.get(key, photo), options))
+        return look(renders).astype(np.float32)
+
+    def __call__(self, settings: Sequence[Controls]) -> np.ndarray:
         for c in settings:
-            if c not in kept:
-                renders = [quick.array(p, c.to_settings(f)) for p, f in
-                           zip(small, scales, strict=True)]  # fmt: skip
-                kept[c] = look(renders).astype(np.float32)
-        return np.array([kept[c] for c in settings])
+            if c not in self.kept:
+                self.kept[c] = self._look(c)
+        return np.array([self.kept[c] for c in settings])
 
-    return looks
+    def _load(self, path: Path) -> None:
+        """The looks an earlier command kept at ``path``, if they are this model's on these
+        photos: the first is sketched again and must match (else they are ignored)."""
+        try:
+            with np.load(path) as data:
+                values, looks = data["settings"], data["looks"]
+            kept = {
+                Controls(float(s), int(p), float(c), float(t)): x
+                for (s, p, c, t), x in zip(values, looks, strict=True)
+            }
+        except (OSError, KeyError, ValueError, TypeError, UserError):
+            return
+        first = next(iter(kept), None)
+        if first is None:
+            return
+        probe = self._look(first)  # other photos (or as many), another model: other looks
+        if probe.shape != kept[first].shape or not np.allclose(probe, kept[first], atol=1e-5):
+            return
+        self.kept = kept
+        self._saved = len(kept)
+
+    def save(self) -> None:
+        """Write the looks to ``keep`` (atomically) if new ones were sketched; a cache that
+        cannot be written is skipped."""
+        from styleforge.fileio import atomic_write
+
+        if self.keep is None or len(self.kept) == self._saved:
+            return
+        newest = list(self.kept.items())[-_KEPT_LOOKS:]
+        values = np.array([[c.strength, c.paint_size, c.colors, c.tone] for c, _ in newest])
+        try:
+            with atomic_write(self.keep, ".npz") as tmp, tmp.open("wb") as fh:
+                np.savez(fh, settings=values, looks=np.array([x for _, x in newest]))
+        except OSError:
+            return
+        self._saved = len(self.kept)
 
 
 def paint_limit(photos: Sequence[np.ndarray], paint_scale: float = 1.0) -> int:
@@ -154,15 +217,13 @@ def paint_limit(photos: Sequence[np.ndarray], paint_scale: float = 1.0) -> int:
     return max(16, round(max(max(p.shape[-2:]) for p in photos) / paint_scale))
 
 
-def grid_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str], height: int) -> Any:
-    """One labelled row per photo, stacked: -> (1,3,H,W) tensor (for ``images.save_image``)."""
-    import torch
-
-    made = [
-        sheets.make_sheet([torch.from_numpy(x) for x in row], list(labels), height=height)
-        for row in rows
-    ]
-    return sheets.stack_rows(made)
+def grid_sheet(
+    rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str], height: int
+) -> Image.Image:
+    """One labelled row per photo, stacked: -> an RGB PIL image (for ``images.save_image``;
+    no torch, so ``tune`` on onnxruntime starts without it)."""
+    made = [sheets.sheet_image(list(row), list(labels), height=height) for row in rows]
+    return sheets.stack_images(made)
 
 
 def play_rounds(
@@ -184,11 +245,13 @@ def play_rounds(
     ``after_round(session)`` after each (``tune`` writes the taste there, so an interruption
     loses nothing); at most ``limit`` rounds. Returns the rounds picked."""
     session.paint_limit = paint_limit(photos)
-    session.sketch = sketcher(restyler, photos)
+    sketch = Sketcher(restyler, photos, keep=sheets / SKETCHES)
+    session.sketch = sketch
     done = 0
     while limit is None or done < limit:
         number = len(session.rounds) + 1
         shown = session.propose(variants)
+        sketch.save()
         rows = render_round(restyler, photos, shown)
         labels = [str(i) for i in range(1, variants + 1)]
         sheet = images.save_image(
