@@ -111,18 +111,23 @@ def spread_draws(
     k: int,
     rng: np.random.Generator,
     temper: float,
+    allowed: np.ndarray | None = None,
 ) -> list[int]:
     """``k`` indices into (n,e) candidates ``embedded`` so that Euclidean distances there are
     picture distances: the most probable first, then draws from ``posterior`` (n,) raised to
     ``temper`` (Thompson sampling, a little wider than the posterior), each at least a quarter
     of the posterior's spread from the others and from the (t,e) ``taken`` ones (the grid
-    narrows as the picks agree; the gap halves while too few are found). Fewer than ``k``
-    only when fewer distinct candidates exist."""
-    top = int(np.argmax(posterior))
+    narrows as the picks agree; the gap halves while too few are found). Only ``allowed``
+    (n,) candidates are drawn (``None``: all; say, none already shown). Fewer than ``k`` only
+    when fewer distinct candidates exist."""
+    open_ = posterior if allowed is None else np.where(allowed, posterior, 0.0)
+    if not open_.any():
+        return []
+    top = int(np.argmax(open_))
     spread = float(np.sqrt(posterior @ ((embedded - embedded[top]) ** 2).sum(-1)))
     chosen = [top]
     near = np.vstack([taken, embedded[top : top + 1]])
-    wide = posterior**temper
+    wide = open_**temper
     draws = rng.choice(len(embedded), size=50 * k, p=wide / wide.sum())
     gap = 0.25 * spread
     while len(chosen) < k and gap > 1e-9:

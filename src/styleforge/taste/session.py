@@ -388,8 +388,10 @@ class TasteSession:
         embedded = looks / np.sqrt(looks.shape[1])  # Euclidean = RMS look distance
         here = controls[int(np.argmin(((points - incumbent) ** 2).sum(1)))]
         taken = embedded[[cand.index(here)]]
-        chosen = spread_draws(embedded, post, taken, k, self._rng(3), TEMPER)
-        out = [self._unit(cand[i]) for i in chosen]
+        seen = set(controls)
+        fresh = np.array([c not in seen for c in cand])  # nothing shown before, again
+        chosen = spread_draws(embedded, post, taken, k, self._rng(3), TEMPER, allowed=fresh)
+        out = [self._unit(cand[i]) for i in chosen] or [incumbent]
         while len(out) < k:  # fewer distinct looks than variants: the lattice's neighbours
             out.append(np.clip(out[0] + 0.02 * rng.standard_normal(len(AXES)), 0.0, upper))
         return out
