@@ -93,10 +93,15 @@ def _session(path: Path) -> TasteSession:
 
 def _sketched(session: TasteSession, path: Path, store: Store, photos: list[Path]) -> Sketcher:
     """Let ``session`` measure looks on sketches of the judged photos (the uploads, or the
-    sample photos), the looks kept under ``tune/`` between requests."""
+    sample photos), the looks kept between requests in the user cache (not in a folder the
+    page serves)."""
+    import hashlib
+
+    from styleforge.fileio import cache_dir
     from styleforge.taste.rounds import Sketcher
 
-    keep = store.root / "tune" / f"{path.stem}-sketches.npz"
+    name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24]
+    keep = cache_dir() / "tune-sketches" / f"{name}.npz"
     sketch = Sketcher(_restyler(path), _photos(store, photos), _SCALE, keep=keep)
     session.sketch = sketch
     return sketch

@@ -39,9 +39,9 @@ __all__ = [
 SKETCH_SIDE, SKETCH_PHOTOS = 192, 2
 #: The file in a tune folder that keeps the sketches' looks between commands.
 SKETCHES = "sketches.npz"
-#: Network runs a :class:`Sketcher` keeps (about 0.3 MB each), and the looks it carries to the
-#: next command (the newest; about 12 kB each per photo).
-_NET_MEMO, _KEPT_LOOKS = 256, 3000
+#: Network runs and paintings a :class:`Sketcher` keeps (each about 0.3 MB), and the looks it
+#: carries to the next command (the newest; about 12 kB each per photo).
+_NET_MEMO, _KEPT_LOOKS = 128, 3000
 
 #: How a round's picks are typed: numbers liked (the favourite first), ``-N`` disliked, by
 #: spaces or commas.
@@ -180,7 +180,7 @@ class Sketcher:
             with np.load(path) as data:
                 values, looks = data["settings"], data["looks"]
             kept = {
-                Controls(float(s), int(p), float(c), float(t)): x
+                Controls(strength=float(s), paint_size=int(p), colors=float(c), tone=float(t)): x
                 for (s, p, c, t), x in zip(values, looks, strict=True)
             }
         except (OSError, KeyError, ValueError, TypeError, UserError):
