@@ -245,6 +245,10 @@ def test_a_new_taste_keeps_the_onnx_export(tmp_path: Path) -> None:
     other = tmp_path / "o.safetensors"
     other.write_bytes(bytes(data))
     assert export_key(other) != before
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(model.read_bytes()[:-10])
+    with pytest.raises(UserError, match="truncated"):
+        write_taste(cut, session)  # a damaged model is refused, not rewritten
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not a model")
     assert len(export_key(junk)) == 64

@@ -47,6 +47,9 @@ def rewrite_metadata(path: Path, update: Callable[[dict[str, str]], dict[str, st
     as they are."""
     raw = path.read_bytes()
     header, start = read_header(raw, str(path))
+    ends = [t.get("data_offsets", [0, 0])[1] for k, t in header.items() if k != "__metadata__"]
+    if max(ends, default=0) != len(raw) - start:  # a truncated (or padded) file: not rewritten
+        raise UserError(f"{path}: not a readable safetensors file (truncated)")
     header["__metadata__"] = update(dict(header.get("__metadata__", {})))
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)  # the data stays 8-byte aligned
