@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from styleforge import collection, images
+from styleforge.infer.apply import MemoisedNet
 from styleforge.infer.restyle import Restyler
 from styleforge.taste import AXES, Controls, TasteSession
 from styleforge.taste.rounds import Sketcher
@@ -55,32 +56,11 @@ TARGET_MEAN, TARGET_MIN, NEVER_WORSE_SLACK = 0.80, 0.60, 1.05
 HELD_BACK = 4
 
 
-class CachedNet:
-    """A backend whose network outputs are memoised by input and strength: colours and tone
-    then cost no network call (a benchmark speed-up; the pixels are the backend's)."""
-
-    def __init__(self, run_batch: Callable[..., np.ndarray]) -> None:
-        self.inner = run_batch
-        self.conditional = getattr(run_batch, "conditional", False)
-        self.paint_size = getattr(run_batch, "paint_size", None)
-        self.cache: dict[tuple, np.ndarray] = {}
-        self.calls = 0
-
-    def __call__(self, x: np.ndarray, **kw: object) -> np.ndarray:
-        key = (x.shape, hash(x.tobytes()), kw.get("strength"))
-        if key not in self.cache:
-            self.calls += 1
-            self.cache[key] = self.inner(x, **kw)
-            if len(self.cache) > 400:
-                self.cache.pop(next(iter(self.cache)))
-        return self.cache[key]
-
-
 class Renderer:
     """Controls -> the photo restyled with them, (1,3,H,W), memoised."""
 
     def __init__(self, restyler: Restyler, photo: np.ndarray) -> None:
-        restyler.run_batch = CachedNet(restyler.run_batch)
+        restyler.run_batch = MemoisedNet(restyler.run_batch, most=400)
         self.restyler, self.photo = restyler, photo
         self.memo: dict[Controls, np.ndarray] = {}
 

@@ -91,10 +91,11 @@ def _session(path: Path) -> TasteSession:
     return session
 
 
-def _sketched(session: TasteSession, path: Path, store: Store, photos: list[Path]) -> Sketcher:
-    """Let ``session`` measure looks on sketches of the judged photos (the uploads, or the
-    sample photos), the looks kept between requests in the user cache (not in a folder the
-    page serves)."""
+def _sketched(
+    session: TasteSession, path: Path, restyler: Restyler, arrays: list[np.ndarray]
+) -> Sketcher:
+    """Let ``session`` measure looks on sketches of the judged photos (:func:`_photos`), the
+    looks kept between requests in the user cache (not in a folder the page serves)."""
     import hashlib
 
     from styleforge.fileio import cache_dir
@@ -102,7 +103,7 @@ def _sketched(session: TasteSession, path: Path, store: Store, photos: list[Path
 
     name = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24]
     keep = cache_dir() / "tune-sketches" / f"{name}.npz"
-    sketch = Sketcher(_restyler(path), _photos(store, photos), _SCALE, keep=keep)
+    sketch = Sketcher(restyler, arrays, _SCALE, keep=keep)
     session.sketch = sketch
     return sketch
 
@@ -155,8 +156,9 @@ def _shown_grid(store: Store, model: Path, number: int) -> list[Controls] | None
 
 
 def _shown_renders(
-    store: Store, model: Path, variants: list[Controls], photos: list[Path], number: int
-) -> list[list[np.ndarray]]:
+    store: Store, model: Path, restyler: Restyler, arrays: list[np.ndarray],
+    variants: list[Controls], number: int,
+) -> list[list[np.ndarray]]:  # fmt: skip
     """The renders of round ``number`` as the page showed them, per variant: read back from
     the variant images of its newest folder under ``tune/`` (rendered again when they were
     swept away)."""
@@ -167,20 +169,20 @@ def _shown_renders(
         files = [folder / f"variant_{i + 1}.png" for i in range(len(variants))]
         if all(f.is_file() for f in files):
             return [[images.pil_to_array(images.open_image(f))] for f in files]
-    rows = render_round(_restyler(model), _photos(store, photos), variants, _SCALE)
+    rows = render_round(restyler, arrays, variants, _SCALE)
     return [[row[i] for row in rows] for i in range(len(variants))]
 
 
 def _render(
-    store: Store, model: Path, variants: list[Controls], photos: list[Path], number: int
-) -> tuple[tuple[str, str], ...]:
-    """Each variant as one image (the photos side by side), saved under ``tune/``."""
+    store: Store, model: Path, restyler: Restyler, arrays: list[np.ndarray],
+    variants: list[Controls], number: int,
+) -> tuple[tuple[str, str], ...]:  # fmt: skip
+    """Each variant as one image (the ``arrays`` side by side), saved under ``tune/``."""
     import torch
 
     from styleforge.taste.rounds import render_round
 
-    arrays = _photos(store, photos)
-    rows = render_round(_restyler(model), arrays, variants, _SCALE)
+    rows = render_round(restyler, arrays, variants, _SCALE)
     height = min(p.shape[-2] for p in arrays)
     out = _round_folder(store, model, number)
     shown = []
@@ -214,11 +216,12 @@ def tune_round(store: Store, model: str, photos: list[Path]) -> TuneView:
     """The current round's grid (the same after a restart: proposals are deterministic)."""
     path = store.stylizer(model)
     session = _session(path)
-    sketch = _sketched(session, path, store, photos)
+    restyler, arrays = _restyler(path), _photos(store, photos)
+    sketch = _sketched(session, path, restyler, arrays)
     variants = session.propose(DEFAULT_VARIANTS)
     sketch.save()
     number = len(session.rounds) + 1
-    shown = _render(store, path, variants, photos, number)
+    shown = _render(store, path, restyler, arrays, variants, number)
     return TuneView(number, shown, _status(session))
 
 
@@ -231,18 +234,19 @@ def tune_next(store: Store, model: str, picks: str, photos: list[Path]) -> TuneV
 
     path = store.stylizer(model)
     session = _session(path)
-    sketch = _sketched(session, path, store, photos)
+    restyler, arrays = _restyler(path), _photos(store, photos)
+    sketch = _sketched(session, path, restyler, arrays)
     number = len(session.rounds) + 1
     grid = _shown_grid(store, path, number) or session.propose(DEFAULT_VARIANTS)  # on the page
     session.pending = tuple(grid)
     liked, disliked = parse_picks(picks or "", DEFAULT_VARIANTS)
-    renders = _shown_renders(store, path, grid, photos, number)
+    renders = _shown_renders(store, path, restyler, arrays, grid, number)
     session.record(liked, disliked, renders=renders)
     write_taste(path, session)
     variants = session.propose(DEFAULT_VARIANTS)
     sketch.save()
     number = len(session.rounds) + 1
-    shown = _render(store, path, variants, photos, number)
+    shown = _render(store, path, restyler, arrays, variants, number)
     return TuneView(number, shown, _status(session))
 
 

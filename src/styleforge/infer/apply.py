@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_PAINT_SIZE",
     "ApplyOptions",
     "ApplySummary",
+    "MemoisedNet",
     "RunBatch",
     "apply_files",
     "blend",
@@ -151,6 +152,29 @@ def tone_curve(image: np.ndarray, tone: float) -> np.ndarray:
     x = np.clip(image, 0.0, 1.0)
     s_curve = x * x * (np.float32(3.0) - np.float32(2.0) * x)
     return np.clip(x + np.float32(tone) * (s_curve - x), 0.0, 1.0).astype(np.float32, copy=False)
+
+
+class MemoisedNet:
+    """A backend (``RunBatch``) whose outputs are kept by input, strength and predictor
+    square, the ``most`` newest of them: renders that differ only in colours kept or tone
+    (or in a strength above 1, whose passes all run at strength 1) share network runs."""
+
+    def __init__(self, run_batch: RunBatch, most: int) -> None:
+        self.inner = run_batch
+        self.conditional = getattr(run_batch, "conditional", False)
+        self.paint_size = getattr(run_batch, "paint_size", None)
+        self.most = most
+        self.kept: dict[tuple[object, ...], np.ndarray] = {}
+
+    def __call__(self, x: np.ndarray, **kw: object) -> np.ndarray:
+        square = kw.get("square")
+        key = (x.shape, hash(x.tobytes()), kw.get("strength"),
+               None if square is None else hash(np.asarray(square).tobytes()))  # fmt: skip
+        if key not in self.kept:
+            if len(self.kept) >= self.most:
+                self.kept.pop(next(iter(self.kept)))  # the oldest
+            self.kept[key] = self.inner(x, **kw)
+        return self.kept[key]
 
 
 def at_least_min_side(run_batch: RunBatch) -> RunBatch:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -103,27 +103,6 @@ def render_round(
     return [[restyler.array(p, s) for s in settings] for p in photos]
 
 
-class _NetMemo:
-    """A backend (``RunBatch``) whose outputs are kept by input, strength and predictor
-    square: sketches that differ only in colours kept or tone share one network run."""
-
-    def __init__(self, run_batch: Any) -> None:
-        self.inner = run_batch
-        self.conditional = getattr(run_batch, "conditional", False)
-        self.paint_size = getattr(run_batch, "paint_size", None)
-        self.kept: dict[tuple[Any, ...], np.ndarray] = {}
-
-    def __call__(self, x: np.ndarray, **kw: Any) -> np.ndarray:
-        square = kw.get("square")
-        key = (x.shape, hash(x.tobytes()), kw.get("strength"),
-               None if square is None else hash(np.asarray(square).tobytes()))  # fmt: skip
-        if key not in self.kept:
-            if len(self.kept) >= _NET_MEMO:
-                self.kept.pop(next(iter(self.kept)))  # the oldest
-            self.kept[key] = self.inner(x, **kw)
-        return self.kept[key]
-
-
 class Sketcher:
     """The looks of settings on the (1,3,H,W) ``photos`` as :func:`render_round` shows them
     (``paint_scale`` alike): each setting restyled on the first :data:`SKETCH_PHOTOS` photos
@@ -137,9 +116,10 @@ class Sketcher:
         self, restyler: Restyler, photos: Sequence[np.ndarray], paint_scale: float = 1.0,
         keep: Path | None = None,
     ) -> None:  # fmt: skip
+        from styleforge.infer.apply import MemoisedNet
         from styleforge.infer.restyle import Restyler as _Restyler
 
-        self.restyler = _Restyler(_NetMemo(restyler.run_batch))
+        self.restyler = _Restyler(MemoisedNet(restyler.run_batch, _NET_MEMO))
         self.painted: dict[tuple[int, float, int | None], np.ndarray] = {}
         self.small = [images.downscale_to(p, SKETCH_SIDE) for p in photos[:SKETCH_PHOTOS]]
         self.scales = [paint_scale * max(s.shape[-2:]) / max(p.shape[-2:]) for s, p in
