@@ -5,14 +5,16 @@ checkpoint to resume from."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import torch
@@ -116,10 +118,23 @@ def test_start_sweeps_what_a_stop_left_and_results_stay_bounded(tmp_path: Path) 
     leftovers[3].write_bytes(b"half")
     orphan_model = store.root / "models" / "cafe00000000.safetensors"
     orphan_model.write_bytes(b"x")
-    removed = set(store.sweep())
-    assert set(leftovers) | {orphan_model} <= removed
+    upload = store.uploads / "3f2a9c" / "photo.png"  # Gradio's, of the last run
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"x")
+    store.keep_results_bytes = 10
+    old = store.results_dir()
+    (old / "r.png").write_bytes(b"x" * 100)
+    swept = store.sweep()
+    assert set(swept.leftovers) == set(leftovers) | {orphan_model}
+    assert swept.uploads == [upload.parent] and swept.pruned == [old]
+    assert swept.describe() == (
+        "styleforge: removed 5 leftover(s) of an earlier stop, 1 upload folder(s) of the last "
+        "run, 1 result folder(s) over --keep-results"
+    )  # the pruned results are not called leftovers
     assert all(not p.exists() for p in leftovers) and style.folder.is_dir()
+    assert not upload.exists() and store.uploads.is_dir()
     assert store.styles()[0].images == 3
+    assert store.sweep().describe() is None
 
     store.keep_results_bytes = 2500
     made = []
@@ -240,70 +255,317 @@ def test_sessions_expire_and_end() -> None:
     assert not sessions.valid(other)
 
 
+@contextmanager
+def _served(app: App, guard: Any = None, proxies: tuple[str, ...] = ("127.0.0.1", "::1")) -> Any:
+    """``app`` served as ``serve`` does (the front door, the uploads folder) on a free local
+    port by uvicorn in a thread: yields the port."""
+    import threading
+
+    import uvicorn
+
+    from styleforge.app.ui import server_config, web_app
+
+    web, page = web_app(app, guard, proxies)
+    port = _free_port()
+    server = uvicorn.Server(server_config(web, "127.0.0.1", port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(300):
+            if server.started:
+                break
+            time.sleep(0.1)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        page.close()
+
+
+class _Answer(NamedTuple):
+    status: int
+    headers: Any
+    body: str
+
+
+def _http(
+    port: int, method: str, path: str, body: bytes | None = None,
+    headers: dict[str, str] | None = None, source: str = "127.0.0.1",
+) -> _Answer:  # fmt: skip
+    """One request from local address ``source`` (any of 127.0.0.0/8: another client)."""
+    import http.client
+
+    con = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=(source, 0))
+    try:
+        con.request(method, path, body=body, headers=headers or {})
+        got = con.getresponse()
+        return _Answer(got.status, got.headers, got.read().decode(errors="replace"))
+    finally:
+        con.close()
+
+
+def _login_form(password: str) -> tuple[bytes, dict[str, str]]:
+    import urllib.parse
+
+    body = urllib.parse.urlencode({"username": "ann", "password": password}).encode()
+    return body, {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _cookie_of(answer: _Answer) -> str:
+    from styleforge.app.gate import COOKIE
+
+    [line] = [v for k, v in answer.headers.items() if k.lower() == "set-cookie"]
+    assert line.startswith(COOKIE + "="), line
+    return line.split(";", 1)[0]
+
+
 @pytest.mark.slow
 def test_nothing_of_the_app_is_served_before_login(tmp_path: Path) -> None:
     import http.cookiejar
-    import threading
     import urllib.error
     import urllib.parse
     import urllib.request
 
-    import uvicorn
-
     from styleforge.app.auth import LoginGuard
-    from styleforge.app.gate import COOKIE, gated_app
-    from styleforge.app.ui import build_ui, file_access
+    from styleforge.app.gate import COOKIE
 
     app, job, result = _served_result(tmp_path)
     store = app.store
     logged: list[str] = []
     guard = LoginGuard("ann", "s3cret", first_delay=0.01, log=logged.append)
-    web = gated_app(build_ui(app).queue(), guard, **file_access(store))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
     jar = http.cookiejar.CookieJar()
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-
     anonymous = urllib.request.build_opener()
 
-    def get(path: str, opener: Any = anonymous) -> tuple[int, str]:
-        try:
-            with opener.open(base + path, timeout=30) as got:
-                return int(got.status), got.read().decode(errors="replace")
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode(errors="replace")
+    with _served(app, guard) as port:
+        base = f"http://127.0.0.1:{port}"
 
-    def login(password: str) -> tuple[int, str]:
-        data = urllib.parse.urlencode({"username": "ann", "password": password}).encode()
-        try:
-            with browser.open(base + "/login", data=data, timeout=30) as got:
-                return int(got.status), got.read().decode(errors="replace")
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode(errors="replace")
+        def get(path: str, opener: Any = anonymous) -> tuple[int, str]:
+            try:
+                with opener.open(base + path, timeout=30) as got:
+                    return int(got.status), got.read().decode(errors="replace")
+            except urllib.error.HTTPError as err:
+                return err.code, err.read().decode(errors="replace")
 
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.1)
+        def post(path: str, fields: dict[str, str]) -> tuple[int, str]:
+            data = urllib.parse.urlencode(fields).encode()
+            try:
+                with browser.open(base + path, data=data, timeout=30) as got:
+                    return int(got.status), got.read().decode(errors="replace")
+            except urllib.error.HTTPError as err:
+                return err.code, err.read().decode(errors="replace")
+
         status, page = get("/")
         assert status == 200 and "Log in" in page
         for secret in (job.id, str(store.root), "dependencies", "fn_index", "styleforge.db"):
             assert secret not in page, secret
         for path in ("/config", "/gradio_api/info", f"/gradio_api/file={result}",
-                     "/gradio_api/queue/status", "/theme.css"):  # fmt: skip
+                     "/gradio_api/queue/status", "/theme.css", "/alive"):  # fmt: skip
             assert get(path)[0] == 401, path
-        assert login("wrong")[0] == 401 and logged and "127.0.0.1" in logged[0]
-        status, page = login("s3cret")  # redirected to the app's own page
+        wrong = post("/login", {"username": "ann", "password": "wrong"})
+        assert wrong[0] == 401 and "Wrong user or password" in wrong[1]
+        assert logged and "127.0.0.1" in logged[0]
+        time.sleep(0.05)  # the next try is looked at after first_delay
+        status, page = post("/login", {"username": "ann", "password": "s3cret"})
         assert status == 200 and job.id in page and any(c.name == COOKIE for c in jar)
+        assert '"logout"' in page  # the page's Log out button
         assert get(f"/gradio_api/file={result}", browser)[0] == 200
-        assert (
-            get("/logout", browser)[0] == 200
-            and get(f"/gradio_api/file={result}", browser)[0] == 401
-        )
-    finally:
-        server.should_exit = True
-        thread.join(10)
+        assert get("/alive", browser)[0] == 200
+        get("/logout", browser)  # a link cannot log out
+        assert get(f"/gradio_api/file={result}", browser)[0] == 200
+        assert post("/logout", {})[0] == 200  # the button's POST, redirected to the login
+        assert get(f"/gradio_api/file={result}", browser)[0] == 401
+
+
+@pytest.mark.slow
+def test_a_flood_of_wrong_logins_holds_no_thread_and_guesses_stay_bounded(
+    tmp_path: Path,
+) -> None:
+    """120 wrong logins at once from a stranger: each is answered at once (one looked at,
+    the others refused unchecked with Retry-After), the right login from another address
+    and a logged-in page are answered while they arrive, and the overall budget holds for
+    a spray of addresses."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from styleforge.app.auth import LoginGuard
+
+    app = _app(tmp_path)
+    guard = LoginGuard("ann", "s3cret", log=lambda line: None)  # the real delays
+    with _served(app, guard) as port:
+        right = _http(port, "POST", "/login", *_login_form("s3cret"))
+        assert right.status == 303
+        cookie = {"Cookie": _cookie_of(right)}
+        with ThreadPoolExecutor(max_workers=60) as pool:
+            flood = [pool.submit(_http, port, "POST", "/login", *_login_form(f"guess{i}"),
+                                 source="127.0.0.2") for i in range(120)]  # fmt: skip
+            again = _http(port, "POST", "/login", *_login_form("s3cret"))
+            page = _http(port, "GET", "/config", headers=cookie)
+            answers = [f.result() for f in flood]
+        assert again.status == 303 and page.status == 200
+        statuses = sorted(a.status for a in answers)
+        assert statuses == [401] + [429] * 119  # one guess looked at; no thread held
+        assert all(int(a.headers["Retry-After"]) >= 1 for a in answers)
+        assert "Too many wrong logins" in answers[-1].body or "Too many" in answers[0].body
+
+        sprayed = [_http(port, "POST", "/login", *_login_form("x"), source=f"127.0.1.{i}")
+                   for i in range(1, 31)]  # fmt: skip
+        looked_at = sum(a.status == 401 for a in sprayed)
+        assert looked_at == guard.burst - 1  # the overall budget (one went above)
+        assert all(a.status == 429 for a in sprayed[looked_at:])
+
+
+def test_wrong_logins_are_refused_unchecked_until_their_wait_is_over() -> None:
+    """Per client 1, 2, 4 ... 30 s between looked-at guesses (an IPv6 client by its /64);
+    overall a burst, then a steady rate; the right login resets its client and is never
+    slowed by someone else's guesses at another address."""
+    from styleforge.app.auth import LoginGuard, client_key
+
+    now = [0.0]
+    guard = LoginGuard("ann", "s3cret", clock=lambda: now[0], burst=1000, per_minute=6,
+                       log=lambda line: None)  # fmt: skip
+    waits = []
+    for i in range(7):
+        verdict = guard.attempt("ann", f"guess{i}", "10.0.0.9")
+        assert verdict.checked and not verdict.ok
+        waits.append(verdict.retry_after)
+        early = guard.attempt("ann", "s3cret", "10.0.0.9")  # even the right one waits
+        assert not early.checked and early.retry_after == pytest.approx(verdict.retry_after)
+        now[0] += verdict.retry_after
+    assert waits == [1, 2, 4, 8, 16, 30, 30]
+    assert guard.attempt("ann", "s3cret", "10.0.0.8").ok  # another address: at once
+    assert guard.attempt("ann", "s3cret", "10.0.0.9").ok  # after its wait: in, reset
+    assert guard.attempt("ann", "x", "10.0.0.9").retry_after == 1
+    assert client_key("2001:db8::1") == client_key("2001:db8::ffff") != client_key("2001:db9::1")
+    assert client_key("::ffff:10.0.0.9") == "10.0.0.9"
+
+    overall = LoginGuard("ann", "s3cret", clock=lambda: now[0], burst=3, per_minute=6,
+                         log=lambda line: None)  # fmt: skip
+    assert [overall.attempt("ann", "x", f"10.1.0.{i}").checked for i in range(5)] == [
+        True, True, True, False, False,
+    ]  # fmt: skip
+    refused = overall.attempt("ann", "s3cret", "10.2.0.1")
+    assert not refused.checked and refused.retry_after == pytest.approx(10.0)
+    now[0] += 10.0
+    assert overall.attempt("ann", "x", "10.1.0.9").checked  # one more every 10 s
+    assert not overall.attempt("ann", "x", "10.1.0.10").checked
+    now[0] += 10.0
+    assert overall.attempt("ann", "s3cret", "10.2.0.1").ok
+
+
+@pytest.mark.slow
+def test_requests_from_other_sites_are_refused(tmp_path: Path) -> None:
+    """A foreign Origin (or Referer) is refused on every state-changing request and on the
+    login; the page's own origin and clients that send none go through; no answer allows
+    another origin; the cookie is Secure over HTTPS through a trusted proxy only."""
+    from styleforge.app.auth import LoginGuard
+
+    app, _, result = _served_result(tmp_path)
+    guard = LoginGuard("ann", "s3cret", first_delay=0.01, log=lambda line: None)
+    evil = {"Origin": "https://evil.example"}
+    with _served(app, guard) as port:
+        own = {"Origin": f"http://127.0.0.1:{port}"}
+        body, form = _login_form("s3cret")
+        refused = _http(port, "POST", "/login", body, {**form, **evil})
+        assert refused.status == 403 and "set-cookie" not in {k.lower() for k in refused.headers}
+        assert _http(port, "POST", "/login", body, {**form, "Origin": "null"}).status == 403
+        referer = {"Referer": "http://evil.example/page"}
+        assert _http(port, "POST", "/login", body, {**form, **referer}).status == 403
+        plain_login = _http(port, "POST", "/login", body, form)  # no Origin: a script
+        assert plain_login.status == 303 and "Secure" not in plain_login.headers["set-cookie"]
+        cookie = {"Cookie": _cookie_of(_http(port, "POST", "/login", body, {**form, **own}))}
+
+        boundary = "b0undary"
+        upload = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+                  f"filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+                  f"--{boundary}--\r\n").encode()  # fmt: skip
+        multipart = {"Content-Type": f"multipart/form-data; boundary={boundary}", **cookie}
+        for origin, status in ((evil, 403), (own, 200), ({}, 200)):
+            got = _http(port, "POST", "/gradio_api/upload", upload, {**multipart, **origin})
+            assert got.status == status, (origin, got)
+        join = json.dumps({"data": [], "fn_index": 0, "session_hash": "x"}).encode()
+        queued = _http(port, "POST", "/gradio_api/queue/join", join,
+                       {"Content-Type": "application/json", **cookie, **evil})  # fmt: skip
+        assert queued.status == 403
+        for path in ("/config", f"/gradio_api/file={result}"):
+            got = _http(port, "GET", path, headers={**cookie, **evil})
+            assert "access-control-allow-origin" not in {k.lower() for k in got.headers}
+        preflight = _http(port, "OPTIONS", "/gradio_api/upload", headers={
+            **evil, "Access-Control-Request-Method": "POST"})  # fmt: skip
+        assert "access-control-allow-origin" not in {k.lower() for k in preflight.headers}
+
+        assert _http(port, "GET", "/logout", headers=cookie).status != 303
+        assert _http(port, "GET", "/config", headers=cookie).status == 200  # still logged in
+        assert _http(port, "POST", "/logout", b"", {**cookie, **evil}).status == 403
+        assert _http(port, "POST", "/logout", b"", {**cookie, **own}).status == 303
+        assert _http(port, "GET", "/config", headers=cookie).status == 401
+
+        https = {**form, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "sf.example",
+                 "Origin": "https://sf.example"}  # fmt: skip
+        behind = _http(port, "POST", "/login", body, https)  # from the trusted loopback
+        assert behind.status == 303 and "secure" in behind.headers["set-cookie"].lower()
+        stranger = _http(port, "POST", "/login", body, https, source="127.0.0.3")
+        assert stranger.status == 403  # its headers do not count: a foreign origin
+        direct = _http(port, "POST", "/login", body, {**form, "X-Forwarded-Proto": "https"},
+                       source="127.0.0.3")  # fmt: skip
+        assert direct.status == 303 and "secure" not in direct.headers["set-cookie"].lower()
+
+
+def test_where_a_request_comes_from() -> None:
+    from styleforge.app.gate import origin_of, trusted_networks
+
+    proxies = trusted_networks(["10.0.0.0/8", "::1"])
+    headers = {"host": "app:7860", "x-forwarded-for": "203.0.113.5, 10.0.0.2",
+               "x-forwarded-proto": "https", "x-forwarded-host": "sf.example",
+               "origin": "https://SF.example:443"}  # fmt: skip
+    via = origin_of(headers, "10.0.0.1", "http", proxies)
+    assert via.client == "203.0.113.5" and via.scheme == "https" and not via.foreign
+    assert via.own == "https://sf.example"
+    direct = origin_of(headers, "192.0.2.7", "http", proxies)  # not a proxy: headers ignored
+    assert direct.client == "192.0.2.7" and direct.own == "http://app:7860" and direct.foreign
+    assert origin_of({"host": "a:1"}, "192.0.2.7", "http").sender is None  # a script
+    assert origin_of({"host": "a:1", "referer": "http://a:1/x?y"}, "h", "http").foreign is False
+    with pytest.raises(ValueError):
+        trusted_networks(["not-an-address"])
+
+
+def test_a_finished_job_records_when_it_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from styleforge.app import worker as worker_module
+
+    app = _app(tmp_path)
+    app.create_style("s", _pictures(tmp_path / "up"))
+    job = app.store.create_job(app.store.styles()[0].id, "stylizer", "quick", 2)
+    clock = ["2030-01-01T10:00:00+00:00"]
+    monkeypatch.setattr(worker_module, "now_iso", lambda: clock[0])
+
+    def work(job: Any, stop: Any) -> dict[str, str]:
+        clock[0] = "2030-01-01T10:07:00+00:00"  # the training takes 7 minutes
+        return {"status": "done", "message": "finished"}
+
+    monkeypatch.setattr(app.worker, "_work", work)
+    app.worker._run(app.store.job(job.id))
+    done = app.store.job(job.id)
+    assert (done.started, done.finished) == ("2030-01-01T10:00:00+00:00", clock[0])
+
+
+@pytest.mark.slow
+def test_the_upload_folder_stays_bounded(tmp_path: Path) -> None:
+    """Uploads land in the store's own folder, and each upload prunes the oldest past the
+    bound (as results are)."""
+    app = _app(tmp_path)
+    app.store.keep_results_bytes = 2500
+    boundary = "b0undary"
+    with _served(app) as port:
+        for i in range(5):
+            body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+                    f"filename=\"u{i}.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                    + chr(65 + i) * 1000 + f"\r\n--{boundary}--\r\n").encode()  # fmt: skip
+            headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+            got = _http(port, "POST", "/gradio_api/upload", body, headers)
+            assert got.status == 200, got
+            [saved] = json.loads(got.body)
+            assert Path(saved).resolve().is_relative_to(app.store.uploads.resolve())
+            time.sleep(0.02)  # distinct modification times: the oldest is well defined
+    kept = sorted(p.name for p in app.store.uploads.rglob("*.bin"))
+    assert kept == ["u3.bin", "u4.bin"]

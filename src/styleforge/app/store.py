@@ -43,6 +43,7 @@ __all__ = [
     "ModelKind",
     "Store",
     "StyleRecord",
+    "Swept",
     "checked_name",
     "reason",
 ]
@@ -141,6 +142,53 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _prune(parents: Sequence[Path], keep_bytes: int) -> list[Path]:
+    """Remove the oldest folders (and files) directly under ``parents`` until what is left
+    is under ``keep_bytes``; returns those removed."""
+    entries = [d for parent in parents if parent.is_dir() for d in parent.iterdir()]
+    sized = []
+    for entry in entries:
+        try:
+            size = _size(entry) if entry.is_dir() else entry.stat().st_size
+            sized.append((entry.stat().st_mtime, size, entry))
+        except OSError:  # removed meanwhile (another request's prune)
+            continue
+    sized.sort()
+    total = sum(size for _, size, _ in sized)
+    removed = []
+    for _, size, entry in sized:
+        if total <= keep_bytes:
+            break
+        _remove(entry)
+        total -= size
+        removed.append(entry)
+    return removed
+
+
+@dataclass(frozen=True)
+class Swept:
+    """What :meth:`Store.sweep` removed at start-up.
+
+    Args:
+        leftovers: what a stop left that no record owns (temporary files, half-made styles).
+        uploads: the last run's uploads and Gradio's copies.
+        pruned: result folders past the ``--keep-results`` bound.
+    """
+
+    leftovers: list[Path]
+    uploads: list[Path]
+    pruned: list[Path]
+
+    def describe(self) -> str | None:
+        """One line for the server's start-up, ``None`` when nothing was removed."""
+        parts = [f"{len(found)} {what}" for found, what in (
+            (self.leftovers, "leftover(s) of an earlier stop"),
+            (self.uploads, "upload folder(s) of the last run"),
+            (self.pruned, "result folder(s) over --keep-results"),
+        ) if found]  # fmt: skip
+        return f"styleforge: removed {', '.join(parts)}" if parts else None
+
+
 def reason(err: BaseException, src: Path) -> str:
     """Why a file was refused, without its path or its name (the caller names it once)."""
     text = str(err).replace(str(src), src.name)
@@ -160,7 +208,10 @@ class Store:
         self.max_upload_bytes = max_upload_bytes
         #: Results and tune renders kept (bytes); the oldest go first.
         self.keep_results_bytes = keep_results_bytes
-        for sub in ("styles", "jobs", "models", "previews"):
+        #: Gradio's folder for uploads and its copies of what the page shows (``serve`` points
+        #: ``GRADIO_TEMP_DIR`` here): bounded as results are, emptied at each start.
+        self.uploads = root / "uploads"
+        for sub in ("styles", "jobs", "models", "previews", "uploads"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         self.db = root / "styleforge.db"
         with self._connect() as con:
@@ -209,30 +260,28 @@ class Store:
     def prune_results(self) -> list[Path]:
         """Remove the oldest folders of ``results/`` and ``tune/`` until what is left is under
         :attr:`keep_results_bytes`; returns those removed."""
-        folders = [d for sub in ("results", "tune") if (self.root / sub).is_dir()
-                   for d in (self.root / sub).iterdir() if d.is_dir()]  # fmt: skip
-        sized = sorted((d.stat().st_mtime, _size(d), d) for d in folders)
-        total = sum(size for _, size, _ in sized)
-        removed = []
-        for _, size, folder in sized:
-            if total <= self.keep_results_bytes:
-                break
-            shutil.rmtree(folder, ignore_errors=True)
-            total -= size
-            removed.append(folder)
-        return removed
+        return _prune([self.root / "results", self.root / "tune"], self.keep_results_bytes)
 
-    def sweep(self) -> list[Path]:
+    def prune_uploads(self) -> list[Path]:
+        """Remove the oldest folders of :attr:`uploads` (Gradio's uploads and its copies of
+        what the page shows) until what is left is under :attr:`keep_results_bytes`; returns
+        those removed."""
+        return _prune([self.uploads], self.keep_results_bytes)
+
+    def sweep(self) -> Swept:
         """At start-up, before anything runs: remove what a stop left behind and no record
         owns (temporary files, a style folder being filled, folders and models of no style
-        or job), and results past the bound. Returns what was removed."""
+        or job), the last run's uploads (no page holds them any more), and results past the
+        bound."""
         styles = {s.id for s in self.styles()}
         jobs = {j.id for j in self.jobs()}
         owned = {
             "styles": styles,
             "jobs": jobs,
             "models": {f"{i}.safetensors" for i in jobs},
-            "previews": {f"style-{i}.png" for i in styles} | {f"job-{i}.png" for i in jobs},
+            "previews": {f"style-{i}.png" for i in styles}
+            | {f"job-{i}.png" for i in jobs}
+            | {f"job-{i}-losses.png" for i in jobs},
         }
         removed = []
         for sub, names in owned.items():
@@ -244,7 +293,10 @@ class Store:
             if path.exists():
                 _remove(path)
                 removed.append(path)
-        return removed + self.prune_results()
+        uploads = sorted(self.uploads.iterdir()) if self.uploads.is_dir() else []
+        for path in uploads:
+            _remove(path)
+        return Swept(removed, uploads, self.prune_results())
 
     def open_upload(self, path: Path) -> Image.Image:
         """An uploaded photo, decoded; one over the upload limit, not an image or a

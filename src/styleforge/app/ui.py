@@ -12,17 +12,22 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from styleforge.app.actions import App
+from styleforge.app.auth import LOOPBACK
 from styleforge.app.store import Store
 from styleforge.app.worker import Worker
 
-__all__ = ["App", "build_ui", "serve"]
+if TYPE_CHECKING:
+    from styleforge.app.auth import LoginGuard
+
+__all__ = ["App", "build_ui", "serve", "server_config", "web_app"]
 
 
-def build_ui(app: App) -> Any:
-    """The Gradio Blocks page: tabs My styles, Train, Restyle, Dream, Tune."""
+def build_ui(app: App, logout: bool = False) -> Any:
+    """The Gradio Blocks page: tabs My styles, Train, Restyle, Dream, Tune (and a Log out
+    button with ``logout``)."""
     import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
@@ -36,20 +41,31 @@ def build_ui(app: App) -> Any:
     from styleforge.app.tabs.tune import TuneTab
 
     with gr.Blocks(title="styleforge") as page:
-        gr.Markdown("# styleforge\nLearn a style from pictures you like; restyle photos; dream.")
+        with gr.Row(equal_height=True):
+            gr.Markdown("# styleforge\nLearn a style from pictures you like; restyle photos; "
+                        "dream.")  # fmt: skip
+            if logout:  # a POST from the page itself: no link elsewhere can log anyone out
+                gr.Button("Log out", size="sm", scale=0, min_width=100, elem_id="logout").click(
+                    None, js=_LOG_OUT
+                )
         styles, train, restyle = StylesTab(app), TrainTab(app), RestyleTab(app)
         dream, tune = DreamTab(app), TuneTab(app)
 
-        def lists() -> tuple[Any, ...]:
+        def lists(on_load: bool = False) -> tuple[Any, ...]:
+            """The lists as they are now; on a page's load also its own picks (the newest
+            job and models), never those of the server's start or of another visitor."""
+
+            def picked(choices: list[tuple[str, str]]) -> Any:
+                if not on_load:
+                    return gr.Dropdown(choices=choices)
+                return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
+
             def styles_dd() -> Any:
                 return gr.Dropdown(choices=app.style_choices(), value=None)
 
-            def models_dd(kind: Any) -> Any:
-                return gr.Dropdown(choices=app.model_choices(kind))
-
-            return (app.styles_table(), styles_dd(), styles_dd(),
-                    gr.Dropdown(choices=app.job_choices()), models_dd("stylizer"),
-                    models_dd("sampler"), models_dd("stylizer"))  # fmt: skip
+            return (app.styles_table(), styles_dd(), styles_dd(), picked(app.job_choices()),
+                    picked(app.model_choices("stylizer")), picked(app.model_choices("sampler")),
+                    picked(app.model_choices("stylizer")))  # fmt: skip
 
         refresh = Refresh(lists, (styles.table, styles.pick, train.style, train.job,
                                   restyle.model, dream.model, tune.model))  # fmt: skip
@@ -58,24 +74,32 @@ def build_ui(app: App) -> Any:
         restyle.wire()
         dream.wire()
         tune.wire(refresh)
-        page.load(refresh.read, None, list(refresh.outputs))
+        page.load(lambda: lists(on_load=True), None, list(refresh.outputs))
     return page
+
+
+#: The Log out button's action, in the browser.
+_LOG_OUT = """() => fetch("/logout", {method: "POST", credentials: "same-origin"})
+  .finally(() => window.location.assign("/"))"""
 
 
 def serve(
     data_dir: Path, host: str = "127.0.0.1", port: int = 7860, max_upload_mb: int = 20,
     device: str = "auto", auth: tuple[str, str] | None = None,
     allowed_folders: Sequence[Path] = (), keep_results_mb: int = 500,
+    trusted_proxies: Sequence[str] = LOOPBACK,
 ) -> None:  # fmt: skip
     """Start the app; blocks until Ctrl-C or SIGTERM, then stops gracefully: a running
     training job saves its checkpoint and shows as interrupted, with Resume, after the next
     start. ``auth``: the (user, password) the app's own login page asks for before anything
     of Gradio's is served (:mod:`styleforge.app.gate`); ``allowed_folders``: where the style
-    form may read a folder. On start, what an earlier stop left behind is swept
-    (:meth:`Store.sweep`)."""
+    form may read a folder; ``trusted_proxies``: the addresses whose ``X-Forwarded-*``
+    headers count. On start, what an earlier stop left behind is swept (:meth:`Store.sweep`)."""
     previous = signal.signal(signal.SIGTERM, _interrupt)  # before anything starts: a stop at
     try:  # any moment ends as Ctrl-C does, through the clean-up below
-        _serve(data_dir, host, port, max_upload_mb, device, auth, allowed_folders, keep_results_mb)
+        store = Store(data_dir, max_upload_bytes=max_upload_mb * 2**20,
+                      keep_results_bytes=keep_results_mb * 2**20)  # fmt: skip
+        _serve(store, host, port, device, auth, allowed_folders, trusted_proxies)
     except KeyboardInterrupt:
         pass
     finally:
@@ -83,34 +107,55 @@ def serve(
 
 
 def _serve(
-    data_dir: Path, host: str, port: int, max_upload_mb: int, device: str,
-    auth: tuple[str, str] | None, allowed_folders: Sequence[Path], keep_results_mb: int,
+    store: Store, host: str, port: int, device: str, auth: tuple[str, str] | None,
+    allowed_folders: Sequence[Path], trusted_proxies: Sequence[str],
 ) -> None:  # fmt: skip
     import uvicorn
 
     from styleforge.app.auth import LoginGuard
-    from styleforge.app.gate import gated_app
 
-    store = Store(data_dir, max_upload_bytes=max_upload_mb * 2**20,
-                  keep_results_bytes=keep_results_mb * 2**20)  # fmt: skip
-    swept = store.sweep()
+    swept = store.sweep().describe()
     if swept:
-        print(f"styleforge: removed {len(swept)} leftover(s) of an earlier stop", file=sys.stderr)
+        print(swept, file=sys.stderr)
     worker = Worker(store, device).start()
-    page = build_ui(App(store, worker, allowed_folders)).queue(default_concurrency_limit=4)
     guard = LoginGuard(*auth) if auth is not None else None
-    access = file_access(store)
-    web = gated_app(page, guard, max_file_size=f"{max_upload_mb}mb", show_error=False,
-                    allowed_paths=access["allowed_paths"],
-                    blocked_paths=access["blocked_paths"])  # fmt: skip
+    web, page = web_app(App(store, worker, allowed_folders), guard, trusted_proxies)
     print(f"styleforge: serving on http://{host}:{port}/ (Ctrl-C stops)", file=sys.stderr)
-    server = uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="warning",
-                                           timeout_graceful_shutdown=5))  # fmt: skip
+    server = uvicorn.Server(server_config(web, host, port))
     try:
         run_server(server)  # SIGTERM and Ctrl-C end it gracefully
     finally:
         worker.close()
         page.close()
+
+
+def web_app(
+    app: App, guard: LoginGuard | None = None, trusted_proxies: Sequence[str] = LOOPBACK
+) -> tuple[Any, Any]:
+    """The web server's app as ``serve`` runs it: the page behind the front door
+    (:func:`~styleforge.app.gate.gated_app`), Gradio's uploads in the store's bounded
+    :attr:`~Store.uploads` folder. -> (the ASGI app, the Gradio page to close after)."""
+    import os
+
+    from styleforge.app.gate import gated_app
+
+    store = app.store
+    os.environ["GRADIO_TEMP_DIR"] = str(store.uploads.resolve())  # read as Gradio builds
+    page = build_ui(app, logout=guard is not None).queue(default_concurrency_limit=4)
+    mb = max(1, -(-store.max_upload_bytes // 2**20))
+    web = gated_app(page, guard, trusted_proxies=trusted_proxies,
+                    after_upload=store.prune_uploads, max_file_size=f"{mb}mb",
+                    show_error=False, **file_access(store))  # fmt: skip
+    return web, page
+
+
+def server_config(web: Any, host: str, port: int) -> Any:
+    """uvicorn's configuration for ``web``: the front door reads the proxies' headers itself
+    (only from the trusted ones), so uvicorn's own reading is off."""
+    import uvicorn
+
+    return uvicorn.Config(web, host=host, port=port, log_level="warning",
+                          timeout_graceful_shutdown=5, proxy_headers=False)  # fmt: skip
 
 
 def run_server(server: Any) -> None:
@@ -123,7 +168,7 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def file_access(store: Store) -> dict[str, list[str]]:
+def file_access(store: Store) -> dict[str, Any]:
     """Gradio's file route: only what the page shows (:meth:`Store.shown_folders`); the
     database, the pictures, the models and the run folders are blocked outright."""
     root = store.root

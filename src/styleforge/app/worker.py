@@ -151,7 +151,8 @@ class Worker:
         doing = "refining" if job.kind == "refine" else "training"
         self.store.update_job(job.id, status="running", started=now_iso(), message=doing)
         try:
-            self.store.update_job(job.id, finished=now_iso(), **self._work(job, stop))
+            outcome = self._work(job, stop)  # first: ``finished`` is when it has ended
+            self.store.update_job(job.id, finished=now_iso(), **outcome)
         except UserError as err:
             self.store.update_job(job.id, status="failed", message=str(err), finished=now_iso())
         except DiskFull as err:  # the last checkpoint is intact: the job can go on from it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from pathlib import Path
 
 from styleforge.cli.common import Subparsers, add_device, positive_int
@@ -44,18 +45,30 @@ def add_parser(sub: Subparsers) -> None:
         "--no-auth", action="store_true",
         help="serve a non-local --host without a login, on purpose",
     )  # fmt: skip
+    sv.add_argument(
+        "--trusted-proxy", action="append", metavar="ADDR",
+        help="a reverse proxy (address or network) whose X-Forwarded-For/-Proto/-Host headers "
+        "count: who the client is, and HTTPS for the Secure cookie (repeatable; default: this "
+        "machine, 127.0.0.1 and ::1)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     """``styleforge serve``: serves until interrupted."""
-    from styleforge.app.auth import resolve_auth
+    from styleforge.app.auth import LOOPBACK, resolve_auth
 
     login = resolve_auth(args.host, args.auth, args.no_auth)  # before Gradio loads
+    proxies = LOOPBACK if args.trusted_proxy is None else tuple(args.trusted_proxy)
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy.strip().strip("[]"), strict=False)
+        except ValueError:
+            raise UserError(f"--trusted-proxy {proxy}: not an address or network") from None
     from styleforge.app.ui import serve
 
     for folder in args.allow_folder:
         if not folder.is_dir():
             raise UserError(f"--allow-folder {folder}: no such folder")
     serve(args.data_dir, args.host, args.port, args.max_upload_mb, args.device, login,
-          args.allow_folder, args.keep_results)  # fmt: skip
+          args.allow_folder, args.keep_results, proxies)  # fmt: skip
     return 0
