@@ -136,28 +136,46 @@ def _chromium() -> str:
 
 
 @contextmanager
+def served(app: App, guard: Any = None) -> Iterator[int]:
+    """The app served as ``serve`` serves it (its front door, its uploads folder) by uvicorn
+    in a thread on a free local port: yields the port; stopped afterwards."""
+    import threading
+
+    import uvicorn
+
+    from styleforge.app.ui import server_config, web_app
+
+    web, page_app = web_app(app, guard)
+    port = _free_port()
+    server = uvicorn.Server(server_config(web, "127.0.0.1", port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            assert time.monotonic() < deadline, "the server never started"
+            time.sleep(0.1)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        page_app.close()
+
+
+@contextmanager
 def served_page(app: App) -> Iterator[Any]:
     """The app's page served on a free local port, opened in headless Chromium: yields the
     Playwright page; the browser and the server are closed afterwards."""
     from playwright.sync_api import sync_playwright
 
-    from styleforge.app.ui import build_ui
-
-    page_app = build_ui(app)
-    port = _free_port()
-    page_app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
-                            quiet=True)  # fmt: skip
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=_chromium(), headless=True,
-                                         args=["--no-sandbox"])  # fmt: skip
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/")
-            yield page
-            browser.close()
-    finally:
-        page_app.close()
+    with served(app) as port, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), headless=True,
+                                     args=["--no-sandbox"])  # fmt: skip
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        yield page
+        browser.close()
 
 
 def test_browser_create_train_restyle(tmp_path: Path, uploads: list[Path]) -> None:

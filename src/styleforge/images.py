@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # torch is imported lazily: the ONNX apply path runs without 
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "MAX_PIXELS_HINT",
     "SAMPLE_PHOTOS",
     "SAVE_FORMATS",
     "array_to_pil",
@@ -145,6 +146,11 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # 1, L, P, CMYK, YCbCr, HSV, ...
 
 
+#: How the command line raises the size limit: said in its refusal (the web app has no such
+#: flag and leaves it out).
+MAX_PIXELS_HINT = " (raise it with --max-pixels)"
+
+
 def open_image(
     path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, *, at_least: int | None = None
 ) -> Image.Image:
@@ -173,9 +179,7 @@ def open_image(
     except OSError as exc:
         raise ImageError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
 
-    too_large = (
-        f"over the limit of {_megapixels(max_pixels)} megapixels (raise it with --max-pixels)"
-    )
+    too_large = f"over the limit of {_megapixels(max_pixels)} megapixels{MAX_PIXELS_HINT}"
     try:
         with (
             _pil_limit_at_least(max_pixels),

@@ -19,8 +19,9 @@ from typing import Any
 
 from styleforge import images, sheets
 from styleforge.app import dream, tune
-from styleforge.app.store import JobKind, ModelKind, Store, reason
-from styleforge.app.worker import Worker, progress
+from styleforge.app.store import ACTIVE, JobKind, ModelKind, Store, reason
+from styleforge.app.watch import Watches
+from styleforge.app.worker import Worker, job_config
 from styleforge.errors import UserError
 from styleforge.fileio import atomic_write
 from styleforge.infer.restyle import Settings
@@ -31,6 +32,7 @@ __all__ = [
     "CLIP_MAX_SIZE",
     "MAX_CLIP_SECONDS",
     "MAX_FOLDER_FILES",
+    "MAX_STEPS",
     "App",
     "plain",
     "upload_paths",
@@ -44,6 +46,10 @@ CLIP_MAX_SIZE = 640
 
 #: The most files a style made from a folder on the server may scan.
 MAX_FOLDER_FILES = 2000
+#: The most steps the Train tab's Steps field takes.
+MAX_STEPS = 1_000_000
+#: The most restyled photos a page's Restyle history keeps.
+HISTORY = 24
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 
@@ -70,7 +76,8 @@ class App:
         self.worker = worker
         #: Folders on this machine a style may be made from (resolved); none: uploads only.
         self.allowed_folders = tuple(Path(f).expanduser().resolve() for f in allowed_folders)
-        self.last_created: str | None = None
+        #: The jobs pages watch: their logs read incrementally (the same for every visitor).
+        self.watches = Watches(lambda job_id: store.preview_of("job", f"{job_id}-losses"))
 
     # ------------------------------------------------------------------ My styles
 
@@ -86,14 +93,18 @@ class App:
         """Create a style from uploads, or from a folder on this machine under one of the roots
         the operator allowed (``serve --allow-folder``); returns the audit. A folder's files are
         never listed: only counts and the reasons files were skipped."""
+        return self.new_style(name, files, folder)[0]
+
+    def new_style(self, name: str, files: Any, folder: str = "") -> tuple[str, str]:
+        """:meth:`create_style`; -> (the audit, the new style's id), for the page that asked
+        (the app keeps no "last created" that another visitor could see)."""
         paths = upload_paths(files)
         from_folder = bool(folder.strip())
         if from_folder:
             paths += self._folder_files(folder.strip())
         style, audit = self.store.create_style(name, paths, name_refused=not from_folder)
-        self.last_created = style.id
         audit = audit.replace("`", "'")  # nothing closes the code block it is shown in
-        return f"Created style **{plain(style.name)}**.\n\n```\n{audit}\n```"
+        return f"Created style **{plain(style.name)}**.\n\n```\n{audit}\n```", style.id
 
     def _folder_files(self, folder: str) -> list[Path]:
         """The files of ``folder`` (resolved; it and every file inside an allowed root, links
@@ -167,55 +178,74 @@ class App:
 
     # ------------------------------------------------------------------ Train
 
-    def start_training(self, style_id: str, kind: JobKind, preset: str, steps: float | None) -> str:
-        """Queue a job; returns its id."""
+    def start_training(
+        self, style_id: str, kind: JobKind, preset: str, steps: str | int | None
+    ) -> str:
+        """Queue a job; returns its id. ``steps``: as typed (:meth:`parse_steps`)."""
+        n = self.parse_steps(steps, kind, preset)
         if not style_id:
             raise UserError("pick a style to train")
-        if kind not in ("stylizer", "sampler"):
-            raise UserError(f"unknown model kind {kind!r}")
-        if preset not in PRESETS:
-            raise UserError(f"unknown preset {preset!r}")
-        n = int(steps) if steps else None
-        if n is not None and n < 1:
-            raise UserError("steps must be at least 1")
         job = self.store.create_job(style_id, kind, preset, n)
         self.worker.wake()
         return job.id
 
+    @staticmethod
+    def preset_steps(kind: JobKind, preset: str) -> int:
+        """The steps of a preset of a kind of model (what the Steps field shows)."""
+        from styleforge.train.config import SamplerTrainConfig, StylizerTrainConfig
+
+        if kind not in ("stylizer", "sampler"):
+            raise UserError(f"unknown model kind {kind!r}")
+        if preset not in PRESETS:
+            raise UserError(f"unknown preset {preset!r}")
+        config = SamplerTrainConfig if kind == "sampler" else StylizerTrainConfig
+        return config.preset(preset).steps
+
+    @classmethod
+    def parse_steps(cls, steps: str | int | None, kind: JobKind, preset: str) -> int | None:
+        """The Steps field as typed -> a step count; empty: ``None`` (the preset's). Anything
+        but a whole number from 1 to :data:`MAX_STEPS` is a :class:`UserError` saying so."""
+        default = cls.preset_steps(kind, preset)
+        text = "" if steps is None else str(steps).strip()
+        if not text:
+            return None
+        if not re.fullmatch(r"[0-9]+", text) or not 1 <= int(text) <= MAX_STEPS:
+            shown = text if len(text) <= 12 else text[:12] + "…"
+            raise UserError(f"steps: {plain(shown)} is not a whole number from 1 to "
+                            f"{MAX_STEPS}; leave it empty for the preset's {default}")  # fmt: skip
+        return int(text)
+
     def job_choices(self) -> list[tuple[str, str]]:
         """(label, id) of every job, newest first."""
-        names = {s.id: s.name for s in self.store.styles()}
+        names = self.store.style_names()
         return [
             (f"{names.get(j.style_id, '?')} · {j.kind} · {j.status} ({j.id})", j.id)
             for j in self.store.jobs()
         ]
 
-    def job_status(self, job_id: str | None) -> tuple[str, str | None, bytes | None]:
-        """Markdown status line, latest preview path and loss-curve PNG of a job."""
+    def job_status(self, job_id: str | None) -> tuple[str, str | None, str | None]:
+        """Markdown status line, latest preview path and loss plot path of a job (its logs
+        read incrementally, the plot redrawn only when they grew: :mod:`.watch`)."""
         if not job_id:
             jobs = self.store.jobs()
             if not jobs:
                 return "No training jobs yet.", None, None
             job_id = jobs[0].id
         job = self.store.job(job_id)
-        p = progress(job)
-        frac = min(1.0, p["step"] / max(1, p["total"]))
+        total = job.steps or job_config(job).steps
+        last, plot = self.watches.of(job.id, job.run_dir).status(final=job.status not in ACTIVE)
+        step = total if job.status == "done" else 0 if last is None else last + 1
+        frac = min(1.0, step / max(1, total))
         bar = "█" * round(24 * frac) + "░" * (24 - round(24 * frac))
         text = (
-            f"**{job.kind}** job `{job.id}`: **{job.status}**, step {p['step']} of "
-            f"{p['total']} ({100 * frac:.0f} %). {self._unpathed(job.message)}\n\n`{bar}`"
+            f"**{job.kind}** job `{job.id}`: **{job.status}**, step {step} of "
+            f"{total} ({100 * frac:.0f} %). {self._unpathed(job.message)}\n\n`{bar}`"
         )
         if job.resumable:
             text += " It can be resumed from its checkpoint."
-        curves = None
-        if (job.run_dir / "log.csv").is_file():
-            from styleforge.metrics import report
-
-            found = report.read_run_log(job.run_dir)
-            found.pop("lr_scale", None)  # a setting, not a loss
-            if found:
-                curves = report.plot_curves(found)
-        return text, self._job_preview(job.id, p["preview"]), curves
+        preview = job.run_dir / "preview.png"
+        shown = self._job_preview(job.id, preview if preview.is_file() else None)
+        return text, shown, None if plot is None else str(plot)
 
     def _unpathed(self, text: str) -> str:
         """A message for the page: the data directory's path left out, shown as text."""
@@ -280,6 +310,22 @@ class App:
             after = images.save_image(restyler(img, settings), out / f"restyled_{i:03d}.png")
             pairs.append((str(before), str(after)))
         return pairs
+
+    def restyle_history(self, entries: Any) -> list[tuple[str, str]]:
+        """A page's Restyle history as the browser keeps it (newest first) -> the (before,
+        after) pairs still on disk, at most :data:`HISTORY`. The browser's copy is never
+        trusted: only files of this app's results folder are kept."""
+        results = (self.store.root / "results").resolve()
+        kept: list[tuple[str, str]] = []
+        for entry in entries if isinstance(entries, list) else []:
+            if not (isinstance(entry, list | tuple) and len(entry) == 2):
+                continue
+            pair = tuple(Path(str(p)).resolve() for p in entry)
+            if all(p.is_relative_to(results) and p.is_file() for p in pair):
+                kept.append((str(pair[0]), str(pair[1])))
+            if len(kept) == HISTORY:
+                break
+        return kept
 
     def restyle_clip(
         self, clip: Any, model: str, strength: float | None = None,

@@ -190,8 +190,9 @@ class Swept:
 
 
 def reason(err: BaseException, src: Path) -> str:
-    """Why a file was refused, without its path or its name (the caller names it once)."""
-    text = str(err).replace(str(src), src.name)
+    """Why a file was refused, without its path or its name (the caller names it once), and
+    without the command line's hints (the web app has no ``--max-pixels``)."""
+    text = str(err).replace(str(src), src.name).replace(images.MAX_PIXELS_HINT, "")
     for prefix in (f"{src.name}: ", f"{src}: "):
         text = text.removeprefix(prefix)
     return text
@@ -213,6 +214,7 @@ class Store:
         self.uploads = root / "uploads"
         for sub in ("styles", "jobs", "models", "previews", "uploads"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        self._counts: dict[Path, tuple[int, int]] = {}  # style folder -> (mtime, pictures)
         self.db = root / "styleforge.db"
         with self._connect() as con:
             con.executescript(_SCHEMA)
@@ -303,7 +305,10 @@ class Store:
         decompression bomb is a :class:`UserError`."""
         if path.stat().st_size > self.max_upload_bytes:
             raise UserError(f"{path.name}: over the upload limit")
-        return images.open_image(path)
+        try:
+            return images.open_image(path)
+        except UserError as err:  # named, never with the server's (temporary) path
+            raise UserError(f"{path.name}: {reason(err, path)}") from None
 
     # ------------------------------------------------------------------ styles
 
@@ -398,8 +403,25 @@ class Store:
 
     def _style(self, row: sqlite3.Row) -> StyleRecord:
         folder = self.style_folder(row["id"])
-        count = len(collection.scan(folder).images) if folder.is_dir() else 0
-        return StyleRecord(row["id"], row["name"], row["created"], folder, count)
+        return StyleRecord(row["id"], row["name"], row["created"], folder, self._count(folder))
+
+    def _count(self, folder: Path) -> int:
+        """The usable pictures of a style folder: scanned (each decoded) once, then again
+        only when the folder changes (a page lists the styles often)."""
+        try:
+            stamp = folder.stat().st_mtime_ns
+        except OSError:
+            return 0
+        cached = self._counts.get(folder)
+        if cached is None or cached[0] != stamp:
+            cached = self._counts[folder] = (stamp, len(collection.scan(folder).images))
+        return cached[1]
+
+    def style_names(self) -> dict[str, str]:
+        """``{id: name}`` of every style (no folder is looked at: cheap enough for every
+        look of a page's timer)."""
+        with self._connect() as con:
+            return {r["id"]: r["name"] for r in con.execute("SELECT id, name FROM styles")}
 
     def styles(self) -> list[StyleRecord]:
         """All styles, oldest first."""
@@ -423,6 +445,7 @@ class Store:
             if job.model:
                 Path(job.model).unlink(missing_ok=True)
             self.preview_of("job", job.id).unlink(missing_ok=True)
+            self.preview_of("job", f"{job.id}-losses").unlink(missing_ok=True)
         shutil.rmtree(self.style_folder(style_id), ignore_errors=True)
         with self._connect() as con:
             con.execute("DELETE FROM jobs WHERE style_id = ?", (style_id,))
@@ -519,7 +542,7 @@ class Store:
 
     def models(self, kind: ModelKind) -> list[tuple[str, Path]]:
         """(label, path) of every finished model of a kind, newest first."""
-        names = {s.id: s.name for s in self.styles()}
+        names = self.style_names()
         out = []
         for job in self.jobs():
             if (

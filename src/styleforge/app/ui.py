@@ -71,7 +71,7 @@ def build_ui(app: App, logout: bool = False) -> Any:
                                   restyle.model, dream.model, tune.model))  # fmt: skip
         styles.wire(refresh)
         train.wire(restyle.model, dream.model)
-        restyle.wire()
+        restyle.wire(page)
         dream.wire()
         tune.wire(refresh)
         page.load(lambda: lists(on_load=True), None, list(refresh.outputs))
@@ -145,7 +145,8 @@ def web_app(
     mb = max(1, -(-store.max_upload_bytes // 2**20))
     web = gated_app(page, guard, trusted_proxies=trusted_proxies,
                     after_upload=store.prune_uploads, max_file_size=f"{mb}mb",
-                    show_error=False, **file_access(store))  # fmt: skip
+                    show_error=False, run_history=False,  # no copy of every run in browsers
+                    **file_access(store))  # fmt: skip
     return web, page
 
 

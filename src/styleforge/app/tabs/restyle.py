@@ -3,6 +3,7 @@ taste)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import gradio as gr
@@ -19,6 +20,12 @@ class RestyleTab:
 
     def __init__(self, app: App) -> None:
         self.app = app
+        # The history is kept in this browser (a reload keeps it; another visitor never sees
+        # it), outside the tab: a tab not shown yet would not read it before the page's load.
+        # The key only scrambles it in the browser, which holds it too; stable across restarts.
+        key = hashlib.sha256(str(app.store.root.resolve()).encode()).hexdigest()[:32]
+        self.history = gr.BrowserState([], storage_key="styleforge-restyle-history",
+                                       secret=key)  # fmt: skip
         with gr.Tab("Restyle"):
             self.photos = gr.File(label="Photos", file_count="multiple", file_types=["image"],
                                   elem_id="photos")  # fmt: skip
@@ -39,6 +46,8 @@ class RestyleTab:
             self.gallery = gr.Gallery(label="Before / after", columns=2,
                                       elem_id="restyle-gallery")  # fmt: skip
             self.downloads = gr.File(label="Download", file_count="multiple")
+            self.earlier = gr.Gallery(label="Your earlier results (this browser, newest first)",
+                                      columns=4, elem_id="restyle-history")  # fmt: skip
             with gr.Accordion(f"A short clip (up to {MAX_CLIP_SECONDS:.0f} s)", open=False):
                 with gr.Row():
                     self.clip = gr.File(label="Clip (.mp4, .mov, .webm, .gif)",
@@ -47,21 +56,28 @@ class RestyleTab:
                     self.clip_out = gr.Video(label="Restyled clip", elem_id="clip-out")
                 self.go_clip = gr.Button("Restyle the clip", elem_id="restyle-clip")
 
-    def wire(self) -> None:
-        """Restyle shows each photo before and after, and offers the results to download."""
+    def wire(self, page: Any) -> None:
+        """Restyle shows each photo before and after, offers the results to download and adds
+        them to this browser's history, which ``page`` shows again on each load."""
         app = self.app
 
         def restyle(files: Any, model: str, strength: float, colors: float,
-                    use_taste: bool) -> tuple[Any, ...]:  # fmt: skip
+                    use_taste: bool, history: Any) -> tuple[Any, ...]:  # fmt: skip
             try:
                 pairs = app.restyle(files, model, strength, colors, use_taste)
                 taste = app.taste_of(model) if use_taste else None
             except UserError as err:
-                return warn(err), None, None
-            shown = [(p, label) for pair in pairs
-                     for p, label in zip(pair, ("before", "after"), strict=True)]  # fmt: skip
+                return warn(err), None, None, gr.skip(), gr.skip()
             note = f" with your taste ({taste.describe()})" if taste is not None else ""
-            return f"Restyled {len(pairs)} photo(s){note}.", shown, [a for _, a in pairs]
+            kept = app.restyle_history([list(p) for p in pairs] + list(history or []))
+            return (f"Restyled {len(pairs)} photo(s){note}.", _captioned(pairs),
+                    [a for _, a in pairs], _captioned(kept), [list(p) for p in kept])  # fmt: skip
+
+        def earlier(history: Any) -> tuple[Any, Any]:
+            kept = app.restyle_history(history)
+            return _captioned(kept), [list(p) for p in kept]
+
+        page.load(earlier, [self.history], [self.earlier, self.history])
 
         def controls(model: str, use_taste: bool) -> tuple[Any, ...]:
             try:
@@ -84,5 +100,12 @@ class RestyleTab:
         for trigger in (self.model.change, self.use_taste.change):
             trigger(controls, [self.model, self.use_taste], [self.strength, self.colors])
         self.go.click(restyle, [self.photos, self.model, self.strength, self.colors,
-                                self.use_taste],
-                      [self.message, self.gallery, self.downloads])  # fmt: skip
+                                self.use_taste, self.history],
+                      [self.message, self.gallery, self.downloads, self.earlier,
+                       self.history])  # fmt: skip
+
+
+def _captioned(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(before, after) pairs as a gallery's captioned pictures."""
+    return [(p, label) for pair in pairs
+            for p, label in zip(pair, ("before", "after"), strict=True)]  # fmt: skip

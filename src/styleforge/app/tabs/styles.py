@@ -3,10 +3,13 @@ delete."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 
 from styleforge.app.actions import App
-from styleforge.app.tabs.common import Refresh, safe
+from styleforge.app.tabs.common import Refresh, safe, warn
+from styleforge.errors import UserError
 
 __all__ = ["StylesTab"]
 
@@ -34,17 +37,21 @@ class StylesTab:
                 self.new_name = gr.Textbox(label="New name")
                 self.rename = gr.Button("Rename")
                 self.delete = gr.Button("Delete", variant="stop")
+            self.created = gr.State(None)  # the style this page created last (its own)
 
     def wire(self, refresh: Refresh) -> None:
         """Create, rename and delete refresh every list; a new style shows its look."""
         app = self.app
 
-        def newest_preview() -> str | None:
-            return app.style_preview(app.last_created)
+        def create(name: str, files: Any, folder: str) -> tuple[str, str | None]:
+            try:
+                return app.new_style(name, files, folder)
+            except UserError as err:
+                return warn(err), None
 
-        created = self.create.click(safe(app.create_style), [self.name, self.uploads, self.folder],
-                                    self.message)  # fmt: skip
-        refresh.after(created).then(newest_preview, None, self.look)
+        created = self.create.click(create, [self.name, self.uploads, self.folder],
+                                    [self.message, self.created])  # fmt: skip
+        refresh.after(created).then(app.style_preview, [self.created], self.look)
         self.pick.change(app.style_preview, [self.pick], self.look)
         refresh.after(self.rename.click(safe(app.rename_style), [self.pick, self.new_name],
                                         self.message))  # fmt: skip

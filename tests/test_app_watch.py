@@ -1,0 +1,141 @@
+"""What the web page's fields and looks cost and refuse: the Train tab's Steps field, the
+watched job's logs read incrementally and its plot redrawn only on new rows, the Restyle
+history trusted only for this app's results, and refusals that carry no server path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from styleforge.app.actions import MAX_STEPS, App
+from styleforge.app.store import Store
+from styleforge.app.watch import JobWatch, LogTail
+from styleforge.app.worker import Worker
+from styleforge.errors import UserError
+
+from .conftest import app_model, write_image, write_tiny_stylizer
+
+
+def _app(tmp_path: Path) -> App:
+    store = Store(tmp_path / "data")
+    return App(store, Worker(store, "cpu"))
+
+
+def test_the_steps_field_takes_whole_numbers_only(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    assert app.preset_steps("stylizer", "quick") == 300
+    assert app.preset_steps("sampler", "quick") == 450
+    assert app.parse_steps("", "stylizer", "quick") is None  # the preset's
+    assert app.parse_steps(None, "stylizer", "quick") is None
+    assert app.parse_steps(" 12 ", "stylizer", "quick") == 12
+    assert app.parse_steps(7, "sampler", "quick") == 7
+    for bad in ("0", "abc", "2.5", "-5", "1e3", "٣", str(MAX_STEPS + 1)):
+        with pytest.raises(UserError, match="not a whole number from 1 to"):
+            app.parse_steps(bad, "stylizer", "quick")
+    with pytest.raises(UserError, match="preset's 450"):
+        app.parse_steps("0", "sampler", "quick")
+    with pytest.raises(UserError, match="unknown preset"):
+        app.parse_steps("5", "stylizer", "nope")
+    app.create_style("s", [write_image(tmp_path / "p.png", (72, 64), seed=1)])
+    with pytest.raises(UserError, match="not a whole number"):
+        app.start_training(app.store.styles()[0].id, "stylizer", "quick", "2.5")
+    assert app.store.jobs() == []  # nothing queued
+
+
+def _log(path: Path, rows: list[str], mode: str = "a") -> None:
+    with path.open(mode) as fh:
+        fh.write("".join(rows))
+
+
+def test_a_log_is_read_incrementally_and_again_after_a_rewrite(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    tail = LogTail(path)
+    assert tail.read() == 0 and tail.rows == []  # not there yet
+    _log(path, ["step,loss\n", "0,1.5\n", "1,1.2\n", "2,1."], "w")  # a torn last line
+    assert tail.read() == 2 and [r["step"] for r in tail.rows] == ["0", "1"]
+    _log(path, ["1\n", "3,0.9\n"])
+    assert tail.read() == 2 and tail.rows[-2:] == [{"step": "2", "loss": "1.1"},
+                                                   {"step": "3", "loss": "0.9"}]  # fmt: skip
+    assert tail.read() == 0
+    replaced = tmp_path / "new.csv"  # a resume rewrites the log (a new file, renamed)
+    _log(replaced, ["step,loss\n", "0,1.5\n"], "w")
+    replaced.replace(path)
+    assert tail.read() == 1 and tail.rows == [{"step": "0", "loss": "1.5"}]
+    assert tail.rewrites == 1
+
+
+def test_the_loss_plot_is_redrawn_only_when_rows_arrive(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    now = [0.0]
+    watch = JobWatch(run, tmp_path / "losses.png", clock=lambda: now[0])
+    assert watch.status() == (None, None) and watch.draws == 0
+    _log(run / "log.csv", ["step,loss,lr_scale\n", "0,2.0,1\n", "1,1.0,1\n"], "w")
+    step, plot = watch.status()
+    assert step == 1 and plot is not None and watch.draws == 1
+    assert Image.open(plot).size[0] > 0
+    assert set(watch.curves()) == {"loss"}  # lr_scale is a setting
+    for _ in range(3):  # looks without new rows draw nothing
+        now[0] += 2
+        assert watch.status() == (1, plot)
+    assert watch.draws == 1
+    _log(run / "log.csv", ["2,0.5,1\n"])
+    now[0] += 2
+    assert watch.status()[0] == 2 and watch.draws == 1  # not again within REDRAW_SECONDS
+    now[0] += 10
+    assert watch.status()[0] == 2 and watch.draws == 2
+    _log(run / "log.csv", ["3,0.4,1\n"])
+    assert watch.status(final=True)[0] == 3 and watch.draws == 3  # the end: drawn at once
+
+
+def test_the_job_status_shows_the_plot_as_a_served_file(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    app.create_style("s", [write_image(tmp_path / "p.png", (72, 64), seed=1)])
+    job = app.store.create_job(app.store.styles()[0].id, "stylizer", "quick", 4)
+    job.run_dir.mkdir(parents=True)
+    _log(job.run_dir / "log.csv", ["step,loss\n", "0,2.0\n", "1,1.0\n"], "w")
+    text, preview, plot = app.job_status(job.id)
+    assert "step 2 of 4" in text and preview is None and plot is not None
+    assert Path(plot).parent == app.store.root / "previews"  # a folder the page may show
+    assert app.job_choices() == [(f"s · stylizer · queued ({job.id})", job.id)]
+
+
+def test_the_restyle_history_keeps_only_this_apps_results(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    model = app_model(app.store, write_tiny_stylizer(tmp_path / "m.safetensors"))
+    pairs = app.restyle([write_image(tmp_path / "photo.png", (48, 40), seed=3)], model)
+    secret = app.store.db
+    forged = [
+        [str(secret), str(secret)],  # a page cannot make the server show any file
+        ["/etc/passwd", "/etc/passwd"],
+        [pairs[0][0], str(app.store.root / "results" / ".." / "styleforge.db")],
+        "not a pair",
+        [pairs[0][0]],
+    ]
+    kept = app.restyle_history([*forged, list(pairs[0])])
+    assert kept == [pairs[0]]
+    assert app.restyle_history(None) == [] and app.restyle_history({"a": 1}) == []
+    assert len(app.restyle_history([list(pairs[0])] * 100)) == 24
+
+
+def test_refusals_name_the_file_without_the_servers_path_or_flags(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    model = app_model(app.store, write_tiny_stylizer(tmp_path / "m.safetensors"))
+    uploads = tmp_path / "gradio" / "3f9a"
+    uploads.mkdir(parents=True)
+    bomb = uploads / "bomb.png"
+    Image.new("L", (12_000, 9_000)).save(bomb)
+    notes = uploads / "notes.png"
+    notes.write_text("not a picture")
+    for files in ([bomb], [notes]):
+        for action in (lambda f: app.tune_round(model, f), lambda f: app.restyle(f, model)):
+            with pytest.raises(UserError) as err:
+                action(files)
+            text = str(err.value)
+            assert str(uploads) not in text and files[0].name in text, text
+            assert "--max-pixels" not in text, text
+    with pytest.raises(UserError) as err:
+        app.create_style("s", [bomb])
+    assert "megapixels" in str(err.value) and "--max-pixels" not in str(err.value)
