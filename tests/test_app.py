@@ -200,7 +200,7 @@ def test_browser_create_train_restyle(tmp_path: Path, uploads: list[Path]) -> No
             page.get_by_role("tab", name="Train").click()
             page.locator("#train-style input").click()
             page.get_by_role("option", name="Browser style (4 images)").click()
-            page.locator("#train-steps input").fill("6")
+            page.locator("#train-steps textarea, #train-steps input").first.fill("6")
             page.locator("#start-training").click()
             expect(page.locator("#job-status")).to_contain_text("done", timeout=240_000)
             expect(page.locator("#preview img")).to_be_visible(timeout=30_000)
