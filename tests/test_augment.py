@@ -155,3 +155,22 @@ def test_policy_disabled_is_identity_and_validation() -> None:
         diff_augment(x[0])
     pol = AugmentPolicy(color=False, translation=0.2, cutout=0.3)
     assert AugmentPolicy.from_dict(pol.to_dict()) == pol
+
+
+def test_gaussian_blur_keeps_flat_colour_and_the_mean_and_removes_fine_stripes() -> None:
+    from styleforge.train.augment import gaussian_blur
+
+    flat = torch.full((2, 3, 16, 16), 0.3)
+    assert torch.allclose(gaussian_blur(flat, 2.0), flat, atol=1e-6)
+    stripes = torch.zeros(1, 3, 32, 32)
+    stripes[..., ::2] = 1.0  # a 2-px column pattern
+    soft = gaussian_blur(stripes, 1.5)
+    assert soft.std() < 0.02 * stripes.std()  # the stripes are gone
+    assert abs(soft.mean().item() - 0.5) < 0.02  # the tone is kept
+    x = images()
+    assert gaussian_blur(x, 0.0) is x  # off: the very same tensor
+    y = x.clone().requires_grad_(True)
+    gaussian_blur(y, 1.0).sum().backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all()
+    # Larger than the picture: the kernel is cut to fit, no error.
+    assert gaussian_blur(torch.rand(1, 3, 4, 4), 10.0).shape == (1, 3, 4, 4)

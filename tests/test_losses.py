@@ -426,3 +426,24 @@ def test_gradcheck_d_losses(fn: Callable[[Tensor, Tensor], Tensor]) -> None:
 @pytest.mark.parametrize("fn", [g_minimax_loss, g_nonsaturating_loss, g_hinge_loss, g_lsgan_loss])
 def test_gradcheck_g_losses(fn: Callable[[Tensor], Tensor]) -> None:
     assert torch.autograd.gradcheck(fn, (_away_from_kinks(7),))
+
+
+def test_layout_match_pairs_each_real_layout_with_one_generated_one() -> None:
+    from styleforge.losses import layout_match
+
+    gen = torch.Generator().manual_seed(0)
+    coarse = torch.rand(6, 3, 4, 4, generator=gen)  # six different compositions
+    real = torch.nn.functional.interpolate(coarse, scale_factor=8, mode="nearest")
+    # The same pictures in another order: every layout has its twin, so nothing to pull.
+    assert layout_match(real[torch.randperm(6, generator=gen)], real, side=8).item() < 1e-6
+    # A set collapsed onto one real layout is further than a set spread over all of them.
+    collapsed = real[:1].expand(6, -1, -1, -1)
+    assert layout_match(collapsed, real, side=8) > 0.1
+    # Only the layout counts: pixel noise that averages out within a cell costs little.
+    fine = real + 0.2 * torch.randn(6, 3, 32, 32, generator=gen)
+    assert layout_match(fine, real, side=8) < 0.25 * layout_match(collapsed, real, side=8)
+    x = collapsed.clone().requires_grad_(True)
+    layout_match(x, real, side=8).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="batches differ"):
+        layout_match(real[:2], real, side=8)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -242,7 +244,9 @@ def test_skip_layer_excitation_gates_the_fine_maps_and_old_files_keep_their_layo
 @pytest.mark.slow
 @pytest.mark.parametrize("features", ["efficientnet", "vgg"])
 def test_projected_sampler_training_resumes_exactly(tmp_path: Path, features: str) -> None:
+    # The quick preset's shape: projected discriminator, hinge, a blur that fades mid-run.
     cfg = replace(TINY, steps=4, checkpoint_every=2, r1_gamma=0.0, gan_loss="hinge",
+                  blur_sigma=2.0, blur_fade=0.75,
                   net=replace(NET, sle=True, disc="projected", features=features))  # fmt: skip
     device = torch.device("cpu")
     imgs = _images(2)
@@ -537,3 +541,51 @@ def test_whole_framing_learns_squeezed_pictures_and_draws_the_collection_shape(
     crop = tmp_path / "c.safetensors"
     train_sampler(TINY, folder, crop, device="cpu", progress=False, measure_kid=False)
     assert Sampler.load(crop, "cpu").sample([0]).shape == (1, 3, 64, 64)
+
+
+def test_the_discriminator_sees_a_blur_that_fades_to_none() -> None:
+    from styleforge.train.sampler import _SamplerSteps
+
+    cfg = replace(TINY, steps=100, blur_sigma=3.0, blur_fade=0.5)
+    blur = partial(_SamplerSteps.blur, SimpleNamespace(config=cfg))
+    assert blur(0) == 3.0 and blur(25) == pytest.approx(1.5)
+    assert blur(50) == 0.0 and blur(99) == 0.0
+    assert partial(_SamplerSteps.blur, SimpleNamespace(config=TINY))(0) == 0.0  # off by default
+    with pytest.raises(UserError):
+        replace(TINY, blur_fade=0.0)
+    with pytest.raises(UserError):
+        replace(TINY, blur_sigma=-1.0)
+
+
+def test_dream_grids_show_each_picture_at_least_128_px_without_smoothing() -> None:
+    from styleforge.sheets import dream_grid, enlarge
+
+    batch = torch.rand(5, 3, 64, 44, generator=torch.Generator().manual_seed(0))
+    big = enlarge(batch)
+    assert big.shape == (5, 3, 64 * 3, 44 * 3)  # the short side 44 -> 132 ≥ 128
+    assert torch.equal(big[..., ::3, ::3], batch)  # whole pixels repeated, nothing blended
+    assert torch.equal(enlarge(torch.ones(1, 3, 256, 256)), torch.ones(1, 3, 256, 256))
+    grid = dream_grid(batch)  # 3 columns, 2 rows, 2 px gaps
+    assert grid.shape == (1, 3, 2 * (192 + 2) + 2, 3 * (132 + 2) + 2)
+
+
+def test_layout_judge_sees_only_the_shrunk_picture_and_joins_the_projected_logits(
+    features: FeatureNet,
+) -> None:
+    from styleforge.nets.sampler import LayoutDiscriminator
+
+    torch.manual_seed(0)
+    judge = LayoutDiscriminator(side=8).eval()  # eval: no power iteration between calls
+    x = torch.rand(3, 3, 64, 64)
+    cells = torch.nn.functional.adaptive_avg_pool2d(x, 8)
+    same_layout = torch.nn.functional.interpolate(cells, scale_factor=8, mode="nearest")
+    assert torch.allclose(judge(x), judge(same_layout), atol=1e-5)  # detail within cells unseen
+    assert judge(x).shape == (3,)
+    net = replace(NET, disc="projected", layout=8)
+    disc = build_sampler_disc(net, features)
+    assert isinstance(disc, ProjectedDiscriminator)
+    assert disc(x).shape == (3, disc.scales + 1)
+    with pytest.raises(ValueError, match="layout"):
+        replace(NET, layout=12)
+    # Old files: a config without the field has no layout judge.
+    assert SamplerConfig.from_dict({k: v for k, v in NET.to_dict().items() if k != "layout"}) == NET

@@ -140,6 +140,6 @@ def _train_sampler(config: DemoConfig, job: _DemoRun) -> bool:
         return False
     job.log(describe_sampler(result))
     batch = Sampler.load(path, job.device).sample(range(16))
-    grid = images.save_image(sheets.grid(batch, cols=4), job.out_dir / "dream_grid.png")
+    grid = images.save_image(sheets.dream_grid(batch, cols=4), job.out_dir / "dream_grid.png")
     job.log(f"wrote {grid} (16 new images, seeds 0-15; more with `styleforge generate {path}`)")
     return True

@@ -19,7 +19,13 @@ if TYPE_CHECKING:
     import torch
     from PIL import ImageDraw
 
-__all__ = ["collection_strip", "grid", "make_sheet", "sheet_image", "stack_images", "stack_rows"]
+__all__ = [
+    "DREAM_SIDE", "collection_strip", "dream_grid", "enlarge", "grid", "make_sheet",
+    "sheet_image", "stack_images", "stack_rows",
+]  # fmt: skip
+
+#: The least short side (px) a dream is shown at on a sheet (64 px pictures are enlarged 2×).
+DREAM_SIDE = 128
 
 _WHITE = (255, 255, 255)
 
@@ -55,6 +61,25 @@ def grid(batch: torch.Tensor, cols: int, pad: int = 2) -> torch.Tensor:
         top, left = pad + (i // cols) * (h + pad), pad + (i % cols) * (w + pad)
         out[0, :, top : top + h, left : left + w] = img
     return out
+
+
+def enlarge(batch: torch.Tensor, min_side: int = DREAM_SIDE) -> torch.Tensor:
+    """(N,3,H,W) -> (N,3,kH,kW), the smallest whole k ≥ 1 with k·min(H,W) ≥ ``min_side``, by
+    repeating pixels (nearest neighbour: what the network drew, no smoothing added)."""
+    import torch
+
+    check_nchw(batch, "batch")
+    k = max(1, math.ceil(min_side / min(batch.shape[-2:])))
+    if k == 1:
+        return batch
+    return torch.nn.functional.interpolate(batch, scale_factor=k, mode="nearest")
+
+
+def dream_grid(batch: torch.Tensor, cols: int | None = None) -> torch.Tensor:
+    """New images (N,3,H,W) as a grid of ``cols`` columns (default: square-ish), each at least
+    :data:`DREAM_SIDE` px on its short side (:func:`enlarge`) -> (1,3,H',W')."""
+    n = batch.shape[0]
+    return grid(enlarge(batch), cols if cols is not None else math.ceil(math.sqrt(n)))
 
 
 def make_sheet(

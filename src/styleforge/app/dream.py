@@ -6,7 +6,6 @@ exposes them as its methods. Each call saves its images and their grid in a new 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
@@ -29,7 +28,7 @@ def _save_batch(store: Store, batch: Tensor, names: Sequence[str]) -> tuple[str,
     out = store.results_dir()
     paths = [str(images.save_image(img[None], out / name))
              for name, img in zip(names, batch, strict=True)]  # fmt: skip
-    grid = images.save_image(sheets.grid(batch, math.ceil(math.sqrt(len(names)))), out / "grid.png")
+    grid = images.save_image(sheets.dream_grid(batch), out / "grid.png")
     return str(grid), paths
 
 

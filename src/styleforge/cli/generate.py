@@ -86,7 +86,6 @@ def _walk(args: argparse.Namespace) -> int:
 
 def _images(args: argparse.Namespace) -> int:
     """Images by seed, or ``--like``'s variants around liked seeds, and ``--grid``."""
-    import math
 
     from styleforge import images, sheets
     from styleforge.infer.sampler import Sampler
@@ -115,7 +114,7 @@ def _images(args: argparse.Namespace) -> int:
     for img, path in zip(batch, targets, strict=False):
         images.save_image(img[None], path)
     if args.grid is not None:
-        images.save_image(sheets.grid(batch, math.ceil(math.sqrt(len(seeds)))), args.grid)
+        images.save_image(sheets.dream_grid(batch), args.grid)
     grid_note = f" and a grid {args.grid}" if args.grid is not None else ""
     around = ""
     if likes is not None:

@@ -75,6 +75,17 @@ def add_parser(sub: Subparsers) -> None:
         "drawn at the collection's median shape (default: by preset)",
     )  # fmt: skip
     ts.add_argument(
+        "--blur", type=non_negative, metavar="SIGMA",
+        help="the discriminator first sees every image blurred by this much (px), fading to "
+        "none over the first part of the run, so the layout is learned before the texture "
+        "(0 turns it off; default: by preset)",
+    )  # fmt: skip
+    ts.add_argument(
+        "--layout", type=int, choices=(0, 8, 16, 32), metavar="PX",
+        help="side of the layout judge beside the projected discriminator: the picture "
+        "shrunk to PX x PX (0: none; default: by preset)",
+    )  # fmt: skip
+    ts.add_argument(
         "--paint-size", type=paint_px, metavar="PX",
         help="the side `generate` paints the images at by default with the painter prior in "
         "the collection's style (default 0: the network's own pixels)",
@@ -99,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         "style_weight": args.style_weight, "seed": args.seed, "lr_g": args.lr, "lr_d": args.lr,
         "preview_every": args.preview_every, "checkpoint_every": args.checkpoint_every,
         "kid_every": args.kid_every, "paint_size": args.paint_size, "framing": args.framing,
+        "blur_sigma": args.blur,
     }  # fmt: skip
     config = config.with_overrides(
         latent_dim=args.latent_dim,
@@ -106,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         features=args.features,
         generator=args.generator,
         upsample=args.upsample,
+        layout=args.layout,
         **overrides,
     )
     with joined(args.device) as w:

@@ -21,13 +21,16 @@ Structure, for (N,3,R,R) images in [0,1], with S feature scales (shallow to deep
   One score per scale and picture (not per patch) asks for one composition per picture; patch
   scores let the generator tile several heads into one portrait.
 
-Optionally (``pixel``) a discriminator on the pixels themselves adds one more logit: the
+Optionally (``layout``) a judge of the picture shrunk to a few pixels a side adds a logit for
+the layout alone (:class:`~styleforge.nets.sampler.LayoutDiscriminator`), and (``pixel``) a
+discriminator on the pixels themselves adds one more: the
 frozen features see the picture at stride 4 and coarser, so on their own they let the generator
 keep a fine grid or stripes that no painting has; a small pixel discriminator sees them.
 
-The logits of all scales are concatenated: (N, S) (or (N, S+1)). Only the heads (and the pixel
-discriminator) are trained; the feature network and the mixing weights never change (the
-mixing weights are buffers drawn from a fixed seed, so a checkpoint resumes exactly). The feature
+The logits of all scales are concatenated: (N, S), then the layout's and the pixel one's. Only
+the heads (and the layout and pixel discriminators) are trained; the feature network and the
+mixing weights never change (the mixing weights are buffers drawn from a fixed seed, so a
+checkpoint resumes exactly). The feature
 network is held outside the module's state (a checkpoint does not carry its fixed weights) and
 moves (device, dtype) with the module.
 """
@@ -108,10 +111,17 @@ class ProjectedDiscriminator(nn.Module):
         width: channels of the heads' first conv (doubling per stride, capped at 4·width).
         pixel: an optional discriminator on the images themselves, (N,3,R,R) -> (N,) logits,
             trained with the heads.
+        layout: an optional judge of the layout alone, (N,3,R,R) -> (N,) logits, trained with
+            the heads.
     """
 
     def __init__(
-        self, resolution: int, features: FeatureNet, width: int = 64, pixel: nn.Module | None = None
+        self,
+        resolution: int,
+        features: FeatureNet,
+        width: int = 64,
+        pixel: nn.Module | None = None,
+        layout: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if resolution < 32:
@@ -136,6 +146,7 @@ class ProjectedDiscriminator(nn.Module):
             _head(c, side, width) for c, side in zip(mixed, sides, strict=True)
         )
         self.pixel = pixel
+        self.layout = layout
 
     @property
     def features(self) -> FeatureNet:
@@ -160,11 +171,14 @@ class ProjectedDiscriminator(nn.Module):
         return out
 
     def forward(self, x: Tensor) -> Tensor:
-        """(N,3,R,R) in [0,1] -> (N,S) raw logits, one per scale (then the pixel one's)."""
+        """(N,3,R,R) in [0,1] -> (N,S) raw logits, one per scale (then the layout's and the
+        pixel one's)."""
         r = self.resolution
         if x.ndim != 4 or x.shape[1:] != (3, r, r):
             raise ValueError(f"expected an (N,3,{r},{r}) batch, got {tuple(x.shape)}")
         logits = [head(m) for head, m in zip(self.heads, self.mixed(x), strict=True)]
+        if self.layout is not None:
+            logits.append(self.layout(x).view(-1, 1))
         if self.pixel is not None:
             logits.append(self.pixel(x).view(-1, 1))
         return torch.cat(logits, 1)

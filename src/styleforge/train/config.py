@@ -231,6 +231,15 @@ class SamplerTrainConfig:
     print gives a part of its scene to each crop); ``whole`` first squeezes each picture to a
     square, so every crop holds nearly the whole composition, and the sampler file records the
     collection's median aspect (width / height), at which ``generate`` draws its images.
+    ``blur_sigma``: the discriminator sees real and generated images alike blurred by a
+    Gaussian of this standard deviation (px at the resolution) at the start, fading linearly
+    to none over the first ``blur_fade`` of the steps (after StyleGAN3's ``blur_init_sigma``):
+    while it cannot judge edges and texture it judges the layout, so the composition is
+    learned before the texture (without it the generator learns sharp flat-colour blobs first
+    and never a head). 0 turns it off.
+    ``match_weight``: weight of the layout match (:func:`~styleforge.losses.layout_match`):
+    the generator's batch, seen as ``match_side``² layouts, is paired one to one with the real
+    crops of the step and pulled toward them; 0 turns it off.
     The defaults are the ``quick`` preset of earlier versions (64 px, pixel discriminator,
     minutes on a 2-core CPU); :meth:`preset` gives today's presets.
     """
@@ -255,10 +264,22 @@ class SamplerTrainConfig:
     seed: int = 0
     paint_size: int = 0
     framing: Framing = "crop"
+    blur_sigma: float = 0.0
+    blur_fade: float = 0.5
+    match_weight: float = 0.0
+    match_side: int = 16
     net: SamplerConfig = field(default_factory=SamplerConfig)
     augment: AugmentPolicy = field(default_factory=AugmentPolicy)
 
     def __post_init__(self) -> None:
+        if not self.blur_sigma >= 0:
+            raise UserError("blur sigma must be ≥ 0")
+        if not self.match_weight >= 0:
+            raise UserError("match weight must be ≥ 0")
+        if not 2 <= self.match_side <= self.resolution:
+            raise UserError(f"match side must be between 2 and {self.resolution}")
+        if not 0 < self.blur_fade <= 1:
+            raise UserError("blur fade must be in (0, 1]")
         if self.paint_size < 0 or 0 < self.paint_size < 8:
             raise UserError("paint size must be 0 (no painting) or at least 8 px")
         if self.framing not in FRAMINGS:
@@ -350,7 +371,8 @@ class SamplerTrainConfig:
         self, *, latent_dim: int | None = None,
         disc: Literal["conv", "projected", "projected+conv"] | None = None,
         features: Literal["efficientnet", "vgg"] | None = None, generator: str | None = None,
-        upsample: Literal["nearest", "bilinear"] | None = None, **overrides: Any,
+        upsample: Literal["nearest", "bilinear"] | None = None, layout: int | None = None,
+        **overrides: Any,
     ) -> SamplerTrainConfig:  # fmt: skip
         """This config with the non-``None`` overrides applied (``latent_dim``, ``disc``,
         ``features`` and ``generator`` are the network's): the one place the CLI, the demo and
@@ -360,7 +382,8 @@ class SamplerTrainConfig:
         discriminator of earlier versions alone, which then gets its R1 penalty back unless
         ``r1_gamma`` is given); ``features``: the projected discriminator's feature network
         (``efficientnet`` or ``vgg``); ``generator``: ``fastgan`` (skip-layer excitation) or
-        ``dcgan``; ``upsample``: the generator's ``nearest`` or ``bilinear`` doubling."""
+        ``dcgan``; ``upsample``: the generator's ``nearest`` or ``bilinear`` doubling;
+        ``layout``: the side of the projected discriminator's layout judge (0: none)."""
         given = {k: v for k, v in overrides.items() if v is not None}
         net = self.net
         if latent_dim is not None:
@@ -372,6 +395,11 @@ class SamplerTrainConfig:
             net = replace(net, features=features)
         if upsample is not None:
             net = replace(net, upsample=upsample)
+        if layout is not None:
+            try:
+                net = replace(net, layout=layout)
+            except ValueError as err:
+                raise UserError(f"--layout: {err}") from None
         if generator is not None:
             if generator not in ("fastgan", "dcgan"):
                 raise UserError(f"generator must be fastgan or dcgan, got {generator!r}")

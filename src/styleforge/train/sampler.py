@@ -36,7 +36,7 @@ from styleforge.errors import UserError
 from styleforge.features import VGGEncoder
 from styleforge.features.efficientnet import EfficientNetFeatures
 from styleforge.infer.sampler import SamplerInfo, latents, to_frame
-from styleforge.losses import style_loss
+from styleforge.losses import layout_match, style_loss
 from styleforge.losses.functional import GanLoss
 from styleforge.metrics.features import EvalSettings, FeatureBank
 from styleforge.nets.projected import VGG_TAPS, FeatureNet, ProjectedDiscriminator, VGGTaps
@@ -47,7 +47,7 @@ from styleforge.nets.sampler import (
     build_sampler_disc,
 )  # fmt: skip
 from styleforge.runtime import at_least_float32, autocast, memory_format, place
-from styleforge.train.augment import diff_augment
+from styleforge.train.augment import diff_augment, gaussian_blur
 from styleforge.train.config import SamplerTrainConfig
 from styleforge.train.data import image_grams, load_pool, random_crops, resize_pool
 from styleforge.train.job import JobReport, RunResult, TrainingJob, run_job
@@ -87,7 +87,8 @@ PAINT_LOOK_SIDE = 256
 #: KID samples use seeds KID_SEED_BASE, KID_SEED_BASE + 1, ... (apart from the preview seeds).
 KID_SEED_BASE = 10_000
 SAMPLER_COLUMNS = (
-    "step", "d_loss", "g_loss", "g_adv", "style", "r1", "d_real", "d_fake", "kid", "lr_scale",
+    "step", "d_loss", "g_loss", "g_adv", "style", "match", "r1", "d_real", "d_fake", "kid",
+    "lr_scale",
 )  # fmt: skip
 
 
@@ -145,13 +146,13 @@ def style_rows(batch: int, n_style: int) -> list[int]:
 
 
 class _Inputs(NamedTuple):
-    """One step's inputs, this process's n rows: (n,3,R,R) real crops on the device, (n,Z)
-    latents for the discriminator's and the generator's phase, and for each style row of
-    the whole batch the collection image its Gram targets come from."""
+    """One step's inputs, this process's n rows: (n,3,R,R) real crops on the device, the
+    generator's (n,3,R,R) images of this step (one pass, with its graph: the discriminator's
+    phase reads them detached, the generator's phase backpropagates through them), and for
+    each style row of the whole batch the collection image its Gram targets come from."""
 
     real: Tensor
-    z_d: Tensor
-    z_g: Tensor
+    fake: Tensor
     picks: Tensor
 
 
@@ -176,24 +177,26 @@ class _SamplerSteps:
     augment: Callable[[Tensor], Tensor]  # DiffAugment of this process's rows, as in one process
 
     def draw(self, step: int) -> _Inputs:
-        """Real crops, both phases' latents and the style rows' targets for one step."""
+        """Real crops, the step's generated images and the style rows' targets. The generator
+        runs once a step: both phases judge the same images (the discriminator's phase no
+        longer pays a pass of its own, a sixth of a CPU step)."""
         c, rng, rows = self.config, self.state.data_gen, self.rows
         real = random_crops(self.pool, c.batch, c.resolution, rng, keep=rows)
-        z_d = torch.randn(c.batch, c.net.latent_dim, generator=rng)[rows].to(self.device)
-        z_g = torch.randn(c.batch, c.net.latent_dim, generator=rng)[rows].to(self.device)
+        z = torch.randn(c.batch, c.net.latent_dim, generator=rng)[rows].to(self.device)
         picks = torch.randint(max(1, len(self.pool)), (self.n_style,), generator=rng)
-        return _Inputs(real.to(self.device, memory_format=memory_format(self.device)), z_d, z_g,
-                       picks)  # fmt: skip
+        with autocast(self.device):
+            fake = at_least_float32(self.generator(z))
+        real = real.to(self.device, memory_format=memory_format(self.device))
+        return _Inputs(real, fake, picks)
 
     def d_loss(self, x: _Inputs, step: int) -> PhaseLoss:
         """Real vs generated, both augmented; a lazy R1 penalty on the augmented reals."""
         c = self.config
-        with torch.no_grad(), autocast(self.device):
-            fake = at_least_float32(self.state.generator(x.z_d))
-        real_aug = self.augment(x.real)
+        fake = x.fake.detach()
+        real_aug = self.judged(x.real, step)
         with autocast(self.device):
             d_real = at_least_float32(self.disc(real_aug))
-            d_fake = at_least_float32(self.disc(self.augment(fake)))
+            d_fake = at_least_float32(self.disc(self.judged(fake, step)))
         d_loss = GanLoss(c.gan_loss).d(d_real, d_fake)
         logs = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
         if c.r1_gamma > 0 and step % c.r1_every == 0:
@@ -206,11 +209,16 @@ class _SamplerSteps:
     def g_loss(self, x: _Inputs, step: int) -> PhaseLoss:
         """Fool the discriminator (+ the optional Gram style loss toward random images)."""
         # D is called unwrapped and frozen: only the generator's gradients are averaged.
+        fake = x.fake
         with frozen(self.state.disc), autocast(self.device):
-            fake = at_least_float32(self.generator(x.z_g))
-            g_logits = at_least_float32(self.state.disc(self.augment(fake)))
-        g_loss = GanLoss(self.config.gan_loss).g(g_logits)
+            g_logits = at_least_float32(self.state.disc(self.judged(fake, step)))
+        c = self.config
+        g_loss = GanLoss(c.gan_loss).g(g_logits)
         logs = {"g_adv": g_loss.item()}
+        if c.match_weight > 0:
+            match = layout_match(fake, x.real, c.match_side)
+            logs["match"] = match.item()
+            g_loss = g_loss + c.match_weight * match
         if self.encoder is not None:
             s = self._style(fake, x.picks)
             logs["style"] = s.item()
@@ -231,6 +239,16 @@ class _SamplerSteps:
         share = len(self.mine) / self.n_style * self.world_size
         layers = self.config.style_layers
         return (self.config.style_weight * share) * style_loss([feats[n] for n in layers], targets)
+
+    def blur(self, step: int) -> float:
+        """The blur (σ, px) the discriminator's images get at ``step``: fading linearly from
+        ``blur_sigma`` to 0 over the first ``blur_fade`` of the steps."""
+        c = self.config
+        return max(0.0, c.blur_sigma * (1.0 - step / (c.blur_fade * c.steps)))
+
+    def judged(self, images: Tensor, step: int) -> Tensor:
+        """What the discriminator sees of (n,3,R,R) images at ``step``: blurred, augmented."""
+        return self.augment(gaussian_blur(images, self.blur(step)))
 
     def ema_decay(self, step: int) -> float:
         """The config's decay with a ramp-up: early on the average follows the generator."""
@@ -343,7 +361,7 @@ def _ema_images(state: SamplerState, seeds: Sequence[int] | range) -> Tensor:
 
 
 def _save_preview(state: SamplerState, run_dir: Path, aspect: float = 1.0) -> Path:
-    grid = sheets.grid(to_frame(_ema_images(state, PREVIEW_SEEDS), aspect), cols=4)
+    grid = sheets.dream_grid(to_frame(_ema_images(state, PREVIEW_SEEDS), aspect), cols=4)
     images.save_image(grid, run_dir / "previews" / f"step_{state.step:06d}.png")
     return images.save_image(grid, run_dir / "preview.png")
 
