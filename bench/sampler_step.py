@@ -1,6 +1,6 @@
 """Where a sampler training step's time goes, per part, for this tree and an older one.
 
-    .venv/bin/python bench/sampler_step.py [--baseline REV] [--steps 40] [--collection ukiyoe_portraits]
+    .venv/bin/python bench/sampler_step.py [--baseline REV] [--steps 40] [--collection NAME]
 
 Runs ``--steps`` steps of the quick preset's loop (``train_sampler_loop``, no KID, no previews)
 on a collection from shared/data/styles/, in a fresh process per tree, alternately for this
@@ -44,7 +44,8 @@ squeeze = getattr(cfg, "framing", "crop") == "whole"
 pool = []
 for p in sorted(folder.glob("*.jpg")):
     t = images.load_image(p)
-    pool.append(images.resize_tensor(t, side, side) if squeeze else images.resize_to(t, side, "short"))
+    small = images.resize_tensor(t, side, side) if squeeze else images.resize_to(t, side, "short")
+    pool.append(small)
 times: dict[str, list[float]] = {}
 
 def note(name, t0):
@@ -111,8 +112,10 @@ def main() -> None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
                            check=True, capture_output=True)  # fmt: skip
     parts = sorted({k for r in runs.values() for m in r for k in m})
-    print(f"quick preset step on {args.collection}, medians of steps 6-{args.steps} "
-          f"(s; median over {args.rounds} alternating runs per tree)")
+    print(
+        f"quick preset step on {args.collection}, medians of steps 6-{args.steps} "
+        f"(s; median over {args.rounds} alternating runs per tree)"
+    )
     print("| part | baseline " + args.baseline + " | this tree |")
     print("|---|---:|---:|")
     totals = {}
