@@ -569,3 +569,17 @@ def test_the_upload_folder_stays_bounded(tmp_path: Path) -> None:
             time.sleep(0.02)  # distinct modification times: the oldest is well defined
     kept = sorted(p.name for p in app.store.uploads.rglob("*.bin"))
     assert kept == ["u3.bin", "u4.bin"]
+
+
+def test_jobs_of_the_same_second_keep_the_order_they_were_queued_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from styleforge.app import store as store_module
+
+    monkeypatch.setattr(store_module, "now_iso", lambda: "2030-01-01T10:00:00+00:00")
+    app = _app(tmp_path)
+    app.create_style("s", _pictures(tmp_path / "up"))
+    style = app.store.styles()[0].id
+    made = [app.store.create_job(style, "stylizer", "quick", 2).id for _ in range(6)]
+    assert app.store.next_queued().id == made[0]  # type: ignore[union-attr]
+    assert [j.id for j in app.store.jobs()] == made[::-1]  # newest first

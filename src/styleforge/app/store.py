@@ -426,7 +426,7 @@ class Store:
     def styles(self) -> list[StyleRecord]:
         """All styles, oldest first."""
         with self._connect() as con:
-            rows = con.execute("SELECT * FROM styles ORDER BY created, id").fetchall()
+            rows = con.execute("SELECT * FROM styles ORDER BY created, rowid").fetchall()
         return [self._style(r) for r in rows]
 
     def rename_style(self, style_id: str, name: str) -> None:
@@ -497,10 +497,13 @@ class Store:
         """Jobs (of one style), newest first."""
         with self._connect() as con:
             if style_id is None:
-                rows = con.execute("SELECT * FROM jobs ORDER BY created DESC, id").fetchall()
+                rows = con.execute(
+                    "SELECT * FROM jobs ORDER BY created DESC, rowid DESC"
+                ).fetchall()
             else:
                 rows = con.execute(
-                    "SELECT * FROM jobs WHERE style_id = ? ORDER BY created DESC, id", (style_id,)
+                    "SELECT * FROM jobs WHERE style_id = ? ORDER BY created DESC, rowid DESC",
+                    (style_id,),
                 ).fetchall()
         return [self._job(r) for r in rows]
 
@@ -508,7 +511,7 @@ class Store:
         """The oldest queued job."""
         with self._connect() as con:
             row = con.execute(
-                "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created, id LIMIT 1"
+                "SELECT * FROM jobs WHERE status = 'queued' ORDER BY created, rowid LIMIT 1"
             ).fetchone()
         return None if row is None else self._job(row)
 
