@@ -84,8 +84,8 @@ print(json.dumps({k: statistics.median(v[5:]) for k, v in times.items()}))
 """
 
 
-def measure(tree: Path, steps: int, folder: Path) -> dict[str, float]:
-    env = dict(os.environ, PYTHONPATH=str(tree / "src"))
+def measure(tree: Path, steps: int, folder: Path, threads: int) -> dict[str, float]:
+    env = dict(os.environ, PYTHONPATH=str(tree / "src"), OMP_NUM_THREADS=str(threads))
     out = subprocess.run([sys.executable, "-c", CHILD, str(steps), str(folder)], env=env,
                          capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--collection", default="ukiyoe_portraits")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of each run")
     args = parser.parse_args()
     folder = DATA / "styles" / args.collection
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,15 +107,15 @@ def main() -> None:
         try:
             runs: dict[str, list[dict[str, float]]] = {"baseline": [], "this tree": []}
             for _ in range(args.rounds):  # alternately, so drift hits both alike
-                runs["baseline"].append(measure(old, args.steps, folder))
-                runs["this tree"].append(measure(ROOT, args.steps, folder))
+                runs["baseline"].append(measure(old, args.steps, folder, args.threads))
+                runs["this tree"].append(measure(ROOT, args.steps, folder, args.threads))
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)],
                            check=True, capture_output=True)  # fmt: skip
     parts = sorted({k for r in runs.values() for m in r for k in m})
     print(
         f"quick preset step on {args.collection}, medians of steps 6-{args.steps} "
-        f"(s; median over {args.rounds} alternating runs per tree)"
+        f"(s; median over {args.rounds} alternating runs per tree; {args.threads} threads)"
     )
     print("| part | baseline " + args.baseline + " | this tree |")
     print("|---|---:|---:|")

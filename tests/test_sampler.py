@@ -305,7 +305,7 @@ def test_train_sampler_writes_file_grids_logs_and_kid(styles: Path, tmp_path: Pa
     assert sorted(p.name for p in (run_dir / "previews").iterdir()) == [
         "step_000003.png", "step_000006.png",
     ]  # fmt: skip
-    assert Image.open(run_dir / "preview.png").size == (4 * 66 + 2, 4 * 66 + 2)
+    assert Image.open(run_dir / "preview.png").size == (4 * 130 + 2, 4 * 130 + 2)  # 128 px tiles
     with open(run_dir / "log.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["kid"] != "" for r in rows] == [False, False, True, False, False, True]
@@ -338,7 +338,8 @@ def test_train_sampler_and_generate_cli(
     assert code == 0, err
     names = sorted(p.name for p in out.iterdir())
     assert names == ["seed_0000.png", "seed_0001.png", "seed_0002.png"]
-    assert Image.open(tmp_path / "grid.png").size == (2 * 66 + 2, 2 * 66 + 2)
+    # The grid shows each 64 px image at 128 px, pixels repeated (nearest neighbour).
+    assert Image.open(tmp_path / "grid.png").size == (2 * 130 + 2, 2 * 130 + 2)
     # The file records the collection's look: asked, generate paints the images at 96 px.
     painted = tmp_path / "painted"
     code, err = run(["generate", str(model), "-n", "1", "-o", str(painted), "--paint-size",
@@ -533,7 +534,7 @@ def test_whole_framing_learns_squeezed_pictures_and_draws_the_collection_shape(
     assert sampler.info.aspect == 1.5 and "kid" in sampler.info.metrics
     assert sampler.sample([0, 1]).shape == (2, 3, 64, 96)
     assert sampler.sample([0], paint_size=48).shape == (1, 3, 32, 48)
-    assert Image.open(result.run_dir / "preview.png").size == (4 * 98 + 2, 4 * 66 + 2)
+    assert Image.open(result.run_dir / "preview.png").size == (4 * 194 + 2, 4 * 130 + 2)
     gen = tmp_path / "gen"
     code, err = run(["generate", str(out), "-n", "1", "-o", str(gen)], capsys)
     assert code == 0, err
