@@ -102,22 +102,12 @@ class JobWatch:
     def curves(self) -> dict[str, tuple[list[float], list[float]]]:
         """``{name: (steps, values)}`` of every numeric column (``lr_scale`` left out: a
         setting, not a loss), as :func:`styleforge.metrics.report.read_run_log` reads them."""
+        from styleforge.metrics import report
+
         curves: dict[str, tuple[list[float], list[float]]] = {}
         for path in sorted(self._tails):
             for row in self._tails[path].rows:
-                step = row_step(row)
-                if step is None:
-                    continue
-                for key, raw in row.items():
-                    if key in ("step", "lr_scale") or not raw:
-                        continue
-                    try:
-                        value = float(raw)
-                    except ValueError:
-                        continue
-                    xs, ys = curves.setdefault(key, ([], []))
-                    xs.append(step)
-                    ys.append(value)
+                report.add_log_row(curves, row, skip=("step", "lr_scale"))
         return curves
 
     def status(self, final: bool = False) -> tuple[int | None, Path | None]:

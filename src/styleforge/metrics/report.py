@@ -62,20 +62,30 @@ def read_run_log(run_dir: Path) -> dict[str, tuple[list[float], list[float]]]:
     curves: dict[str, tuple[list[float], list[float]]] = {}
     for path in sorted(run_dir.glob("*.csv")):
         for row in read_csv_rows(path):
-            step = row_step(row)
-            if step is None:
-                continue
-            for key, raw in row.items():
-                if key == "step" or raw in (None, ""):
-                    continue
-                try:
-                    value = float(raw)
-                except ValueError:
-                    continue
-                xs, ys = curves.setdefault(key, ([], []))
-                xs.append(step)
-                ys.append(value)
+            add_log_row(curves, row)
     return curves
+
+
+def add_log_row(
+    curves: dict[str, tuple[list[float], list[float]]],
+    row: Mapping[str, str | None],
+    skip: Sequence[str] = ("step",),
+) -> None:
+    """Append one ``log.csv`` row's numbers to ``curves`` (column -> (steps, values)); rows
+    without a step, empty cells, text and the ``skip`` columns are left out."""
+    step = row_step(row)
+    if step is None:
+        return
+    for key, raw in row.items():
+        if key in skip or raw in (None, ""):
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        xs, ys = curves.setdefault(key, ([], []))
+        xs.append(step)
+        ys.append(value)
 
 
 def plot_curves(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]]) -> bytes:
