@@ -1,16 +1,19 @@
 """What the web page's fields and looks cost and refuse: the Train tab's Steps field, the
+Restyle and Dream sliders (refused beside the field, not by Gradio's fading pop-up), the
 watched job's logs read incrementally and its plot redrawn only on new rows, the Restyle
 history trusted only for this app's results, and refusals that carry no server path."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from styleforge.app.actions import MAX_STEPS, App
+from styleforge.app.actions import COLORS, MAX_STEPS, STRENGTH, TRUNCATION, App
 from styleforge.app.store import Store
+from styleforge.app.tabs.common import NumberField
 from styleforge.app.watch import JobWatch, LogTail
 from styleforge.app.worker import Worker
 from styleforge.errors import UserError
@@ -42,6 +45,73 @@ def test_the_steps_field_takes_whole_numbers_only(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not a whole number"):
         app.start_training(app.store.styles()[0].id, "stylizer", "quick", "2.5")
     assert app.store.jobs() == []  # nothing queued
+
+
+def test_number_fields_take_numbers_in_their_range_only() -> None:
+    assert STRENGTH.parse(0) == 0.0 and STRENGTH.parse(2) == 2.0
+    assert STRENGTH.parse(1.25) == 1.25 and STRENGTH.parse(" 0.5 ") == 0.5
+    assert COLORS.parse("1e-1") == pytest.approx(0.1) and TRUNCATION.parse(".7") == 0.7
+    for bad in (2.01, -0.05, 1e9, "3", "abc", "nan", "inf", "1_0", "٣", True, [1], {"v": 1}):
+        with pytest.raises(UserError, match=r"^strength: .* is not a number from 0 to 2$"):
+            STRENGTH.parse(bad)
+    for empty in (None, "", "  "):
+        with pytest.raises(UserError, match="truncation: the field is empty; give a number"):
+            TRUNCATION.parse(empty)
+    with pytest.raises(UserError, match=r"photo colours kept: 1\.23457e\+15 is not"):
+        COLORS.parse("1234567890123456")
+    with pytest.raises(UserError, match=re.escape(r"photo colours kept: \*\*1\*\* or 2 o… is not")):
+        COLORS.parse("**1** or 2 or 3")  # shown as typed (cut), never as formatting
+
+
+def test_the_actions_refuse_numbers_out_of_range_before_doing_anything(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    photo = write_image(tmp_path / "p.png", (64, 56), seed=2)
+    model = app_model(app.store, write_tiny_stylizer(tmp_path / "m.safetensors"))
+    with pytest.raises(UserError, match=r"strength: 2\.5 is not a number from 0 to 2"):
+        app.restyle([str(photo)], model, strength=2.5)
+    with pytest.raises(UserError, match="photo colours kept: -1 is not"):
+        app.restyle_clip(None, model, colors=-1)  # the number first, before the clip
+    for act in (lambda: app.dream("", "0-3", 1.5),
+                lambda: app.dream_more("", "1", "", float("nan"))):  # fmt: skip
+        with pytest.raises(UserError, match=r"truncation: (1\.5|nan) is not a number from 0 to 1"):
+            act()
+    assert not (app.store.root / "results").exists()  # nothing was made
+    assert len(app.restyle([str(photo)], model, strength=2, colors=0)) == 1  # the ends are in
+
+
+def test_every_number_field_of_the_page_is_checked_beside_it(tmp_path: Path) -> None:
+    import gradio as gr
+
+    from styleforge.app.ui import build_ui
+
+    demo = build_ui(_app(tmp_path))
+    blocks = list(demo.blocks.values())
+    numbers = [b for b in blocks if isinstance(b, gr.Slider | gr.Number)]
+    notes = {b.elem_id for b in blocks if isinstance(b, gr.Markdown)}
+    assert {b.elem_id for b in numbers} == {"restyle-strength", "restyle-colors",
+                                             "dream-truncation"}  # fmt: skip
+    for field in numbers:
+        assert type(field) is gr.Slider  # no subclass: Gradio would write a .pyi beside it
+        assert f"{field.elem_id}-note" in notes
+        assert field.preprocess(7.5) == 7.5 and field.preprocess(None) is None  # unchecked here
+        listened = {t[1] for dep in demo.fns.values() for t in dep.targets if t[0] == field._id}
+        assert "input" in listened  # the user's changes set or clear the note
+
+
+def test_a_refused_number_stays_refused_until_the_user_changes_it() -> None:
+    import gradio as gr
+
+    with gr.Blocks():
+        field = NumberField(STRENGTH, 1.0, "s")
+    note, kept = field.check(5)
+    assert note == kept == "⚠️ strength: 5 is not a number from 0 to 2"
+    assert field.check(None)[0] == "⚠️ strength: the field is empty; give a number from 0 to 2"
+    assert field.check(1.5) == ("", "")  # a usable value clears both
+    # The page pulls a typed 5 back to 2 when the box loses focus: still refused.
+    assert field.refusal(2.0, kept) == note
+    assert field.refusal(7, "") == note.replace("5", "7")  # sent out of range (an API client)
+    assert field.refusal(1.0, "") == ""
+    assert field.cleared() == ("", "")
 
 
 def _log(path: Path, rows: list[str], mode: str = "a") -> None:

@@ -10,10 +10,12 @@ them. A user mistake is a :class:`~styleforge.errors.UserError`, shown as a mess
 from __future__ import annotations
 
 import html
+import math
 import os
 import re
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +32,14 @@ from styleforge.train.config import PRESETS
 
 __all__ = [
     "CLIP_MAX_SIZE",
+    "COLORS",
     "MAX_CLIP_SECONDS",
     "MAX_FOLDER_FILES",
     "MAX_STEPS",
+    "STRENGTH",
+    "TRUNCATION",
     "App",
+    "NumberRange",
     "plain",
     "upload_paths",
 ]
@@ -48,8 +54,40 @@ CLIP_MAX_SIZE = 640
 MAX_FOLDER_FILES = 2000
 #: The most steps the Train tab's Steps field takes.
 MAX_STEPS = 1_000_000
+
+
+@dataclass(frozen=True)
+class NumberRange:
+    """What a number field of the page takes: a number from ``low`` to ``high``."""
+
+    name: str
+    low: float
+    high: float
+
+    def parse(self, value: object) -> float:
+        """The field's value as sent -> the number; anything else (empty, text, not finite,
+        out of range) is a :class:`UserError` saying what the field takes."""
+        takes = f"a number from {self.low:g} to {self.high:g}"
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise UserError(f"{self.name}: the field is empty; give {takes}")
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        written = isinstance(value, str) and _DECIMAL.fullmatch(value.strip()) is not None
+        number = float(value) if numeric or written else math.nan  # type: ignore[arg-type]
+        if not (math.isfinite(number) and self.low <= number <= self.high):
+            text = str(value).strip()
+            shown = text if len(text) <= 12 else text[:12] + "…"
+            shown = f"{number:g}" if numeric or written else plain(shown)  # safe as Markdown
+            raise UserError(f"{self.name}: {shown} is not {takes}")
+        return number
+
+
+#: The Restyle tab's sliders and the Dream tab's.
+STRENGTH = NumberRange("strength", 0.0, 2.0)
+COLORS = NumberRange("photo colours kept", 0.0, 1.0)
+TRUNCATION = NumberRange("truncation", 0.0, 1.0)
 #: The most restyled photos a page's Restyle history keeps.
 HISTORY = 24
+_DECIMAL = re.compile(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 
@@ -291,6 +329,7 @@ class App:
         defaults; ``None``: not set."""
         from styleforge.infer.restyle import Restyler
 
+        settings = self._settings(strength, colors)  # a refused number: nothing done
         photos = upload_paths(files)
         if not photos:
             raise UserError("upload at least one photo")
@@ -302,7 +341,6 @@ class App:
             except UserError as err:
                 raise UserError(f"{photo.name}: {reason(err, photo)}") from None
         restyler = Restyler.open(path, device=self.worker.device, use_taste=use_taste)
-        settings = self._settings(strength, colors)
         out = self.store.results_dir()
         pairs = []
         for i, img in enumerate(opened, 1):
@@ -337,6 +375,7 @@ class App:
         from styleforge.infer.restyle import Restyler
         from styleforge.video import open_clip, restyle_video
 
+        settings = self._settings(strength, colors)
         paths = upload_paths(clip)
         if len(paths) != 1:
             raise UserError("upload one clip")
@@ -354,16 +393,16 @@ class App:
                             f"{MAX_CLIP_SECONDS:.0f} s (`styleforge apply` takes any)")  # fmt: skip
         restyler = Restyler.open(stylizer, device=self.worker.device, use_taste=use_taste)
         out = self.store.results_dir() / "restyled.mp4"
-        restyle_video(restyler, path, out, self._settings(strength, colors),
+        restyle_video(restyler, path, out, settings,
                       max_size=CLIP_MAX_SIZE, progress=False)  # fmt: skip
         return str(out)
 
     @staticmethod
     def _settings(strength: float | None, colors: float | None) -> Settings:
-        """What the sliders set now (``None``: not set)."""
+        """What the sliders set now (``None``: not set); out of range: a UserError."""
         return Settings(
-            strength=None if strength is None else float(strength),
-            colors=None if colors is None else float(colors),
+            strength=None if strength is None else STRENGTH.parse(strength),
+            colors=None if colors is None else COLORS.parse(colors),
         )  # fmt: skip
 
     def restyle_controls(self, model: str, use_taste: bool = True) -> tuple[float, float]:
@@ -374,13 +413,14 @@ class App:
 
     def dream(self, sampler: str, seeds: str, truncation: float) -> tuple[str, list[str]]:
         """Generate images for seeds (``"0-15"``); returns the grid path and the image paths."""
-        return dream.dream(self.store, sampler, seeds, float(truncation), self.worker.device)
+        return dream.dream(self.store, sampler, seeds, TRUNCATION.parse(truncation),
+                           self.worker.device)  # fmt: skip
 
     def dream_more(
         self, sampler: str, liked: str, disliked: str, truncation: float, seed: float = 0
     ) -> tuple[str, list[str]]:
         """More like these: 16 images around the liked seeds, away from the disliked ones."""
-        return dream.dream_more(self.store, sampler, liked, disliked, float(truncation),
+        return dream.dream_more(self.store, sampler, liked, disliked, TRUNCATION.parse(truncation),
                                 int(seed or 0), self.worker.device)  # fmt: skip
 
     @staticmethod

@@ -9,9 +9,19 @@ from typing import Any
 
 import gradio as gr
 
+from styleforge.app.actions import NumberRange
 from styleforge.errors import UserError
 
-__all__ = ["POLL_SECONDS", "Refresh", "picker_gallery", "safe", "selected_index", "warn"]
+__all__ = [
+    "POLL_SECONDS",
+    "NumberField",
+    "Refresh",
+    "as_sent",
+    "picker_gallery",
+    "safe",
+    "selected_index",
+    "warn",
+]
 
 #: Seconds between two looks at a job the page watches (training, refine).
 POLL_SECONDS = 2.0
@@ -58,3 +68,51 @@ class Refresh:
     def after(self, event: Any) -> Any:
         """Refresh the lists once ``event`` (a Gradio event) has run; -> the chained event."""
         return event.then(self.read, None, list(self.outputs))
+
+
+def as_sent(payload: Any) -> Any:
+    """A slider's value as the page sent it, empty or out of range included: the handlers
+    refuse it beside the field, where Gradio's own check raises a pop-up that fades."""
+    return payload
+
+
+class NumberField:
+    """A slider for a :class:`NumberRange` with a note beside it.
+
+    The note says why what the user set cannot be used and stays, whatever else the page
+    does, until the user changes the field; the page's own number box pulls a typed value
+    back into range when it loses focus, so the refusal is also kept in ``refused`` (per
+    page), and the actions refuse to run while it stands (:meth:`refusal`).
+    """
+
+    def __init__(self, limits: NumberRange, value: float, elem_id: str, **kwargs: Any) -> None:
+        self.limits = limits
+        with gr.Column():
+            self.slider = gr.Slider(limits.low, limits.high, value=value, elem_id=elem_id,
+                                    **kwargs)  # fmt: skip
+            # A plain function, not a subclass: Gradio writes a .pyi beside a component
+            # subclass's module; a session's copy of the slider keeps it too.
+            self.slider.preprocess = as_sent  # type: ignore[method-assign]
+            self.note = gr.Markdown(elem_id=f"{elem_id}-note")
+        self.refused = gr.State("")
+
+    def wire(self) -> None:
+        """The user's changes (typing, dragging; not the page's own) set or clear the note."""
+        self.slider.input(self.check, [self.slider], [self.note, self.refused])
+
+    def check(self, value: Any) -> tuple[str, str]:
+        """The note for a value the user just set ('' when usable), twice: shown and kept."""
+        try:
+            self.limits.parse(value)
+        except UserError as err:
+            return warn(err), warn(err)
+        return "", ""
+
+    def refusal(self, value: Any, refused: str) -> str:
+        """Why an action cannot use the field ('' when it can): the refusal standing since
+        the user last changed it, else the value's own."""
+        return refused or self.check(value)[0]
+
+    def cleared(self) -> tuple[str, str]:
+        """Note and refusal when the page sets the field itself (a model's settings)."""
+        return "", ""

@@ -8,8 +8,8 @@ from typing import Any
 
 import gradio as gr
 
-from styleforge.app.actions import MAX_CLIP_SECONDS, App
-from styleforge.app.tabs.common import warn
+from styleforge.app.actions import COLORS, MAX_CLIP_SECONDS, STRENGTH, App
+from styleforge.app.tabs.common import NumberField, warn
 from styleforge.errors import UserError
 
 __all__ = ["RestyleTab"]
@@ -32,11 +32,11 @@ class RestyleTab:
             with gr.Row():
                 self.model = gr.Dropdown(label="Style model", elem_id="restyle-model",
                                          choices=app.model_choices("stylizer"))  # fmt: skip
-                self.strength = gr.Slider(0, 2, value=1.0, step=0.05, label="Strength",
-                                          info="0 the photo, 1 the style, 2 more paint",
-                                          elem_id="restyle-strength")  # fmt: skip
-                self.colors = gr.Slider(0, 1, value=0.0, step=0.05, label="Photo colours kept",
-                                        elem_id="restyle-colors")  # fmt: skip
+                self.strength = NumberField(STRENGTH, 1.0, "restyle-strength", step=0.05,
+                                            label="Strength", info="0 the photo, 1 the "
+                                            "style, 2 more paint")  # fmt: skip
+                self.colors = NumberField(COLORS, 0.0, "restyle-colors", step=0.05,
+                                          label="Photo colours kept")  # fmt: skip
                 self.use_taste = gr.Checkbox(value=True, label="Use my taste",
                                              info="the Tune tab's: it sets the sliders when you "
                                              "pick the model, and its stroke size and tone",
@@ -58,24 +58,39 @@ class RestyleTab:
 
     def wire(self, page: Any) -> None:
         """Restyle shows each photo before and after, offers the results to download and adds
-        them to this browser's history, which ``page`` shows again on each load."""
+        them to this browser's history, which ``page`` shows again on each load. A slider set
+        to what it cannot take is refused beside it, and nothing is restyled."""
         app = self.app
+        fields = (self.strength, self.colors)
+        for field in fields:
+            field.wire()
+        notes = [f.note for f in fields]
+        refused = [f.refused for f in fields]
 
-        def restyle(files: Any, model: str, strength: float, colors: float,
-                    use_taste: bool, history: Any) -> tuple[Any, ...]:  # fmt: skip
+        def refusals(strength: Any, colors: Any, *kept: str) -> list[str] | None:
+            """The notes beside the sliders when one of them cannot be used, else None."""
+            shown = [f.refusal(v, r) for f, v, r in zip(fields, (strength, colors), kept,
+                                                          strict=True)]  # fmt: skip
+            return shown if any(shown) else None
+
+        def restyle(files: Any, model: str, strength: Any, colors: Any, use_taste: bool,
+                    history: Any, *kept: str) -> tuple[Any, ...]:  # fmt: skip
+            if (shown := refusals(strength, colors, *kept)) is not None:
+                return (gr.skip(),) * 5 + (*shown,)
             try:
                 pairs = app.restyle(files, model, strength, colors, use_taste)
                 taste = app.taste_of(model) if use_taste else None
             except UserError as err:
-                return warn(err), None, None, gr.skip(), gr.skip()
+                return warn(err), None, None, gr.skip(), gr.skip(), "", ""
             note = f" with your taste ({taste.describe()})" if taste is not None else ""
-            kept = app.restyle_history([list(p) for p in pairs] + list(history or []))
+            kept_pairs = app.restyle_history([list(p) for p in pairs] + list(history or []))
             return (f"Restyled {len(pairs)} photo(s){note}.", _captioned(pairs),
-                    [a for _, a in pairs], _captioned(kept), [list(p) for p in kept])  # fmt: skip
+                    [a for _, a in pairs], _captioned(kept_pairs),
+                    [list(p) for p in kept_pairs], "", "")  # fmt: skip
 
         def earlier(history: Any) -> tuple[Any, Any]:
-            kept = app.restyle_history(history)
-            return _captioned(kept), [list(p) for p in kept]
+            kept_pairs = app.restyle_history(history)
+            return _captioned(kept_pairs), [list(p) for p in kept_pairs]
 
         page.load(earlier, [self.history], [self.earlier, self.history])
 
@@ -83,26 +98,32 @@ class RestyleTab:
             try:
                 strength, colors = app.restyle_controls(model, use_taste)
             except UserError:
-                return gr.update(), gr.update()
-            return strength, colors
+                return (gr.skip(),) * 6
+            return strength, colors, *self.strength.cleared(), *self.colors.cleared()
 
-        def restyle_clip(clip: Any, model: str, strength: float, colors: float,
-                         use_taste: bool) -> tuple[Any, ...]:  # fmt: skip
+        def restyle_clip(clip: Any, model: str, strength: Any, colors: Any, use_taste: bool,
+                         *kept: str) -> tuple[Any, ...]:  # fmt: skip
+            if (shown := refusals(strength, colors, *kept)) is not None:
+                return (gr.skip(),) * 2 + (*shown,)
             try:
                 out = app.restyle_clip(clip, model, strength, colors, use_taste)
             except UserError as err:
-                return warn(err), None
-            return "Restyled the clip (frames blended along the motion against flicker).", out
+                return warn(err), None, "", ""
+            text = "Restyled the clip (frames blended along the motion against flicker)."
+            return text, out, "", ""
 
-        self.go_clip.click(restyle_clip, [self.clip, self.model, self.strength, self.colors,
-                                          self.use_taste],
-                           [self.message, self.clip_out])  # fmt: skip
+        sliders = [self.strength.slider, self.colors.slider]
+        self.go_clip.click(restyle_clip, [self.clip, self.model, *sliders, self.use_taste,
+                                          *refused],
+                           [self.message, self.clip_out, *notes])  # fmt: skip
         for trigger in (self.model.change, self.use_taste.change):
-            trigger(controls, [self.model, self.use_taste], [self.strength, self.colors])
-        self.go.click(restyle, [self.photos, self.model, self.strength, self.colors,
-                                self.use_taste, self.history],
+            trigger(controls, [self.model, self.use_taste],
+                    [*sliders, self.strength.note, self.strength.refused, self.colors.note,
+                     self.colors.refused])  # fmt: skip
+        self.go.click(restyle, [self.photos, self.model, *sliders, self.use_taste,
+                                self.history, *refused],
                       [self.message, self.gallery, self.downloads, self.earlier,
-                       self.history])  # fmt: skip
+                       self.history, *notes])  # fmt: skip
 
 
 def _captioned(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
