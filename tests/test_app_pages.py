@@ -100,6 +100,24 @@ def test_pages_keep_their_own_state_and_notice_a_lost_server(tmp_path: Path) -> 
         ann.locator("#photos input[type=file]").set_input_files([str(photo)])
         ann.locator("#restyle-model input").click()
         ann.get_by_role("option").first.click()
+        # Its sliders: a number typed out of range (or none) is refused beside the field, and
+        # stays refused (the box pulled back in range on leaving it) until the user changes
+        # it; Restyle then restyles nothing.
+        for elem_id, bad, said in (
+            ("restyle-strength", "5", "strength: 5 is not"),
+            ("restyle-colors", "", "photo colours kept: the field is"),
+        ):
+            box = ann.locator(f"#{elem_id} input[type=number]")
+            note = ann.locator(f"#{elem_id}-note")
+            box.fill(bad)
+            expect(note).to_contain_text(said, timeout=30_000)
+            ann.locator("#restyle").click()
+            ann.wait_for_timeout(2500)
+            expect(note).to_contain_text(said)
+            expect(ann.locator("#restyle-msg")).not_to_contain_text("Restyled")
+            box.fill("0.5")
+            expect(note).to_be_empty(timeout=30_000)
+        assert not (store.root / "results").exists()  # nothing was restyled
         ann.locator("#restyle").click()
         expect(ann.locator("#restyle-msg")).to_contain_text("Restyled 1", timeout=120_000)
         expect(ann.locator("#restyle-history img")).to_have_count(2, timeout=30_000)
@@ -109,6 +127,23 @@ def test_pages_keep_their_own_state_and_notice_a_lost_server(tmp_path: Path) -> 
         bob.get_by_role("tab", name="Restyle").click()
         expect(bob.locator("#restyle-history img")).to_have_count(0)
         assert model  # the one trained model the Restyle list offers
+
+        # Dream's Truncation likewise: refused beside it, nothing drawn, no other message.
+        ann.get_by_role("tab", name="Dream").click()
+        box, note = (ann.locator("#dream-truncation input[type=number]"),
+                     ann.locator("#dream-truncation-note"))  # fmt: skip
+        box.fill("-1")
+        expect(note).to_contain_text("truncation: -1 is not a number from 0 to 1",
+                                     timeout=30_000)  # fmt: skip
+        ann.locator("#dream").click()
+        ann.wait_for_timeout(2500)
+        expect(note).to_contain_text("truncation: -1 is not")
+        expect(ann.locator("#dream-msg")).to_be_empty()  # not even "pick a sampler"
+        ann.screenshot(path=str(SCREENSHOTS / "7_dream_truncation.png"), full_page=True)
+        box.fill("0.7")
+        expect(note).to_be_empty(timeout=30_000)
+        ann.locator("#dream").click()
+        expect(ann.locator("#dream-msg")).not_to_be_empty(timeout=30_000)  # it ran (no sampler)
 
         # Log out: a button (a POST from the page), back to the login form.
         ann.locator("#logout").click()

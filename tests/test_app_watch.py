@@ -91,11 +91,11 @@ def test_every_number_field_of_the_page_is_checked_beside_it(tmp_path: Path) -> 
     assert {b.elem_id for b in numbers} == {"restyle-strength", "restyle-colors",
                                              "dream-truncation"}  # fmt: skip
     for field in numbers:
-        assert type(field) is gr.Slider  # no subclass: Gradio would write a .pyi beside it
         assert f"{field.elem_id}-note" in notes
-        assert field.preprocess(7.5) == 7.5 and field.preprocess(None) is None  # unchecked here
-        listened = {t[1] for dep in demo.fns.values() for t in dep.targets if t[0] == field._id}
-        assert "input" in listened  # the user's changes set or clear the note
+        checks = [dep for dep in demo.fns.values() if (field._id, "input") in dep.targets]
+        # The user's changes set or clear the note, with the value as sent (Gradio's own
+        # check, a pop-up that fades, would refuse it first).
+        assert len(checks) == 1 and checks[0].preprocess is False
 
 
 def test_a_refused_number_stays_refused_until_the_user_changes_it() -> None:
@@ -104,8 +104,8 @@ def test_a_refused_number_stays_refused_until_the_user_changes_it() -> None:
     with gr.Blocks():
         field = NumberField(STRENGTH, 1.0, "s")
     note, kept = field.check(5)
-    assert note == kept == "⚠️ strength: 5 is not a number from 0 to 2"
-    assert field.check(None)[0] == "⚠️ strength: the field is empty; give a number from 0 to 2"
+    assert note == kept == "⚠️ strength: 5 is not a number from 0 to 2. Set it again to go on."
+    assert field.check(None)[0].startswith("⚠️ strength: the field is empty; give a number")
     assert field.check(1.5) == ("", "")  # a usable value clears both
     # The page pulls a typed 5 back to 2 when the box loses focus: still refused.
     assert field.refusal(2.0, kept) == note

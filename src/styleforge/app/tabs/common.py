@@ -16,7 +16,6 @@ __all__ = [
     "POLL_SECONDS",
     "NumberField",
     "Refresh",
-    "as_sent",
     "picker_gallery",
     "safe",
     "selected_index",
@@ -70,12 +69,6 @@ class Refresh:
         return event.then(self.read, None, list(self.outputs))
 
 
-def as_sent(payload: Any) -> Any:
-    """A slider's value as the page sent it, empty or out of range included: the handlers
-    refuse it beside the field, where Gradio's own check raises a pop-up that fades."""
-    return payload
-
-
 class NumberField:
     """A slider for a :class:`NumberRange` with a note beside it.
 
@@ -90,22 +83,23 @@ class NumberField:
         with gr.Column():
             self.slider = gr.Slider(limits.low, limits.high, value=value, elem_id=elem_id,
                                     **kwargs)  # fmt: skip
-            # A plain function, not a subclass: Gradio writes a .pyi beside a component
-            # subclass's module; a session's copy of the slider keeps it too.
-            self.slider.preprocess = as_sent  # type: ignore[method-assign]
             self.note = gr.Markdown(elem_id=f"{elem_id}-note")
         self.refused = gr.State("")
 
     def wire(self) -> None:
-        """The user's changes (typing, dragging; not the page's own) set or clear the note."""
-        self.slider.input(self.check, [self.slider], [self.note, self.refused])
+        """The user's changes (typing, dragging; not the page's own) set or clear the note.
+        The value comes as the page sent it (empty or out of range included): Gradio's own
+        check would raise a pop-up that fades instead."""
+        self.slider.input(self.check, [self.slider], [self.note, self.refused],
+                          preprocess=False)  # fmt: skip
 
     def check(self, value: Any) -> tuple[str, str]:
         """The note for a value the user just set ('' when usable), twice: shown and kept."""
         try:
             self.limits.parse(value)
-        except UserError as err:
-            return warn(err), warn(err)
+        except UserError as err:  # the box may show the nearest end by now: still refused
+            note = f"{warn(err)}. Set it again to go on."
+            return note, note
         return "", ""
 
     def refusal(self, value: Any, refused: str) -> str:
