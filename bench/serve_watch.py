@@ -4,7 +4,8 @@ Serves the app on a free local port (as ``styleforge serve`` does), then trains 
 short stylizer job several times (after one warm-up run), alternately unwatched and
 watched by a headless Chromium page on the Train tab (its timer looks at the job every
 2 s), and prints the seconds a step takes in each run (the median time between log rows,
-the first rows left out as warm-up) and the watched / unwatched ratio.
+the first rows left out as warm-up) and the watched / unwatched ratio of each back-to-back
+pair and of the medians.
 
 Usage: ``.venv/bin/python bench/serve_watch.py [--steps 40] [--pairs 2]``
 (needs Chromium: ``make browser``)
@@ -109,9 +110,15 @@ def main() -> None:
             server.should_exit = True
             worker.close()
             page_app.close()
+        pairs = list(zip(results["unwatched"], results["watched"], strict=True))
+        for i, (quiet, watched) in enumerate(pairs, 1):
+            print(f"pair {i}: unwatched {quiet:.3f} s, watched {watched:.3f} s a step: "
+                  f"watched / unwatched = {watched / quiet:.3f}")  # fmt: skip
         quiet, watched = (statistics.median(results[m]) for m in ("unwatched", "watched"))
-        print(f"unwatched {quiet:.3f} s a step, watched {watched:.3f} s a step: "
-              f"watched / unwatched = {watched / quiet:.3f}")  # fmt: skip
+        ratio = statistics.median([w / q for q, w in pairs])
+        print(f"median: unwatched {quiet:.3f} s a step, watched {watched:.3f} s a step; "
+              f"watched / unwatched {watched / quiet:.3f}, the pairs' median ratio "
+              f"{ratio:.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":
