@@ -61,9 +61,10 @@ def at_least_float32(x: torch.Tensor) -> torch.Tensor:
 M = TypeVar("M", bound=torch.nn.Module)
 
 
-def place(module: M, device: torch.device) -> M:
-    """Move ``module`` to ``device``, in channels_last layout on CUDA."""
+def place(module: M, device: torch.device, channels_last: bool | None = None) -> M:
+    """Move ``module`` to ``device``, in channels_last layout when ``channels_last`` says so
+    (default: on CUDA only)."""
     module = module.to(device)
-    if device.type == "cuda":
+    if channels_last if channels_last is not None else device.type == "cuda":
         module = module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return module

@@ -46,7 +46,7 @@ from styleforge.nets.sampler import (
     SamplerGenerator,
     build_sampler_disc,
 )  # fmt: skip
-from styleforge.runtime import at_least_float32, autocast, memory_format, place
+from styleforge.runtime import at_least_float32, autocast, place
 from styleforge.train.augment import diff_augment, gaussian_blur
 from styleforge.train.config import SamplerTrainConfig
 from styleforge.train.data import image_grams, load_pool, random_crops, resize_pool
@@ -107,7 +107,8 @@ def feature_net(
     loaded)."""
     if net.features == "vgg":
         return VGGTaps(loss_encoder(VGG_TAPS, device, vgg))
-    return EfficientNetFeatures(input_size=min(2 * net.resolution, 256)).to(device)
+    features = EfficientNetFeatures(input_size=min(2 * net.resolution, 256))
+    return place(features, device, channels_last=True)
 
 
 def new_sampler_state(
@@ -117,8 +118,10 @@ def new_sampler_state(
     feature network comes from :func:`feature_net`."""
     features = feature_net(config.net, device, vgg) if config.net.disc != "conv" else None
     torch.manual_seed(config.seed)
-    gen = place(SamplerGenerator(config.net), device)
-    disc = place(build_sampler_disc(config.net, features), device)
+    # channels_last on every device: on the CPU too its convolutions run faster (the feature
+    # network's depthwise ones most; bench/README.md, issue #41).
+    gen = place(SamplerGenerator(config.net), device, channels_last=True)
+    disc = place(build_sampler_disc(config.net, features), device, channels_last=True)
     ema = copy.deepcopy(gen).eval().requires_grad_(False)
     betas = (config.beta1, 0.99)
     return SamplerState(
@@ -186,7 +189,7 @@ class _SamplerSteps:
         picks = torch.randint(max(1, len(self.pool)), (self.n_style,), generator=rng)
         with autocast(self.device):
             fake = at_least_float32(self.generator(z))
-        real = real.to(self.device, memory_format=memory_format(self.device))
+        real = real.to(self.device, memory_format=torch.channels_last)
         return _Inputs(real, fake, picks)
 
     def d_loss(self, x: _Inputs, step: int) -> PhaseLoss:
