@@ -182,7 +182,7 @@ class _SamplerSteps:
     def draw(self, step: int) -> _Inputs:
         """Real crops, the step's generated images and the style rows' targets. The generator
         runs once a step: both phases judge the same images (the discriminator's phase no
-        longer pays a pass of its own, a sixth of a CPU step)."""
+        longer pays a pass of its own: about a tenth of a CPU step)."""
         c, rng, rows = self.config, self.state.data_gen, self.rows
         real = random_crops(self.pool, c.batch, c.resolution, rng, keep=rows)
         z = torch.randn(c.batch, c.net.latent_dim, generator=rng)[rows].to(self.device)
