@@ -573,7 +573,7 @@ def test_dream_grids_show_each_picture_at_least_128_px_without_smoothing() -> No
 def test_layout_judge_sees_only_the_shrunk_picture_and_joins_the_projected_logits(
     features: FeatureNet,
 ) -> None:
-    from styleforge.nets.sampler import LayoutDiscriminator
+    from styleforge.nets.projected import LayoutDiscriminator
 
     torch.manual_seed(0)
     judge = LayoutDiscriminator(side=8).eval()  # eval: no power iteration between calls

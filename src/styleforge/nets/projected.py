@@ -22,7 +22,7 @@ Structure, for (N,3,R,R) images in [0,1], with S feature scales (shallow to deep
   scores let the generator tile several heads into one portrait.
 
 Optionally (``layout``) a judge of the picture shrunk to a few pixels a side adds a logit for
-the layout alone (:class:`~styleforge.nets.sampler.LayoutDiscriminator`), and (``pixel``) a
+the layout alone (:class:`LayoutDiscriminator`), and (``pixel``) a
 discriminator on the pixels themselves adds one more: the
 frozen features see the picture at stride 4 and coarser, so on their own they let the generator
 keep a fine grid or stripes that no painting has; a small pixel discriminator sees them.
@@ -48,7 +48,8 @@ from styleforge.features import VGGEncoder
 from styleforge.features.efficientnet import EfficientNetFeatures
 
 __all__ = [
-    "MIXED_CHANNELS", "VGG_TAPS", "FeatureNet", "ProjectedDiscriminator", "VGGTaps",
+    "MIXED_CHANNELS", "VGG_TAPS", "FeatureNet", "LayoutDiscriminator", "ProjectedDiscriminator",
+    "VGGTaps",
 ]  # fmt: skip
 
 #: The VGG16 layers :class:`VGGTaps` reads, shallow to deep (strides 2, 4, 8).
@@ -98,6 +99,27 @@ def _head(channels: int, side: int, width: int) -> nn.Sequential:
         c_in, side = c_out, side // 2
     layers += [spectral_norm(nn.Conv2d(c_in, 1, side)), nn.Flatten()]
     return nn.Sequential(*layers)
+
+
+class LayoutDiscriminator(nn.Module):
+    """Images (N,3,R,R) in [0,1] -> logits (N,), judging the picture shrunk to side × side
+    (area average): where its dark and light masses and its colours lie, nothing finer.
+
+    The frozen features see edges and texture first, and a generator that gets only their
+    verdict learns sharp flat-colour blobs in no order before it learns a layout; this judge,
+    on a few hundred numbers per picture, can only ask for the layout (a head over shoulders,
+    a sky over a shore). Its body is a scale head's (:func:`_head`) on the shrunk pixels.
+    """
+
+    def __init__(self, side: int = 16, width: int = 64) -> None:
+        super().__init__()
+        self.side = side
+        self.body = _head(3, side, width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N,3,R,R) in [0,1] -> (N,) raw logits."""
+        small = F.adaptive_avg_pool2d(x, self.side)
+        return self.body(small * 2.0 - 1.0).view(-1)
 
 
 class ProjectedDiscriminator(nn.Module):

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from styleforge.nets.projected import FeatureNet, ProjectedDiscriminator
 
 __all__ = [
-    "RESOLUTIONS", "LayoutDiscriminator", "SamplerConfig", "SamplerDiscriminator",
-    "SamplerGenerator", "build_sampler_disc",
+    "RESOLUTIONS", "SamplerConfig", "SamplerDiscriminator", "SamplerGenerator",
+    "build_sampler_disc",
 ]  # fmt: skip
 
 RESOLUTIONS: tuple[int, ...] = (64, 128, 256)
@@ -74,9 +74,9 @@ class SamplerConfig(configs.DictConfig):
         upsample: how the generator doubles its maps: ``nearest`` (earlier versions) or
             ``bilinear`` (no blocky, grid-aligned structure for the conv after it to build on).
         layout: side (px) of a projected discriminator's layout judge
-            (:class:`LayoutDiscriminator`: the picture shrunk to ``layout``², where its dark
-            and light masses and its colours lie); 0: none. A power of two from 8 up to half
-            the resolution.
+            (:class:`~styleforge.nets.projected.LayoutDiscriminator`: the picture shrunk to
+            ``layout``², where its dark and light masses and its colours lie); 0: none. A
+            power of two from 8 up to half the resolution.
     """
 
     resolution: int = 64
@@ -236,35 +236,6 @@ class SamplerDiscriminator(nn.Module):
         return self.head(torch.cat([h, std], dim=1)).squeeze(1)
 
 
-class LayoutDiscriminator(nn.Module):
-    """Images (N,3,R,R) in [0,1] -> logits (N,), judging the picture shrunk to side × side
-    (area average): where its dark and light masses and its colours lie, nothing finer.
-
-    A projected discriminator's frozen features see edges and texture first, and a generator
-    that gets only their verdict learns sharp flat-colour blobs in no order before it learns a
-    layout; this judge, on a few hundred numbers per picture, can only ask for the layout (a
-    head over shoulders, a sky over a shore). Spectral-norm convs: 3×3, then 4×4 stride 2 down
-    to 4×4, then one 4×4 conv to the logit.
-    """
-
-    def __init__(self, side: int = 16, width: int = 64) -> None:
-        super().__init__()
-        self.side = side
-        layers: list[nn.Module] = [spectral_norm(nn.Conv2d(3, width, 3, padding=1))]
-        layers.append(nn.LeakyReLU(0.2))
-        c, s = width, side
-        while s > 4:
-            layers += [spectral_norm(nn.Conv2d(c, 2 * c, 4, 2, 1)), nn.LeakyReLU(0.2)]
-            c, s = 2 * c, s // 2
-        layers += [spectral_norm(nn.Conv2d(c, 1, 4)), nn.Flatten()]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(N,3,R,R) in [0,1] -> (N,) raw logits."""
-        small = torch.nn.functional.adaptive_avg_pool2d(x, self.side)
-        return self.body(small * 2.0 - 1.0).view(-1)
-
-
 def _minibatch_std(h: Tensor, group: int) -> Tensor:
     """(N, 1, H, W): the mean feature standard deviation over groups of g = min(group, N)
     images (image i with images i ± k·N/g); zeros unless g ≥ 2 divides N."""
@@ -286,7 +257,7 @@ def build_sampler_disc(
     network ``config.features`` names, see :func:`~styleforge.train.sampler.feature_net`)."""
     if config.disc == "conv":
         return SamplerDiscriminator(config)
-    from styleforge.nets.projected import ProjectedDiscriminator
+    from styleforge.nets.projected import LayoutDiscriminator, ProjectedDiscriminator
 
     if features is None:
         raise ValueError("a projected discriminator needs its frozen feature network")
