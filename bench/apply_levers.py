@@ -156,8 +156,9 @@ def main() -> None:
     import onnxruntime as ort
 
     from styleforge import images
-    from styleforge.infer.apply import ApplyOptions, predictor_square, stylize_array
+    from styleforge.infer.apply import predictor_square, stylize_array
     from styleforge.infer.export import export_model, open_exported
+    from styleforge.infer.settings import Settings
 
     onnx_path = export_model(args.model, out / "model.onnx")
     photo_path = out / "photo_1024x768.jpg"
@@ -229,7 +230,7 @@ def main() -> None:
         f"style predictor {macs['predictor'] / 1e6:.0f} M per photo (its 256² square)",
     )
     for size in (384, 427, 512, 0):
-        options = ApplyOptions(paint_size=size)
+        options = Settings(paint_size=size)
         row(
             f"whole stylize_array, paint size {size or 'full'}",
             median_s(lambda o=options: stylize_array(net, photo, o), repeats),
@@ -248,7 +249,7 @@ def main() -> None:
         img.convert("RGB").load()
 
     row("decode: with draft for --max-size 512", median_s(drafted, repeats))
-    result = images.array_to_pil(stylize_array(net, photo, ApplyOptions()))
+    result = images.array_to_pil(stylize_array(net, photo, Settings()))
     for level in (6, 3, 1):
         buf = io.BytesIO()
         t = median_s(
@@ -266,7 +267,7 @@ def main() -> None:
     # --- tiles
     big = images.resize_array(photo, 2160, 3840)
     for batch in (1, 4):
-        options = ApplyOptions(paint_size=0, tile=1024, batch=batch)
+        options = Settings(paint_size=0, tile=1024, batch=batch)
         row(
             f"tiles: 3840×2160 at full size, {batch} tile(s) per run",
             median_s(lambda o=options: stylize_array(net, big, o), max(1, repeats // 2)),
@@ -286,8 +287,9 @@ def _int8(args, out, onnx_path, photo, net, row, repeats) -> None:
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from styleforge import images
-    from styleforge.infer.apply import ApplyOptions, predictor_square, stylize_array
+    from styleforge.infer.apply import predictor_square, stylize_array
     from styleforge.infer.export import open_exported
+    from styleforge.infer.settings import Settings
 
     photos = sorted(p for p in args.calibration.iterdir() if p.suffix.lower() in (".jpg", ".png"))
     feeds = []
@@ -331,11 +333,11 @@ def _int8(args, out, onnx_path, photo, net, row, repeats) -> None:
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(int8_path))
     q = open_exported(int8_path)
-    fp = stylize_array(net, photo, ApplyOptions())
-    qq = stylize_array(q, photo, ApplyOptions())
+    fp = stylize_array(net, photo, Settings())
+    qq = stylize_array(q, photo, Settings())
     row(
         "int8 QDQ: whole stylize_array",
-        median_s(lambda: stylize_array(q, photo, ApplyOptions()), repeats),
+        median_s(lambda: stylize_array(q, photo, Settings()), repeats),
         f"PSNR vs float32 {psnr(fp, qq):.1f} dB (target ≥ 35); quantised in {made:.0f} s",
     )
     if args.quick or args.style_dir is None:
@@ -346,7 +348,7 @@ def _int8(args, out, onnx_path, photo, net, row, repeats) -> None:
         folder.mkdir(exist_ok=True)
         for p in sorted(args.held.glob("*.jpg")):
             x = images.pil_to_array(Image.open(p).convert("RGB"))
-            images.array_to_pil(stylize_array(backend, x, ApplyOptions())).save(
+            images.array_to_pil(stylize_array(backend, x, Settings())).save(
                 folder / f"{p.stem}.png"
             )
         done = subprocess.run(

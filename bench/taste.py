@@ -24,7 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from styleforge.taste import AXES, Controls, TasteSession
+from styleforge.infer.settings import Settings
+from styleforge.taste import AXES, TasteSession
+from styleforge.taste.space import from_vector, to_vector
 
 ROUNDS = (1, 3, 5, 10)
 VARIANTS = 8
@@ -39,11 +41,11 @@ class SimulatedUser:
     noise: float
     rng: np.random.Generator
 
-    def utility(self, controls: Controls) -> float:
+    def utility(self, look: Settings) -> float:
         """−distance to the hidden target in the unit control space."""
-        return -float(np.linalg.norm(controls.to_vector() - self.target))
+        return -float(np.linalg.norm(to_vector(look) - self.target))
 
-    def pick(self, shown: list[Controls]) -> tuple[list[int], list[int]]:
+    def pick(self, shown: list[Settings]) -> tuple[list[int], list[int]]:
         """(liked, disliked) 0-based: the 1–3 best by noisy utility; the worst half the time."""
         noisy = np.array([self.utility(c) for c in shown])
         noisy = noisy + self.noise * self.rng.standard_normal(len(shown))
@@ -67,13 +69,13 @@ def run_session(seed: int, noise: float, proposer: str, rounds: int = max(ROUNDS
     session = TasteSession(seed=seed)
     default = user.utility(session.base)
     rng = np.random.default_rng([seed, 17])
-    propose: Callable[[], list[Controls]]
+    propose: Callable[[], list[Settings]]
     if proposer == "gp":
         propose = lambda: session.propose(VARIANTS)  # noqa: E731
     else:
 
-        def propose() -> list[Controls]:
-            grid = [Controls.from_vector(v) for v in rng.random((VARIANTS, len(AXES)))]
+        def propose() -> list[Settings]:
+            grid = [from_vector(v) for v in rng.random((VARIANTS, len(AXES)))]
             session.pending = tuple(grid)
             return grid
 

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +44,10 @@ import numpy as np
 from styleforge import collection, images
 from styleforge.infer.apply import MemoisedNet
 from styleforge.infer.restyle import Restyler
-from styleforge.taste import AXES, Controls, TasteSession
+from styleforge.infer.settings import Settings
+from styleforge.taste import AXES, BASE, TasteSession
 from styleforge.taste.rounds import Sketcher
+from styleforge.taste.space import from_vector
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 #: (collection, photo) pairs: two collections none of whose pictures the photo resembles.
@@ -57,16 +59,16 @@ HELD_BACK = 4
 
 
 class Renderer:
-    """Controls -> the photo restyled with them, (1,3,H,W), memoised."""
+    """A look -> the photo restyled with it, (1,3,H,W), memoised."""
 
     def __init__(self, restyler: Restyler, photo: np.ndarray) -> None:
         restyler.run_batch = MemoisedNet(restyler.run_batch, most=400)
         self.restyler, self.photo = restyler, photo
-        self.memo: dict[Controls, np.ndarray] = {}
+        self.memo: dict[Settings, np.ndarray] = {}
 
-    def __call__(self, c: Controls) -> np.ndarray:
+    def __call__(self, c: Settings) -> np.ndarray:
         if c not in self.memo:
-            self.memo[c] = self.restyler.array(self.photo, c.to_settings())
+            self.memo[c] = self.restyler.array(self.photo, c)
         return self.memo[c]
 
 
@@ -121,9 +123,9 @@ def gram_distance(bank: object, painting: Path) -> Callable[[np.ndarray], float]
     return distance
 
 
-def random_proposals(session: TasteSession, rng: np.random.Generator) -> list[Controls]:
+def random_proposals(session: TasteSession, rng: np.random.Generator) -> list[Settings]:
     """The recommendation so far (as ``tune`` shows it first), then uniform random settings."""
-    grid = [Controls.from_vector(v) for v in rng.random((VARIANTS, len(AXES)))]
+    grid = [from_vector(v) for v in rng.random((VARIANTS, len(AXES)))]
     grid[0] = session.recommendation()
     session.pending = tuple(grid)
     return grid
@@ -166,7 +168,7 @@ def grid_search(user: User, render: Renderer) -> float:
     levels = np.array([0.15, 0.5, 0.85])
     best = np.inf
     for v in np.stack(np.meshgrid(*[levels] * len(AXES)), -1).reshape(-1, len(AXES)):
-        best = min(best, user.distance(render(Controls.from_vector(v))))
+        best = min(best, user.distance(render(from_vector(v))))
     return best
 
 
@@ -203,11 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         restyler = Restyler.open(model, use_taste=False)  # onnxruntime on a CPU
         photo = images.pil_to_array(images.open_image(args.data / "content" / photo_name))
         render = Renderer(restyler, images.downscale_to(photo, args.size))
-        default = Controls(paint_size=restyler.paint_size or 512)
+        default = replace(BASE, paint_size=restyler.paint_size or 512)
         users: list[User] = []
         for i in range(args.users if "settings" in kinds else 0):
             rng = np.random.default_rng([i, 15])
-            target = Controls.from_vector(0.1 + 0.8 * rng.random(len(AXES)))
+            target = from_vector(0.1 + 0.8 * rng.random(len(AXES)))
             dist = pixel_distance(render(target))
             noise = args.noise * dist(render(default))
             users.append(User(f"settings {i + 1}: {target.describe()}", dist, noise,

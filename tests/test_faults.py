@@ -137,7 +137,8 @@ def test_tiny_and_sliver_photos_restyle_at_their_size(model: Path, shape: tuple[
 
 
 def test_thin_edge_tiles_are_padded_too() -> None:
-    from styleforge.infer.apply import ApplyOptions, stylize_array
+    from styleforge.infer.apply import stylize_array
+    from styleforge.infer.settings import Settings
 
     seen: list[tuple[int, int]] = []
 
@@ -147,7 +148,7 @@ def test_thin_edge_tiles_are_padded_too() -> None:
         return 1 - x
 
     photo = np.random.default_rng(1).random((1, 3, 2, 201), dtype=np.float32)
-    out = stylize_array(net, photo, ApplyOptions(tile=100, overlap=10))
+    out = stylize_array(net, photo, Settings(tile=100, overlap=10))
     np.testing.assert_allclose(out, 1 - photo, atol=1e-6)  # padding cropped back exactly
     assert len(seen) > 1
 

@@ -20,7 +20,8 @@ from styleforge.errors import WeightsError
 from styleforge.features import prior_weights
 from styleforge.images import pil_to_array
 from styleforge.infer import prior
-from styleforge.infer.apply import ApplyOptions, predictor_square, stylize_array
+from styleforge.infer.apply import predictor_square, stylize_array
+from styleforge.infer.settings import Settings
 from styleforge.infer.stylizer import Stylizer
 from styleforge.nets import PainterConfig, PainterNet, build_stylizer, stylizer_config_from_dict
 from tests.conftest import ASSETS, write_image
@@ -147,7 +148,7 @@ def test_strength_gain_increases_monotonically_on_real_weights(hokusai, transfer
     photo = pil_to_array(Image.fromarray(data.coffee()).resize((192, 128)))
     distances = []
     for s in (0.0, 0.5, 1.0, 1.5, 2.0):
-        out = stylize_array(backend, photo, ApplyOptions(strength=s))
+        out = stylize_array(backend, photo, Settings(strength=s))
         distances.append(style_distance(bank.grams(torch.from_numpy(out)), target))
     assert all(a > b for a, b in itertools.pairwise(distances)), distances
 
@@ -241,9 +242,9 @@ def test_paint_size_paints_small_and_scales_up() -> None:
         return x
 
     photo = np.random.default_rng(0).random((1, 3, 300, 400), dtype=np.float32)
-    out = stylize_array(backend, photo, ApplyOptions(paint_size=200))
+    out = stylize_array(backend, photo, Settings(paint_size=200))
     assert calls == [(1, 3, 150, 200)] and out.shape == photo.shape
-    stylize_array(backend, photo, ApplyOptions(paint_size=0))
+    stylize_array(backend, photo, Settings(paint_size=0))
     assert calls[-1] == photo.shape
 
 
@@ -264,7 +265,7 @@ def test_pil_quick_path_matches_the_float_path_on_real_weights(hokusai) -> None:
         return backend(x, **kw)
 
     spy.conditional = True  # type: ignore[attr-defined]
-    opts = ApplyOptions(paint_size=64)
+    opts = Settings(paint_size=64)
     quick = np.asarray(stylize_pil(spy, img, opts), dtype=np.int16)
     slow = np.asarray(images.array_to_pil(stylize_array(spy, pil_to_array(img), opts)), np.int16)
     assert quick.shape == slow.shape == (120, 160, 3)
@@ -272,7 +273,7 @@ def test_pil_quick_path_matches_the_float_path_on_real_weights(hokusai) -> None:
     assert (quick != slow).any()  # the 8-bit path ran
     assert np.abs(squares[0] - squares[1]).mean() < 1 / 255  # 8-bit passes round between
     assert np.abs(quick - np.asarray(img, np.int16)).mean() > 10  # painted, not returned
-    for other in (ApplyOptions(paint_size=64, tone=0.3), ApplyOptions(paint_size=0)):
+    for other in (Settings(paint_size=64, tone=0.3), Settings(paint_size=0)):
         a = np.asarray(stylize_pil(spy, img, other))
         b = np.asarray(images.array_to_pil(stylize_array(spy, pil_to_array(img), other)))
         np.testing.assert_array_equal(a, b)

@@ -3,7 +3,6 @@ from the disliked ones, written to a new model file."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import torch
 from styleforge.cli import main
 from styleforge.infer.model_file import ModelInfo, read_model, write_model
 from styleforge.nets import DiscriminatorConfig, StylizerConfig, StylizerNet
-from styleforge.taste.record import taste_text
+from styleforge.taste.record import has_taste, read_session
 from styleforge.train.config import StylizerTrainConfig
 from styleforge.train.stylizer import Feedback, train_stylizer_loop
 from tests.conftest import write_image
@@ -104,13 +103,14 @@ def test_tune_refine_writes_a_new_model_that_records_the_picks(
     assert refined.exists()
     original, _ = read_model(trained)
     assert all(torch.equal(before[k], original[k]) for k in before)  # the original untouched
-    assert taste_text(trained) is not None  # ... but for the taste the rounds gave it
+    assert has_taste(trained)  # ... but for the taste the rounds gave it
     weights, info = read_model(refined)
     assert any(not torch.equal(weights[k], original[k]) for k in original)
     (entry,) = info.refined
     assert entry["from"] == "m.safetensors" and entry["rounds"] == 1 and entry["steps"] == 3
     assert entry["liked"] == 2 and entry["disliked"] == 1  # 2 liked variants × 1 photo
-    assert json.loads(taste_text(refined) or "{}")["rounds"]  # the taste travels with it
+    session = read_session(refined)
+    assert session is not None and session.rounds  # the taste travels with it
 
     # Refining again: the file exists -> a clear line, unless --overwrite.
     code, err = _run(argv, capsys)

@@ -14,27 +14,28 @@ from styleforge.app.actions import App
 from styleforge.app.store import Store
 from styleforge.app.worker import Worker
 from styleforge.cli import main
-from styleforge.infer.apply import ApplyOptions
+from styleforge.infer.header import read_taste
 from styleforge.infer.model_file import ModelInfo, write_model
-from styleforge.infer.restyle import Restyler, Settings, resolve
+from styleforge.infer.restyle import Restyler, Settings
 from styleforge.nets import PainterConfig, PainterNet
-from styleforge.taste import Controls, TasteSession
-from styleforge.taste.record import model_taste, write_taste
+from styleforge.taste import TasteSession
+from styleforge.taste.record import write_taste
 
 from .conftest import app_model, write_image
 
 
 def test_what_is_set_now_wins_over_the_taste_which_wins_over_the_defaults() -> None:
-    taste = Controls(strength=1.4, paint_size=300, colors=0.5, tone=0.25)
-    assert resolve(Settings()) == ApplyOptions()  # the model decides its paint size (None)
-    stored = resolve(Settings(max_size=64, tile=0), taste)
+    taste = Settings(strength=1.4, paint_size=300, colors=0.5, tone=0.25)
+    assert Settings().over(None) == Settings()  # the model decides: nothing set
+    assert Settings().plain() == (1.0, 0.0, 0.0)  # ... its defaults (and its own paint size)
+    stored = Settings(max_size=64, tile=0).over(taste)
     assert (stored.strength, stored.paint_size, stored.colors, stored.tone) == (
         1.4, 300, 0.5, 0.25,
     )  # fmt: skip
     assert (stored.max_size, stored.tile) == (64, 0)  # how the work is done: never the taste's
-    now = resolve(Settings(strength=0.3, colors=0.0, tone=-0.5, paint_size=0), taste)
+    now = Settings(strength=0.3, colors=0.0, tone=-0.5, paint_size=0).over(taste)
     assert (now.strength, now.paint_size, now.colors, now.tone) == (0.3, 0, 0.0, -0.5)
-    partly = resolve(Settings(strength=0.8), taste)
+    partly = Settings(strength=0.8).over(taste)
     assert (partly.strength, partly.colors, partly.paint_size) == (0.8, 0.5, 300)
 
 
@@ -50,7 +51,7 @@ def tasteful_model(tmp_path: Path) -> Path:
     session.propose(8)
     session.record([2, 5], [0])
     write_taste(model, session)
-    assert model_taste(model) is not None
+    assert read_taste(model) is not None
     return model
 
 
@@ -86,7 +87,7 @@ def test_cli_web_app_and_python_api_give_the_same_pixels(
     assert np.abs(api.astype(int) - plain).mean() > 1  # the taste changes the picture
     assert np.abs(set_now.astype(int) - api).mean() > 1  # and what is set now changes it again
     # The web tab's sliders start at the taste's values: moving them is setting them now.
-    taste = model_taste(tasteful_model)
+    taste = read_taste(tasteful_model)
     assert taste is not None
     assert app.restyle_controls(in_app) == (taste.strength, taste.colors)
     assert app.restyle_controls(in_app, use_taste=False) == (1.0, 0.0)

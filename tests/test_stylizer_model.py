@@ -11,8 +11,9 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from styleforge.errors import UserError
-from styleforge.infer.apply import ApplyOptions, blend, stylize_array
+from styleforge.infer.apply import blend, stylize_array
 from styleforge.infer.model_file import ModelInfo, read_model, write_model
+from styleforge.infer.settings import Settings
 from styleforge.infer.stylizer import Stylizer
 from styleforge.nets import StylizerConfig, StylizerNet
 
@@ -140,7 +141,7 @@ def test_blend_is_exact_at_the_ends() -> None:
 
 def test_identity_network_tiles_reproduce_the_input_exactly() -> None:
     photo = np.random.default_rng(2).random((1, 3, 150, 230), dtype=np.float32)
-    opts = ApplyOptions(tile=64, overlap=16, batch=3)
+    opts = Settings(tile=64, overlap=16, batch=3)
     np.testing.assert_allclose(stylize_array(lambda x: x.copy(), photo, opts), photo, atol=1e-6)
 
 

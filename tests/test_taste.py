@@ -1,5 +1,6 @@
-"""Taste (issue #15): controls, the preference search against a simulated user, the taste
-record, ``styleforge tune`` and ``apply`` following (or ignoring) the stored taste."""
+"""Taste (issue #15): the search space of the look knobs, the preference search against a
+simulated user, the taste record (and its older format), ``styleforge tune`` and ``apply``
+following (or ignoring) the stored taste."""
 
 from __future__ import annotations
 
@@ -16,29 +17,35 @@ from safetensors.torch import save_file
 
 from styleforge.cli import main
 from styleforge.errors import UserError
-from styleforge.infer.apply import ApplyOptions, blend, stylize_array, tone_curve
+from styleforge.infer.apply import blend, stylize_array, tone_curve
+from styleforge.infer.header import TASTE_KEY, TASTE_SESSION_KEY
 from styleforge.infer.model_file import ModelInfo, read_model
-from styleforge.taste import AXES, Controls, TasteSession, fit_preference, round_outcomes
-from styleforge.taste.record import TASTE_KEY
+from styleforge.infer.settings import Settings
+from styleforge.taste import AXES, BASE, TasteSession, fit_preference, round_outcomes
 from styleforge.taste.rounds import parse_all_picks, parse_picks
+from styleforge.taste.space import checked, from_vector, look_from_dict, to_vector
 from tests.conftest import write_image, write_tiny_stylizer
 
 # ----------------------------------------------------------------------------- the library
 
 
-def test_controls_map_to_the_unit_cube_and_to_apply_options() -> None:
-    default = Controls()
-    np.testing.assert_allclose(default.to_vector(), [0.5, 0.5, 0.0, 0.5])
-    assert Controls.from_vector(default.to_vector()) == default
-    c = Controls(strength=1.7, paint_size=300, colors=0.25, tone=-0.4)
-    assert Controls.from_vector(c.to_vector()) == c
-    assert Controls.from_vector(np.full(len(AXES), 2.0)) == Controls(2.0, 1024, 1.0, 1.0)
-    opts = c.to_options(ApplyOptions(tile=0, max_size=99))
+def test_looks_map_to_the_unit_cube_and_under_the_settings_set_now() -> None:
+    np.testing.assert_allclose(to_vector(BASE), [0.5, 0.5, 0.0, 0.5])
+    assert from_vector(to_vector(BASE)) == BASE
+    c = Settings(strength=1.7, paint_size=300, colors=0.25, tone=-0.4)
+    assert from_vector(to_vector(c)) == c
+    assert from_vector(np.full(len(AXES), 2.0)) == Settings(2.0, 1024, 1.0, 1.0)
+    opts = Settings(tile=0, max_size=99).over(c)
     got = (opts.strength, opts.paint_size, opts.colors, opts.tone)
     assert got == (1.7, 300, 0.25, -0.4)
     assert (opts.tile, opts.max_size) == (0, 99)
+    assert opts.look == c
     with pytest.raises(UserError, match="strength"):
-        Controls(strength=2.5)
+        Settings(strength=2.5)
+    with pytest.raises(UserError, match="paint_size must be from 256"):
+        checked(Settings(strength=1.0, paint_size=64, colors=0.0, tone=0.0))
+    with pytest.raises(UserError, match="tone"):
+        look_from_dict({"strength": 1.0, "paint_size": 300, "colors": 0.0})
 
 
 def test_colour_amount_and_tone_in_apply() -> None:
@@ -60,10 +67,10 @@ def test_colour_amount_and_tone_in_apply() -> None:
         y = tone_curve(x, t)
         assert y.min() >= 0 and y.max() <= 1 and np.all(np.diff(y) >= 0)  # monotone, in range
     assert tone_curve(x, 1.0)[20] < x[20] < tone_curve(x, -1.0)[20]  # punchier / softer
-    same = stylize_array(lambda a: a, photo, ApplyOptions(tone=0.0))
+    same = stylize_array(lambda a: a, photo, Settings(tone=0.0))
     np.testing.assert_allclose(same, photo, atol=1e-7)
     with pytest.raises(UserError, match="colour amount"):
-        ApplyOptions(colors=1.5)
+        Settings(colors=1.5)
 
 
 def test_round_outcomes_and_the_fit_rank_liked_over_disliked() -> None:
@@ -84,7 +91,7 @@ def _simulated(target: np.ndarray, rounds: int, picks: str, seed: int = 0) -> Ta
     rng = np.random.default_rng(seed)
     for _ in range(rounds):
         shown = session.propose(8)
-        dist = [float(np.linalg.norm(c.to_vector() - target)) for c in shown]
+        dist = [float(np.linalg.norm(to_vector(c) - target)) for c in shown]
         order = np.argsort(dist) if picks == "best" else rng.permutation(8)
         session.record([int(order[0]), int(order[1])], [int(order[-1])])
     return session
@@ -92,26 +99,26 @@ def _simulated(target: np.ndarray, rounds: int, picks: str, seed: int = 0) -> Ta
 
 def test_three_rounds_move_the_recommendation_toward_a_simulated_user() -> None:
     """A user whose taste is more paint, bigger strokes, some photo colour and more contrast."""
-    target = Controls(strength=1.6, paint_size=300, colors=0.6, tone=0.5).to_vector()
-    start = float(np.linalg.norm(Controls().to_vector() - target))
+    target = to_vector(Settings(strength=1.6, paint_size=300, colors=0.6, tone=0.5))
+    start = float(np.linalg.norm(to_vector(BASE) - target))
     steps = []
     for seed in range(3):
-        tuned = _simulated(target, 3, "best", seed).recommendation().to_vector()
+        tuned = to_vector(_simulated(target, 3, "best", seed).recommendation())
         steps.append(float(np.linalg.norm(tuned - target)))
     assert max(steps) < 0.5 * start, (steps, start)
     # random picks do not pretend to know this user; no picks keep the default
     noise = []
     for seed in range(3):
-        tuned = _simulated(target, 3, "random", seed).recommendation().to_vector()
+        tuned = to_vector(_simulated(target, 3, "random", seed).recommendation())
         noise.append(float(np.linalg.norm(tuned - target)))
     assert np.mean(noise) > 1.5 * np.mean(steps), (noise, steps)
-    assert TasteSession().recommendation() == Controls()
+    assert TasteSession().recommendation() == BASE
 
 
 def test_proposals_are_seeded_and_start_from_the_default() -> None:
     a, b = TasteSession(seed=3), TasteSession(seed=3)
     first = a.propose(8)
-    assert first == b.propose(8) and first[0] == Controls() and len(set(first)) == 8
+    assert first == b.propose(8) and first[0] == BASE and len(set(first)) == 8
     assert TasteSession(seed=4).propose(8) != first
     a.record([2], [5])
     second = a.propose(8)
@@ -125,7 +132,8 @@ def test_proposals_are_seeded_and_start_from_the_default() -> None:
 def test_taste_record_round_trips_and_damage_is_one_clear_error() -> None:
     session = _simulated(np.full(len(AXES), 0.7), 2, "best")
     data = json.loads(json.dumps(session.to_dict()))
-    assert data["format"] == "styleforge-taste-v2" and len(data["rounds"]) == 2
+    assert data["format"] == "styleforge-taste-v3" and len(data["rounds"]) == 2
+    assert "recommended" not in data  # the chosen look is the model file's taste entry
     again = TasteSession.from_dict(data)
     assert again.rounds == session.rounds and again.recommendation() == session.recommendation()
     assert again.propose(8) == session.propose(8)
@@ -135,7 +143,8 @@ def test_taste_record_round_trips_and_damage_is_one_clear_error() -> None:
         {**data, "rounds": [{**data["rounds"][0], "liked": [99]}]},
         {**data, "rounds": [{"shown": [], "liked": [0]}]},
         {**data, "base": {"strength": "lots"}},
-        {**data, "recommended": {**data["recommended"], "tone": 7}},
+        {**data, "format": "styleforge-taste-v2"},  # v2 held the recommended look too
+        {**data, "format": "styleforge-taste-v2", "recommended": {**BASE.to_record(), "tone": 7}},
         [1, 2],
     ]
     for bad in broken:
@@ -176,9 +185,16 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list
     return code, capsys.readouterr().err.strip().splitlines()
 
 
-def _taste(model: Path) -> dict | None:
+def _entries(model: Path) -> dict[str, str]:
     with safe_open(str(model), framework="numpy") as fh:
-        text = (fh.metadata() or {}).get(TASTE_KEY)
+        return dict(fh.metadata() or {})
+
+
+def _taste(model: Path) -> dict | None:
+    """The stored session record (``None``: none); the chosen look has no entry without it."""
+    meta = _entries(model)
+    text = meta.get(TASTE_SESSION_KEY)
+    assert (text is None) == (TASTE_KEY not in meta)
     return None if text is None else json.loads(text)
 
 
@@ -206,8 +222,10 @@ def test_tune_stores_the_taste_and_apply_follows_it(
     record = _taste(model)
     assert record is not None and len(record["rounds"]) == 2
     assert record["rounds"][0]["disliked"] == [0]
-    taste = Controls.from_dict(record["recommended"])
-    assert taste != Controls()
+    look = json.loads(_entries(model)[TASTE_KEY])
+    assert look["format"] == "styleforge-look-v1"  # a plain record of the four knobs
+    taste = look_from_dict({k: v for k, v in look.items() if k != "format"})
+    assert taste != BASE
     after, _ = read_model(model)
     assert all(torch.equal(before[k], after[k]) for k in before)  # the weights are untouched
     assert not [p for p in tmp_path.glob(".*")]  # no temporary file left
@@ -286,3 +304,38 @@ def test_bad_picks_and_missing_or_damaged_taste_are_one_line_errors(
     code, err = _run(["tune", str(model), str(photos[0]), "--picks", "1", "-n", "2", "-q",
                       "--restart"], capsys)  # fmt: skip
     assert code == 0 and len(_taste(model)["rounds"]) == 1
+
+
+def test_a_model_with_a_taste_of_the_old_format_still_loads(
+    model: Path, photos: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before the look had an entry of its own, the whole session was the ``taste`` entry
+    (``styleforge-taste-v2``, the look under ``recommended``): apply follows it, tune reads its
+    rounds and the next round writes both entries the new way."""
+    session = _simulated(np.full(len(AXES), 0.7), 2, "best")
+    old = {**session.to_dict(), "format": "styleforge-taste-v2",
+           "recommended": session.recommendation().to_record()}  # fmt: skip
+    tensors, _ = read_model(model)
+    meta = ModelInfo.from_metadata(_entries(model), model).to_metadata()
+    save_file(tensors, str(model), metadata={**meta, TASTE_KEY: json.dumps(old)})
+    look = session.recommendation()
+    assert look != BASE
+
+    taste, explicit = tmp_path / "taste.png", tmp_path / "explicit.png"
+    code, err = _run(["apply", str(model), str(photos[0]), "-o", str(taste), "-q"], capsys)
+    assert code == 0 and any(look.describe() in line for line in err), err
+    flags = ["--strength", str(look.strength), "--paint-size", str(look.paint_size),
+             "--colors", str(look.colors), "--tone", str(look.tone), "--no-taste"]  # fmt: skip
+    code, err = _run(["apply", str(model), str(photos[0]), "-o", str(explicit), "-q", *flags],
+                     capsys)  # fmt: skip
+    assert code == 0, err
+    np.testing.assert_array_equal(_pixels(taste), _pixels(explicit))
+    assert main(["tune", str(model), "--show"]) == 0
+    assert f"taste from 2 round(s): {look.describe()}" in capsys.readouterr().out
+
+    code, err = _run(["tune", str(model), str(photos[0]), "--picks", "2", "-q"], capsys)
+    assert code == 0, err
+    record = _taste(model)  # written the new way: the rounds went on from the old ones
+    assert record is not None and record["format"] == "styleforge-taste-v3"
+    assert len(record["rounds"]) == 3 and "recommended" not in record
+    assert record["rounds"][:2] == old["rounds"]

@@ -14,12 +14,13 @@ from styleforge.app.actions import App
 from styleforge.app.store import Store
 from styleforge.app.worker import Worker
 from styleforge.errors import UserError
+from styleforge.infer.header import read_taste
 from styleforge.infer.model_file import ModelInfo, write_model
 from styleforge.infer.sampler import SamplerInfo
 from styleforge.nets import StylizerConfig, StylizerNet
 from styleforge.nets.sampler import SamplerConfig, SamplerGenerator
-from styleforge.taste import Controls
-from styleforge.taste.record import model_taste, read_taste_record
+from styleforge.taste import BASE
+from styleforge.taste.record import read_session
 
 from .conftest import write_image, write_tiny_stylizer
 
@@ -74,13 +75,14 @@ def test_tune_rounds_store_the_taste_in_the_model_and_survive_a_restart(
     second = app.tune_next(model, picks, photos)
     assert second.round == 2 and "after 1 round(s), saved in the model" in second.text
     # As `styleforge tune` does: the taste is in the model file after every round.
-    assert model_taste(Path(model)) is not None
+    assert read_taste(Path(model)) is not None
     third = app.tune_next(model, "2", None)  # the sample photos by default
     assert third.round == 3 and Image.open(third.variants[0][0]).height > 100
-    taste = model_taste(Path(model))
-    assert taste is not None and taste != Controls()
+    taste = read_taste(Path(model))
+    assert taste is not None and taste != BASE
     assert app.taste_of(model) == taste
-    assert len(read_taste_record(Path(model))["rounds"]) == 2
+    session = read_session(Path(model))
+    assert session is not None and len(session.rounds) == 2
 
     # A restart (a new app on the same data folder) goes on from the rounds in the model.
     again = App(Store(app.store.root), Worker(app.store, "cpu"))
@@ -99,7 +101,7 @@ def test_tune_rounds_store_the_taste_in_the_model_and_survive_a_restart(
     assert np.abs(restyled(True, 0.2 if taste.strength > 0.6 else 1.0) - restyled(True)).mean() > 1
 
     assert "Taste reset" in again.tune_reset(model)
-    assert model_taste(Path(model)) is None
+    assert read_taste(Path(model)) is None
     assert again.tune_round(model, photos).round == 1
     assert "No taste to reset" in again.tune_reset(model)
     with pytest.raises(UserError, match="not one of this app"):
@@ -144,7 +146,7 @@ def test_refine_my_model_adds_a_new_model_of_the_same_style(app: App, photos: li
     refined = next(path for _, path in choices if path != model)
     _, info = read_model(Path(refined))
     assert info.refined[0]["rounds"] == 1 and info.refined[0]["liked"] == 2  # 1 variant x 2
-    assert model_taste(Path(refined)) is not None  # its taste is the rounds'
+    assert read_taste(Path(refined)) is not None  # its taste is the rounds'
     assert app.store.job(job_id).kind == "refine"
 
 
@@ -215,8 +217,8 @@ def test_browser_tune_tab_grid_like_click_and_watched_refine_job(tmp_path: Path)
     worker.close()
     [refine] = [j for j in store.jobs() if j.model != model]
     assert refine.status == "failed" and refine.kind == "refine" and refine.preset == "quick"
-    record = read_taste_record(Path(model))
-    assert record is not None and record["rounds"][0]["liked"] == [2]
+    session = read_session(Path(model))
+    assert session is not None and session.rounds[0].liked == (2,)
 
 
 def test_an_older_refine_record_becomes_a_refine_job(tmp_path: Path) -> None:

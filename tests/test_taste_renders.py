@@ -15,10 +15,12 @@ from styleforge import images
 from styleforge.cli import main
 from styleforge.errors import UserError
 from styleforge.infer.restyle import Restyler
-from styleforge.taste import AXES, Controls, TasteSession
+from styleforge.infer.settings import Settings
+from styleforge.taste import AXES, BASE, TasteSession
 from styleforge.taste.ideal import fit_metric, ideal_posterior, metric_distance
 from styleforge.taste.looks import look, look_distances
 from styleforge.taste.rounds import Sketcher, render_round
+from styleforge.taste.space import from_vector, scaled, to_vector
 from tests.conftest import write_image, write_tiny_stylizer
 
 
@@ -42,13 +44,13 @@ def test_never_worse_than_the_best_liked_with_a_scripted_user_on_a_tiny_model(
     model, photo = tiny
     restyler = Restyler.open(model, backend="torch", device="cpu", use_taste=False)
 
-    def render(c: Controls) -> np.ndarray:
+    def render(c: Settings) -> np.ndarray:
         return render_round(restyler, [photo], [c])[0][0]
 
     improved = 0
     for seed in range(3):
         rng = np.random.default_rng([seed, 33])
-        ideal = render(Controls.from_vector(0.15 + 0.7 * rng.random(len(AXES))))
+        ideal = render(from_vector(0.15 + 0.7 * rng.random(len(AXES))))
 
         def distance(r: np.ndarray, ideal: np.ndarray = ideal) -> float:
             return float(np.abs(r - ideal).mean())
@@ -57,7 +59,7 @@ def test_never_worse_than_the_best_liked_with_a_scripted_user_on_a_tiny_model(
         if sketched:
             session.sketch = Sketcher(restyler, [photo])
         best_liked = np.inf
-        liked_settings: list[Controls] = []
+        liked_settings: list[Settings] = []
         for _ in range(4):
             shown = session.propose(8)
             renders = [render(c) for c in shown]
@@ -70,7 +72,7 @@ def test_never_worse_than_the_best_liked_with_a_scripted_user_on_a_tiny_model(
             taste = session.recommendation()
             assert taste in liked_settings  # a look the user saw and liked
             assert distance(render(taste)) <= 1.05 * best_liked + 1e-9
-        improved += distance(render(session.recommendation())) < distance(render(Controls()))
+        improved += distance(render(session.recommendation())) < distance(render(BASE))
     assert improved >= 2
 
 
@@ -88,7 +90,8 @@ def test_rounds_keep_their_picture_distances_and_v1_records_still_read() -> None
     assert again.recommendation() == session.recommendation() == shown[1]
 
     v1 = session.to_dict()
-    v1["format"] = "styleforge-taste-v1"
+    v1["format"] = "styleforge-taste-v1"  # v1 held the recommended look too, no distances
+    v1["recommended"] = session.recommendation().to_record()
     for r in v1["rounds"]:
         del r["distances"]
     old = TasteSession.from_dict(v1)
@@ -126,7 +129,7 @@ def test_the_picture_metric_is_fitted_from_render_distances() -> None:
     session = TasteSession(seed=0)
     for _ in range(2):
         shown = session.propose(8)
-        x = np.array([c.to_vector() for c in shown])
+        x = np.array([to_vector(c) for c in shown])
         fake = metric_distance(x, x, true)
         # renders whose look distances are those of the metric: a 1-pixel picture per axis
         session.pending = tuple(shown)
@@ -165,12 +168,12 @@ def test_a_sketched_search_finds_a_control_whose_effect_is_not_linear() -> None:
         s, p, c, t = v
         return np.array([np.sin(3 * s), 0.3 * p, c * (s > 0.5), np.cos(4 * t), s * c])
 
-    def sketch(settings: Sequence[Controls]) -> np.ndarray:
+    def sketch(settings: Sequence[Settings]) -> np.ndarray:
         calls.append(len(settings))
-        return np.array([picture(c.to_vector()) for c in settings])
+        return np.array([picture(to_vector(c)) for c in settings])
 
-    ideal = Controls.from_vector([0.8, 0.4, 0.7, 0.3])
-    target = picture(ideal.to_vector())
+    ideal = from_vector([0.8, 0.4, 0.7, 0.3])
+    target = picture(to_vector(ideal))
 
     def run(with_sketch: bool) -> float:
         session = TasteSession(seed=2)
@@ -178,14 +181,14 @@ def test_a_sketched_search_finds_a_control_whose_effect_is_not_linear() -> None:
             session.sketch = sketch
         for _ in range(5):
             shown = session.propose(8)
-            d = [float(np.abs(picture(c.to_vector()) - target).sum()) for c in shown]
+            d = [float(np.abs(picture(to_vector(c)) - target).sum()) for c in shown]
             order = [int(i) for i in np.argsort(d)]
             session.record(order[:2], order[-1:], renders=[
-                np.full((1, 3, 4, 4), picture(c.to_vector())[:3].mean(), np.float32)
+                np.full((1, 3, 4, 4), picture(to_vector(c))[:3].mean(), np.float32)
                 for c in shown])  # fmt: skip
-        return float(np.abs(picture(session.recommendation().to_vector()) - target).sum())
+        return float(np.abs(picture(to_vector(session.recommendation())) - target).sum())
 
-    start = float(np.abs(picture(Controls().to_vector()) - target).sum())
+    start = float(np.abs(picture(to_vector(BASE)) - target).sum())
     sketched, fitted = run(True), run(False)
     assert calls and sum(calls) > 100  # the candidates were sketched
     assert sketched < 0.15 * start
@@ -204,7 +207,7 @@ def test_sketches_are_the_renders_looks_and_carry_to_the_next_command(
     model, photo = tiny
     restyler = Restyler.open(model, backend="torch", device="cpu", use_taste=False)
     big = images.resize_array(photo, 240, 288)  # sketched at SKETCH_SIDE, paint size scaled
-    settings = [Controls(strength=s, paint_size=p, colors=c, tone=t) for s, p, c, t in
+    settings = [Settings(strength=s, paint_size=p, colors=c, tone=t) for s, p, c, t in
                 [(1.0, 512, 0.0, 0.0), (1.0, 512, 0.6, -0.4), (1.6, 300, 0.2, 0.5),
                  (0.0, 256, 0.0, 0.3)]]  # fmt: skip
     keep = tmp_path / "sketches.npz"
@@ -212,7 +215,7 @@ def test_sketches_are_the_renders_looks_and_carry_to_the_next_command(
     got = sketch(settings)
     small = images.downscale_to(big, SKETCH_SIDE)
     scale = SKETCH_SIDE / 288
-    want = [look([restyler.array(small, c.to_settings(scale))]) for c in settings]
+    want = [look([restyler.array(small, scaled(c, scale))]) for c in settings]
     np.testing.assert_allclose(got, np.array(want), atol=1e-6)
     sketch.save()
     assert keep.is_file()

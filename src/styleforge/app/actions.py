@@ -26,8 +26,7 @@ from styleforge.app.watch import Watches
 from styleforge.app.worker import Worker, job_config
 from styleforge.errors import UserError
 from styleforge.fileio import atomic_write
-from styleforge.infer.restyle import Settings
-from styleforge.taste import Controls
+from styleforge.infer.settings import Settings
 from styleforge.train.config import PRESETS
 
 __all__ = [
@@ -409,7 +408,8 @@ class App:
         """(strength, colours kept) the Restyle tab shows for ``model``: its taste's when it
         has one and ``use_taste``, else the defaults (1, 0)."""
         taste = self.taste_of(str(self.store.stylizer(model))) if model and use_taste else None
-        return (taste.strength, taste.colors) if taste is not None else (1.0, 0.0)
+        strength, colors, _ = (taste or Settings()).plain()
+        return strength, colors
 
     def dream(self, sampler: str, seeds: str, truncation: float) -> tuple[str, list[str]]:
         """Generate images for seeds (``"0-15"``); returns the grid path and the image paths."""
@@ -460,6 +460,6 @@ class App:
         return tune.toggle_pick(picks, number, like)
 
     @staticmethod
-    def taste_of(model: str) -> Controls | None:
+    def taste_of(model: str) -> Settings | None:
         """The model's taste (the controls Restyle follows), ``None`` without one."""
         return tune.taste_of(model)

@@ -22,7 +22,9 @@ import numpy as np
 from styleforge import images, sheets
 from styleforge.app.store import JobRecord, Store
 from styleforge.errors import UserError
-from styleforge.taste import DEFAULT_VARIANTS, Controls, TasteSession
+from styleforge.infer.settings import Settings
+from styleforge.taste import DEFAULT_VARIANTS, TasteSession
+from styleforge.taste.space import look_from_dict
 
 if TYPE_CHECKING:
     from styleforge.infer.restyle import Restyler
@@ -80,11 +82,10 @@ class TuneView:
 def _session(path: Path) -> TasteSession:
     """The rounds stored in the model file (none yet: a new session), searching the paint
     sizes the thumbnails can show."""
-    from styleforge.taste.record import load_session, read_taste_record
+    from styleforge.taste.record import read_session
 
     try:
-        record = read_taste_record(path)
-        session = TasteSession() if record is None else load_session(path, record)
+        session = read_session(path) or TasteSession()
     except UserError as err:
         raise UserError(f"{err} (Reset clears it)") from None
     session.paint_limit = TUNE_REFERENCE
@@ -144,20 +145,20 @@ def _newest_round_folder(store: Store, model: Path, number: int) -> Path | None:
     return folders[-1] if folders else None
 
 
-def _shown_grid(store: Store, model: Path, number: int) -> list[Controls] | None:
+def _shown_grid(store: Store, model: Path, number: int) -> list[Settings] | None:
     """The variants round ``number`` showed, as its folder records them (``None``: not
     recorded, or unreadable: the grid is proposed again, deterministically)."""
     folder = _newest_round_folder(store, model, number)
     try:
         data = json.loads((folder / _GRID).read_text()) if folder is not None else None
-        return None if data is None else [Controls.from_dict(c) for c in data]
+        return None if data is None else [look_from_dict(c) for c in data]
     except (OSError, ValueError, TypeError, UserError):
         return None
 
 
 def _shown_renders(
     store: Store, model: Path, restyler: Restyler, arrays: list[np.ndarray],
-    variants: list[Controls], number: int,
+    variants: list[Settings], number: int,
 ) -> list[list[np.ndarray]]:  # fmt: skip
     """The renders of round ``number`` as the page showed them, per variant: read back from
     the variant images of its newest folder under ``tune/`` (rendered again when they were
@@ -175,7 +176,7 @@ def _shown_renders(
 
 def _render(
     store: Store, model: Path, restyler: Restyler, arrays: list[np.ndarray],
-    variants: list[Controls], number: int,
+    variants: list[Settings], number: int,
 ) -> tuple[tuple[str, str], ...]:  # fmt: skip
     """Each variant as one image (the ``arrays`` side by side), saved under ``tune/``."""
     import torch
@@ -191,7 +192,7 @@ def _render(
         sheet = sheets.make_sheet(tiles, height=height, pad=4)
         path = images.save_image(sheet, out / f"variant_{i + 1}.png")
         shown.append((str(path), f"{i + 1}: {controls.describe()}"))
-    (out / _GRID).write_text(json.dumps([c.to_dict() for c in variants]))
+    (out / _GRID).write_text(json.dumps([c.to_record() for c in variants]))
     return tuple(shown)
 
 
@@ -304,21 +305,21 @@ def refine_status(store: Store, job_id: str) -> str | None:
 
 def tune_reset(store: Store, model: str) -> str:
     """Forget the rounds: remove the taste from the model file."""
-    from styleforge.taste.record import taste_text, write_taste
+    from styleforge.taste.record import has_taste, write_taste
 
     path = store.stylizer(model)
-    had = taste_text(path) is not None
+    had = has_taste(path)
     if had:
         write_taste(path, None)
     note = "Taste reset: Restyle uses the plain defaults." if had else "No taste to reset."
     return _status(TasteSession(), note)
 
 
-def taste_of(model: str) -> Controls | None:
+def taste_of(model: str) -> Settings | None:
     """The taste stored in a model file (what Restyle follows), ``None`` without one."""
-    from styleforge.taste.record import model_taste
+    from styleforge.infer.header import read_taste
 
-    return model_taste(Path(model)) if model else None
+    return read_taste(Path(model)) if model else None
 
 
 def toggle_pick(picks: str, number: int | None, like: bool) -> str:

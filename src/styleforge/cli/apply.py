@@ -24,8 +24,8 @@ from styleforge.errors import UserError
 if TYPE_CHECKING:
     from styleforge.infer.apply import ApplySummary
     from styleforge.infer.backends import Backend
-    from styleforge.infer.restyle import Restyler, Settings
-    from styleforge.taste import Controls
+    from styleforge.infer.restyle import Restyler
+    from styleforge.infer.settings import Settings
 
 _strength = number_in(0.0, 2.0)
 _tone = number_in(-1.0, 1.0)
@@ -118,7 +118,7 @@ def _add_work(p: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> Settings:
     """What the flags set now (``None`` where a flag is left out: the model's taste or its
     default decides, see :mod:`styleforge.infer.restyle`)."""
-    from styleforge.infer.restyle import Settings
+    from styleforge.infer.settings import Settings
 
     return Settings(
         strength=args.strength, colors=1.0 if args.preserve_colors else args.colors,
@@ -227,7 +227,7 @@ def _apply_clip(
     return 0
 
 
-def _announce(model: Path, taste: Controls | None) -> None:
+def _announce(model: Path, taste: Settings | None) -> None:
     if taste is not None:
         note(f"{model}: using its taste ({taste.describe()}); --no-taste ignores it")
 
@@ -238,14 +238,14 @@ def _apply_sharded(
 ) -> int:  # fmt: skip
     """Each torchrun process restyles its share of the files; process 0 reports for all."""
     from styleforge.infer import backends
-    from styleforge.infer.restyle import resolve, stored_taste
+    from styleforge.infer.header import read_taste
     from styleforge.outputs import list_inputs, plan_outputs
 
-    taste = None if args.no_taste else stored_taste(model)
+    taste = None if args.no_taste else read_taste(model)
     _announce(model, taste)
     pairs = plan_outputs(list_inputs(inputs), args.output)
     shared = backends.apply_sharded(
-        model, backend, pairs, resolve(settings, taste), args.device, overwrite=args.overwrite,
+        model, backend, pairs, settings.over(taste), args.device, overwrite=args.overwrite,
         max_pixels=limit,
     )  # fmt: skip
     if shared is None:  # not process 0: it reports for all

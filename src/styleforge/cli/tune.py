@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from styleforge.infer.restyle import Restyler
-    from styleforge.taste import Controls, TasteSession
+    from styleforge.infer.settings import Settings
+    from styleforge.taste import TasteSession
 
 
 def add_parser(sub: Subparsers) -> None:
@@ -95,9 +96,9 @@ def _check_model(model: Path) -> None:
 
 
 def _reset(model: Path) -> int:
-    from styleforge.taste.record import taste_text, write_taste
+    from styleforge.taste.record import has_taste, write_taste
 
-    if taste_text(model) is None:
+    if not has_taste(model):
         raise UserError(f"{model} has no taste to reset")
     write_taste(model, None)
     note(f"{model}: taste removed; apply restyles with the plain defaults")
@@ -105,14 +106,13 @@ def _reset(model: Path) -> int:
 
 
 def _show(model: Path) -> int:
-    from styleforge.taste import stored_recommendation
-    from styleforge.taste.record import load_session, read_taste_record
+    from styleforge.infer.header import read_taste
+    from styleforge.taste.record import read_session
 
-    record = read_taste_record(model)
-    if record is None:
+    session = read_session(model)
+    taste = read_taste(model)
+    if session is None or taste is None:
         raise UserError(f"{model} has no taste yet; run `styleforge tune {model} PHOTOS...`")
-    session = load_session(model, record)
-    taste = stored_recommendation(record)
     print(f"{model}: taste from {len(session.rounds)} round(s): {taste.describe()}")
     return 0
 
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from styleforge import images
     from styleforge.infer.restyle import Restyler
     from styleforge.taste import TasteSession
-    from styleforge.taste.record import load_session, read_taste_record, write_taste
+    from styleforge.taste.record import read_session, write_taste
     from styleforge.taste.rounds import parse_all_picks, play_rounds, taste_sheet
 
     model: Path = args.model
@@ -135,8 +135,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give the photo(s) to judge the variants on")
     refined = _refine_target(args) if args.refine else None
     scripted = None if args.picks is None else parse_all_picks(args.picks, args.variants)
-    record = None if args.restart else read_taste_record(model)
-    session = TasteSession(seed=args.seed) if record is None else load_session(model, record)
+    stored = None if args.restart else read_session(model)
+    session = stored or TasteSession(seed=args.seed)
     limit = max_pixels(args)
     photos = [
         images.downscale_to(images.pil_to_array(images.open_image(p, max_pixels=limit)), args.size)
@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir: Path = args.out or model.with_suffix(".tune")
     asked = iter(scripted) if scripted is not None else None
 
-    def ask(number: int, shown: list[Controls], sheet: Path) -> Picks | None:
+    def ask(number: int, shown: list[Settings], sheet: Path) -> Picks | None:
         advice = session.advice()
         if advice:
             note(f"{advice}: the four controls may be as close as this look gets. More like "

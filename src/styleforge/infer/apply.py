@@ -2,7 +2,8 @@
 
 Torch-free on purpose: the ONNX path (``styleforge apply model.onnx ...``) runs with numpy, PIL
 and onnxruntime only. A backend is any ``run_batch(x) -> y`` on float32 (N,3,H,W) arrays in
-[0,1]; this module decides tiling, blends the result with the photo and walks files.
+[0,1]; this module decides tiling, blends the result with the photo and walks files, as the
+:class:`~styleforge.infer.settings.Settings` say (a knob not set: the model's default).
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from PIL import Image
 
 from styleforge import images
 from styleforge.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, UserError
+from styleforge.infer.settings import DEFAULT_PAINT_SIZE, MAX_STRENGTH, ApplyOptions, Settings
 from styleforge.infer.tiling import apply_tiled
 
 __all__ = [
     "AUTO_TILE_PIXELS",
     "DEFAULT_PAINT_SIZE",
+    "MAX_STRENGTH",
     "ApplyOptions",
     "ApplySummary",
     "MemoisedNet",
@@ -32,6 +35,7 @@ __all__ = [
     "predictor_square",
     "stylize_array",
     "stylize_pil",
+    "tile_for",
     "tone_curve",
 ]
 
@@ -41,11 +45,6 @@ also has ``conditional = True``, takes ``strength`` and ``square`` keywords (``s
 photo's (1,3,256,256) centre square, :func:`predictor_square`, from which its own style vector
 is predicted) and may have a ``paint_size`` (the long side it paints at by default)."""
 
-#: Highest ``strength``: above 1 the network paints over its own result (see ApplyOptions).
-MAX_STRENGTH = 2.0
-#: The long side (px) a painter-prior model paints at unless its model file or the user says
-#: otherwise: its strokes keep the size they had in training (see ApplyOptions.paint_size).
-DEFAULT_PAINT_SIZE = 512
 #: Side of the square the style predictor sees (``styleforge.nets.painter.PREDICTOR_SIZE``).
 PREDICTOR_SIZE = 256
 
@@ -55,71 +54,17 @@ AUTO_TILE_PIXELS = 1600 * 1600
 #: back (the stylizer takes sides of at least 5 px: nets.stylizer.MIN_SIDE; 8 is its next
 #: multiple of the downsampling factor 4).
 NET_MIN_SIDE = 8
-#: Default tile side and overlap (px) for automatic tiling.
+#: Default tile side (px) for automatic tiling.
 DEFAULT_TILE = 1024
-DEFAULT_OVERLAP = 64
 
 
-@dataclass(frozen=True)
-class ApplyOptions:
-    """How to apply a stylizer to one image.
-
-    Args:
-        strength: 1 = the full style, 0 = the photo unchanged; in between blends linearly
-            (and a painter-prior model also paints less: its style vector moves toward the
-            photo's own). Above 1, up to 2, the network paints over its own result, blended in
-            by ``strength − 1``: more paint, not more photo.
-        colors: how much of the photo's colours (YIQ chrominance) to keep under the
-            stylized luminance: 0 (``False``) none .. 1 (``True``) all.
-        max_size: first downscale so the long side is at most this (``None``: full size).
-        tile: tile side in px; ``None`` tiles automatically above :data:`AUTO_TILE_PIXELS`
-            (tiles of :data:`DEFAULT_TILE`), 0 never tiles.
-        overlap: px shared by neighbouring tiles, blended smoothly.
-        batch: tiles per forward pass.
-        paint_size: the long side (px) at which the network paints; a larger photo is painted
-            at this size and the result scaled up (Lanczos) to the photo's size, so strokes keep
-            the size they were learned at. ``None``: the model's own default (painter-prior
-            models: 512; from-scratch models: full size); 0: always full size.
-        tone: a contrast curve applied last (:func:`tone_curve`): −1 softer .. 0 unchanged ..
-            1 punchier.
-    """
-
-    strength: float = 1.0
-    colors: float = 0.0  # a bool works too: True = 1, False = 0
-    max_size: int | None = None
-    tile: int | None = None
-    overlap: int = DEFAULT_OVERLAP
-    batch: int = 1
-    paint_size: int | None = None
-    tone: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.colors <= 1.0:
-            raise UserError(f"colour amount must be from 0 to 1, got {self.colors}")
-        if not -1.0 <= self.tone <= 1.0:
-            raise UserError(f"tone must be from -1 to 1, got {self.tone}")
-        if not 0.0 <= self.strength <= MAX_STRENGTH:
-            raise UserError(f"strength must be from 0 to {MAX_STRENGTH:g}, got {self.strength}")
-        if self.paint_size is not None and self.paint_size != 0 and self.paint_size < 16:
-            raise UserError(f"paint size must be 0 (full) or at least 16 px, got {self.paint_size}")
-        if self.max_size is not None and self.max_size < 16:
-            raise UserError(f"max size must be at least 16 px, got {self.max_size}")
-        if self.overlap < 0:
-            raise UserError(f"overlap must be ≥ 0, got {self.overlap}")
-        if self.tile is not None and self.tile != 0 and self.tile <= 2 * self.overlap:
-            raise UserError(
-                f"tile ({self.tile} px) must be larger than twice the overlap ({self.overlap} px)"
-            )
-        if self.batch < 1:
-            raise UserError(f"batch must be at least 1, got {self.batch}")
-
-    def tile_for(self, height: int, width: int) -> int | None:
-        """The tile side to use for an H×W image, or ``None`` for a single pass."""
-        if self.tile == 0:
-            return None
-        if self.tile is None:
-            return DEFAULT_TILE if height * width > AUTO_TILE_PIXELS else None
-        return self.tile if max(height, width) > self.tile else None
+def tile_for(options: Settings, height: int, width: int) -> int | None:
+    """The tile side to use for an H×W image, or ``None`` for a single pass."""
+    if options.tile == 0:
+        return None
+    if options.tile is None:
+        return DEFAULT_TILE if height * width > AUTO_TILE_PIXELS else None
+    return options.tile if max(height, width) > options.tile else None
 
 
 def blend(photo: np.ndarray, stylized: np.ndarray, strength: float, colors: float) -> np.ndarray:
@@ -201,12 +146,12 @@ def predictor_square(photo: np.ndarray) -> np.ndarray:
 
 
 def _painter(
-    run_batch: RunBatch, options: ApplyOptions, square: np.ndarray | None
+    run_batch: RunBatch, options: Settings, square: np.ndarray | None
 ) -> Callable[[np.ndarray], np.ndarray]:
     """What paints a (1,3,h,w) array at the size it is given: ``run_batch`` (told the strength
     and the photo's predictor ``square`` when it is a painter-prior model), tiled when large."""
     if getattr(run_batch, "conditional", False):
-        net, strength = run_batch, min(options.strength, 1.0)
+        net, strength = run_batch, min(options.plain()[0], 1.0)
 
         def run_batch(x: np.ndarray) -> np.ndarray:
             return net(x, strength=strength, square=square)  # type: ignore[call-arg]
@@ -214,7 +159,7 @@ def _painter(
     run = at_least_min_side(run_batch)
 
     def paint_over(x: np.ndarray) -> np.ndarray:
-        tile = options.tile_for(x.shape[2], x.shape[3])
+        tile = tile_for(options, x.shape[2], x.shape[3])
         if tile is None:
             return run(x)
         return apply_tiled(run, x, tile, options.overlap, batch=options.batch)
@@ -222,14 +167,14 @@ def _painter(
     return paint_over
 
 
-def _paint_side(run_batch: RunBatch, options: ApplyOptions) -> int:
+def _paint_side(run_batch: RunBatch, options: Settings) -> int:
     """The long side the network paints at (0: the photo's own size)."""
     if options.paint_size is not None:
         return options.paint_size
     return getattr(run_batch, "paint_size", None) or 0
 
 
-def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions) -> np.ndarray:
+def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: Settings) -> np.ndarray:
     """Restyle a float32 (1,3,H,W) photo in [0,1] and blend it; returns (1,3,H',W'), the
     photo's size unless ``options.max_size`` is smaller than its long side (then it is first
     shrunk with :func:`styleforge.images.downscale_to`).
@@ -240,16 +185,16 @@ def stylize_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions)
     if photo.ndim != 4 or photo.shape[:2] != (1, 3):
         raise ValueError(f"expected a (1,3,H,W) array, got {photo.shape}")
     photo = images.downscale_to(photo, options.max_size)
-    if options.strength == 0.0:
+    if options.plain()[0] == 0.0:
         return finish_array(photo, photo, options)
     return finish_array(photo, paint_array(run_batch, photo, options), options)
 
 
-def paint_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions) -> np.ndarray:
+def paint_array(run_batch: RunBatch, photo: np.ndarray, options: Settings) -> np.ndarray:
     """The network's painting of a (1,3,H,W) photo before blending -> (1,3,H,W): painted at
     the paint size (then brought back to the photo's size), twice over for a strength above 1.
     Depends on the options' strength and paint size only (see :func:`finish_array`)."""
-    strength = options.strength
+    strength = options.plain()[0]
     square = predictor_square(photo) if getattr(run_batch, "conditional", False) else None
     paint_over = _painter(run_batch, options, square)
     paint = _paint_side(run_batch, options)
@@ -265,25 +210,24 @@ def paint_array(run_batch: RunBatch, photo: np.ndarray, options: ApplyOptions) -
     return out
 
 
-def finish_array(photo: np.ndarray, painted: np.ndarray, options: ApplyOptions) -> np.ndarray:
+def finish_array(photo: np.ndarray, painted: np.ndarray, options: Settings) -> np.ndarray:
     """A (1,3,H,W) photo and its :func:`paint_array` -> the result: blended by strength and
     colours kept, then the tone curve (a strength of 0: the photo, toned)."""
-    if options.strength == 0.0:
-        return tone_curve(photo.astype(np.float32, copy=True), options.tone)
-    out = blend(photo, painted, min(options.strength, 1.0), float(options.colors))
-    return tone_curve(out, options.tone)
+    strength, colors, tone = options.plain()
+    if strength == 0.0:
+        return tone_curve(photo.astype(np.float32, copy=True), tone)
+    out = blend(photo, painted, min(strength, 1.0), colors)
+    return tone_curve(out, tone)
 
 
-def _stylize_8bit(
-    run_batch: RunBatch, img: Image.Image, options: ApplyOptions
-) -> Image.Image | None:
+def _stylize_8bit(run_batch: RunBatch, img: Image.Image, options: Settings) -> Image.Image | None:
     """:func:`stylize_pil`'s quick path, or ``None`` where it does not apply: an RGB photo
     painted smaller than its size, at strength 1 with no colour keeping and no tone (the
     default). Its three resamplings (down to the paint size, the predictor's square, back up)
     run on 8-bit RGB images in one call each instead of float planes: about half the time
     (a 3840×2160 photo: a third), and within 2 levels of 255 of :func:`stylize_array`'s pixels
     (PSNR about 55 dB)."""
-    if img.mode != "RGB" or options.strength != 1.0 or options.colors or options.tone:
+    if img.mode != "RGB" or options.plain() != (1.0, 0.0, 0.0):
         return None
     width, height = img.size
     if options.max_size is not None and max(width, height) > options.max_size:
@@ -304,7 +248,7 @@ def _stylize_8bit(
     return images.array_to_pil(out).resize((width, height), lanczos)
 
 
-def stylize_pil(run_batch: RunBatch, img: Image.Image, options: ApplyOptions) -> Image.Image:
+def stylize_pil(run_batch: RunBatch, img: Image.Image, options: Settings) -> Image.Image:
     """Restyle a PIL image (honouring ``max_size``); returns an RGB PIL image: the pixels of
     :func:`stylize_array` on ``images.pil_to_array(img)``, resampled in 8 bits where the
     network paints smaller than the photo at the default strength, colours and tone (within
@@ -344,7 +288,7 @@ class ApplySummary:
 def apply_files(
     run_batch: RunBatch,
     pairs: Sequence[tuple[Path, Path]],
-    options: ApplyOptions,
+    options: Settings,
     *,
     overwrite: bool = False,
     skip_existing: bool = False,

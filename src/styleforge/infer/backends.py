@@ -20,8 +20,9 @@ from PIL import Image
 from styleforge import images
 from styleforge.distributed import joined, shard
 from styleforge.errors import UserError
-from styleforge.infer.apply import ApplyOptions, ApplySummary, RunBatch, apply_files
+from styleforge.infer.apply import ApplySummary, RunBatch, apply_files
 from styleforge.infer.export import cached_export, open_exported
+from styleforge.infer.settings import Settings
 
 __all__ = [
     "Backend",
@@ -122,7 +123,7 @@ class ShardedSummary:
 
 
 def apply_sharded(
-    model: Path, backend: Backend, pairs: list[tuple[Path, Path]], options: ApplyOptions,
+    model: Path, backend: Backend, pairs: list[tuple[Path, Path]], options: Settings,
     device: str, *, overwrite: bool, max_pixels: int,
 ) -> ShardedSummary | None:  # fmt: skip
     """``apply`` as one process of a torchrun job: it restyles every N-th (photo, output) pair

@@ -64,20 +64,21 @@ def cached_export(model: Path) -> OnnxStylizerNet:
 
 def export_key(model: Path) -> str:
     """Hex sha256 of what an export of the ``.safetensors`` file ``model`` is made of: its
-    bytes, with the taste entry (which ``tune`` rewrites after every round) left out of the
+    bytes, with the taste entries (which ``tune`` rewrites after every round) left out of the
     header's metadata; a file that is not safetensors is hashed whole."""
     import hashlib
     import json
 
-    from styleforge.infer.header import read_header
-    from styleforge.taste.record import TASTE_KEY
+    from styleforge.infer.header import TASTE_KEYS, read_header
 
     raw = model.read_bytes()
     try:
         header, start = read_header(raw)
     except UserError:  # not a safetensors header: every byte counts
         return hashlib.sha256(raw).hexdigest()
-    header.get("__metadata__", {}).pop(TASTE_KEY, None)
+    meta = header.get("__metadata__", {})
+    for key in TASTE_KEYS:
+        meta.pop(key, None)
     digest = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
     digest.update(memoryview(raw)[start:])
     return digest.hexdigest()

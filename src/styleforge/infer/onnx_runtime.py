@@ -102,7 +102,7 @@ class OnnxStylizerNet:
         if self.conditional:
             import json
 
-            from styleforge.infer.apply import DEFAULT_PAINT_SIZE
+            from styleforge.infer.settings import DEFAULT_PAINT_SIZE
 
             training = json.loads(self.metadata.get("training", "{}") or "{}")
             self.paint_size = int(training.get("paint_size", DEFAULT_PAINT_SIZE))

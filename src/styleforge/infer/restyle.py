@@ -5,8 +5,10 @@
 outputs are written.
 
 One rule for the settings: **what the user sets now wins over the taste stored in the model
-(by ``styleforge tune``), which wins over the model's defaults.** A :class:`Settings` field left
-at ``None`` is "not set now".
+(by ``styleforge tune``), which wins over the model's defaults.** A
+:class:`~styleforge.infer.settings.Settings` knob left at ``None`` is "not set now":
+``settings.over(taste)`` is what a restyle runs with. The taste is read from the model file's
+header here (:func:`~styleforge.infer.header.read_taste`), never through ``styleforge.taste``.
 
 Torch-free at import: an ``.onnx`` model (or a ``.safetensors`` model's cached export) runs on
 onnxruntime, numpy and PIL only.
@@ -15,7 +17,6 @@ onnxruntime, numpy and PIL only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,63 +24,14 @@ import numpy as np
 from PIL import Image
 
 from styleforge import images
-from styleforge.infer.apply import (
-    DEFAULT_OVERLAP,
-    ApplyOptions,
-    ApplySummary,
-    RunBatch,
-    apply_files,
-    stylize_array,
-    stylize_pil,
-)
+from styleforge.infer.apply import ApplySummary, RunBatch, apply_files, stylize_array, stylize_pil
+from styleforge.infer.header import read_taste
+from styleforge.infer.settings import Settings
 
 if TYPE_CHECKING:
     from styleforge.infer.backends import Backend
-    from styleforge.taste import Controls
 
-__all__ = ["Restyler", "Settings", "resolve"]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the user sets now (a flag, a slider); ``None``: not set, the stored taste or the
-    model's default decides.
-
-    Args:
-        strength: 0 (the photo) .. 1 (the style) .. 2 (more paint; painter-prior models).
-        colors: how much of the photo's colours to keep, 0..1.
-        tone: contrast curve, −1 softer .. 0 unchanged .. 1 punchier.
-        paint_size: the long side (px) the network paints at (0: full size).
-        max_size, tile, overlap, batch: as :class:`~styleforge.infer.apply.ApplyOptions`
-            (how the work is done, never part of a taste).
-    """
-
-    strength: float | None = None
-    colors: float | None = None
-    tone: float | None = None
-    paint_size: int | None = None
-    max_size: int | None = None
-    tile: int | None = None
-    overlap: int = DEFAULT_OVERLAP
-    batch: int = 1
-
-
-def resolve(settings: Settings, taste: Controls | None = None) -> ApplyOptions:
-    """The options a restyle runs with: each look setting from ``settings`` when set, else from
-    ``taste`` when the model has one, else the default (the model's own paint size)."""
-    base = ApplyOptions(
-        max_size=settings.max_size, tile=settings.tile, overlap=settings.overlap,
-        batch=settings.batch,
-    )  # fmt: skip
-    if taste is not None:
-        base = taste.to_options(base)
-    return replace(
-        base,
-        strength=base.strength if settings.strength is None else float(settings.strength),
-        colors=base.colors if settings.colors is None else float(settings.colors),
-        tone=base.tone if settings.tone is None else float(settings.tone),
-        paint_size=base.paint_size if settings.paint_size is None else settings.paint_size,
-    )
+__all__ = ["Restyler", "Settings"]
 
 
 class Restyler:
@@ -89,9 +41,9 @@ class Restyler:
     no training); ``run_batch`` is the backend (``styleforge.infer.apply.RunBatch``).
     """
 
-    def __init__(self, run_batch: RunBatch, taste: Controls | None = None) -> None:
+    def __init__(self, run_batch: RunBatch, taste: Settings | None = None) -> None:
         self.run_batch = run_batch
-        #: The taste stored in the model (``None``: none, or ignored when opened).
+        #: The look stored in the model by ``tune`` (``None``: none, or ignored when opened).
         self.taste = taste
 
     @classmethod
@@ -115,7 +67,7 @@ class Restyler:
             if chosen == "torch"
             else backends.onnx_backend(model, device)
         )
-        return cls(run_batch, stored_taste(model) if use_taste else None)
+        return cls(run_batch, read_taste(model) if use_taste else None)
 
     @classmethod
     def preview(
@@ -134,9 +86,10 @@ class Restyler:
 
         return cls(backends.pictures_backend(pictures, device))
 
-    def options(self, settings: Settings | None = None) -> ApplyOptions:
-        """The options ``settings`` come to on this model (see :func:`resolve`)."""
-        return resolve(settings or Settings(), self.taste)
+    def options(self, settings: Settings | None = None) -> Settings:
+        """What ``settings`` (set now) come to on this model: each look knob not set now
+        taken from the stored taste (a knob set nowhere: the model's default)."""
+        return (settings or Settings()).over(self.taste)
 
     def __call__(self, image: Image.Image, settings: Settings | None = None) -> Image.Image:
         """Restyle one picture: an RGB PIL image in, an RGB PIL image out."""
@@ -168,13 +121,3 @@ class Restyler:
             self.run_batch, pairs, self.options(settings), overwrite=overwrite,
             skip_existing=skip_existing, max_pixels=max_pixels, progress=progress,
         )  # fmt: skip
-
-
-def stored_taste(model: Path) -> Controls | None:
-    """The taste ``tune`` stored in a ``.safetensors`` model (``None``: none; an ``.onnx``
-    export carries none)."""
-    if model.suffix.lower() != ".safetensors":
-        return None
-    from styleforge.taste.record import model_taste
-
-    return model_taste(model)

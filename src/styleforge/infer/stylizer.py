@@ -22,8 +22,9 @@ from PIL import Image
 from torch import Tensor
 
 from styleforge import images
-from styleforge.infer.apply import DEFAULT_PAINT_SIZE, ApplyOptions, stylize_array, stylize_pil
+from styleforge.infer.apply import stylize_array, stylize_pil
 from styleforge.infer.model_file import ModelInfo, load_weights, read_model
+from styleforge.infer.settings import DEFAULT_PAINT_SIZE, ApplyOptions, Settings
 from styleforge.nets import AnyStylizer, PainterNet, build_stylizer
 from styleforge.runtime import autocast, memory_format, pick_device, place
 
@@ -93,10 +94,10 @@ class Stylizer:
         """:meth:`run_batch` as an apply backend (with ``conditional`` and ``paint_size``)."""
         return _Backend(self)
 
-    def stylize(self, photo: Tensor, options: ApplyOptions | None = None) -> Tensor:
+    def stylize(self, photo: Tensor, options: Settings | None = None) -> Tensor:
         """Restyle ``photo`` (1,3,H,W) in [0,1] -> (1,3,H',W') on the CPU (H',W' = H,W unless
         ``options.max_size`` is smaller than the long side)."""
-        opts = options if options is not None else ApplyOptions()
+        opts = options if options is not None else Settings()
         images.check_nchw(photo)
         x = photo.detach().to(device="cpu", dtype=torch.float32).numpy()
         return torch.from_numpy(stylize_array(self.backend(), x, opts))
@@ -111,9 +112,9 @@ class Stylizer:
     ) -> Image.Image | Tensor:
         """Restyle a PIL image (returns a PIL image) or a (3,H,W) / (N,3,H,W) tensor in [0,1]
         (returns the same layout, on the input's device). Other keyword arguments are those of
-        :class:`~styleforge.infer.apply.ApplyOptions` (``colors``, ``max_size``,
+        :class:`~styleforge.infer.settings.Settings` (``colors``, ``max_size``,
         ``tile``, ``overlap``, ``batch``)."""
-        opts = ApplyOptions(strength=strength, **kw)
+        opts = Settings(strength=strength, **kw)
         if isinstance(image, Image.Image):
             return stylize_pil(self.backend(), image, opts)
         if not isinstance(image, Tensor):

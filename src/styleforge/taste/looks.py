@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from styleforge.taste.controls import Controls
+    from styleforge.infer.settings import Settings
 
 __all__ = ["LOOK_SIDE", "LookFn", "cross_distances", "look", "look_distances"]
 
-#: Looks of settings: (k,F) signatures (:func:`look`) of k :class:`Controls`, each restyled
+#: Looks of settings: (k,F) signatures (:func:`look`) of k looks (Settings), each restyled
 #: the same way (the front end's sketch of the judged photos).
-LookFn = Callable[[Sequence["Controls"]], np.ndarray]
+LookFn = Callable[[Sequence["Settings"]], np.ndarray]
 
 #: Long side (px) of the colour thumbnail in a look.
 LOOK_SIDE = 32

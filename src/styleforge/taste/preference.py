@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from styleforge.taste.controls import AXES
+from styleforge.taste.space import AXES
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def pick_renders(
         for renders, picked in zip(out, (rnd.liked, rnd.disliked), strict=True):
             for i in picked:
                 if len(renders) < REFINE_MAX_RENDERS:
-                    settings = rnd.shown[i].to_settings()
+                    settings = rnd.shown[i]
                     renders.extend(restyler.array(p, settings) for p in photos)
     return out[0][:REFINE_MAX_RENDERS], out[1][:REFINE_MAX_RENDERS]
 

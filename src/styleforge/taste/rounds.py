@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,8 +15,9 @@ from PIL import Image
 
 from styleforge import images, sheets
 from styleforge.errors import UserError
-from styleforge.taste.controls import Controls
+from styleforge.infer.settings import DEFAULT_PAINT_SIZE, Settings
 from styleforge.taste.session import TasteSession
+from styleforge.taste.space import BASE, scaled
 
 if TYPE_CHECKING:
     from styleforge.infer.restyle import Restyler
@@ -91,7 +93,7 @@ def parse_all_picks(text: str, n: int) -> list[Picks]:
 
 
 def render_round(
-    restyler: Restyler, photos: Sequence[np.ndarray], variants: Sequence[Controls],
+    restyler: Restyler, photos: Sequence[np.ndarray], variants: Sequence[Settings],
     paint_scale: float = 1.0,
 ) -> list[list[np.ndarray]]:  # fmt: skip
     """Each (1,3,H,W) photo restyled with each variant through the restyle service:
@@ -99,7 +101,7 @@ def render_round(
 
     ``paint_scale`` < 1 previews photos shrunk by that factor as they would look at full
     size: each variant's paint size is scaled alike (the web app's small thumbnails)."""
-    settings = [c.to_settings(paint_scale) for c in variants]
+    settings = [scaled(c, paint_scale) for c in variants]
     return [[restyler.array(p, s) for s in settings] for p in photos]
 
 
@@ -124,13 +126,13 @@ class Sketcher:
         self.small = [images.downscale_to(p, SKETCH_SIDE) for p in photos[:SKETCH_PHOTOS]]
         self.scales = [paint_scale * max(s.shape[-2:]) / max(p.shape[-2:]) for s, p in
                        zip(self.small, photos, strict=False)]  # fmt: skip
-        self.kept: dict[Controls, np.ndarray] = {}
+        self.kept: dict[Settings, np.ndarray] = {}
         self.keep = keep
         self._saved = 0
         if keep is not None:
             self._load(keep)
 
-    def _look(self, c: Controls) -> np.ndarray:
+    def _look(self, c: Settings) -> np.ndarray:
         """One setting's look: the network's painting kept per photo, strength and paint size
         (colours kept and tone only blend and curve it)."""
         from styleforge.infer.apply import finish_array, paint_array
@@ -138,16 +140,16 @@ class Sketcher:
 
         renders = []
         for i, (photo, scale) in enumerate(zip(self.small, self.scales, strict=True)):
-            options = self.restyler.options(c.to_settings(scale))
-            key = (i, options.strength, options.paint_size)
-            if options.strength and key not in self.painted:
+            options = self.restyler.options(scaled(c, scale))
+            key = (i, options.plain()[0], options.paint_size)
+            if options.plain()[0] and key not in self.painted:
                 if len(self.painted) >= _NET_MEMO:
                     self.painted.pop(next(iter(self.painted)))  # the oldest
                 self.painted[key] = paint_array(self.restyler.run_batch, photo, options)
             renders.append(finish_array(photo, self.painted.get(key, photo), options))
         return look(renders).astype(np.float32)
 
-    def __call__(self, settings: Sequence[Controls]) -> np.ndarray:
+    def __call__(self, settings: Sequence[Settings]) -> np.ndarray:
         for c in settings:
             if c not in self.kept:
                 self.kept[c] = self._look(c)
@@ -160,7 +162,7 @@ class Sketcher:
             with np.load(path) as data:
                 values, looks = data["settings"], data["looks"]
             kept = {
-                Controls(strength=float(s), paint_size=int(p), colors=float(c), tone=float(t)): x
+                Settings(strength=float(s), paint_size=int(p), colors=float(c), tone=float(t)): x
                 for (s, p, c, t), x in zip(values, looks, strict=True)
             }
         except (OSError, KeyError, ValueError, TypeError, UserError):
@@ -211,7 +213,7 @@ def play_rounds(
     restyler: Restyler,
     photos: Sequence[np.ndarray],
     sheets: Path,
-    ask: Callable[[int, list[Controls], Path], Picks | None],
+    ask: Callable[[int, list[Settings], Path], Picks | None],
     *,
     variants: int,
     thumb: int,
@@ -252,9 +254,7 @@ def taste_sheet(
     thumb: int,
 ) -> Path:  # fmt: skip
     """The before/after sheet, one row per photo: photo | the model's default | the taste."""
-    from styleforge.infer.apply import DEFAULT_PAINT_SIZE
-
-    default = Controls(paint_size=restyler.paint_size or DEFAULT_PAINT_SIZE)
+    default = replace(BASE, paint_size=restyler.paint_size or DEFAULT_PAINT_SIZE)
     renders = render_round(restyler, photos, [default, session.recommendation()])
     rows = [[p, *row] for p, row in zip(photos, renders, strict=True)]
     return images.save_image(grid_sheet(rows, ["photo", "default", "your taste"], thumb), path)

@@ -9,13 +9,7 @@ from typing import Any
 import numpy as np
 
 from styleforge.errors import UserError
-from styleforge.taste.controls import (
-    AXES,
-    DEFAULT_VARIANTS,
-    READABLE_FORMATS,
-    TASTE_FORMAT,
-    Controls,
-)
+from styleforge.infer.settings import Settings
 from styleforge.taste.ideal import (
     fit_metric,
     ideal_posterior,
@@ -30,6 +24,16 @@ from styleforge.taste.preference import (
     fit_preference,
     round_outcomes,
 )
+from styleforge.taste.space import (
+    AXES,
+    BASE,
+    DEFAULT_VARIANTS,
+    READABLE_FORMATS,
+    TASTE_FORMAT,
+    from_vector,
+    look_from_dict,
+    to_vector,
+)
 
 #: Renders of one variant: one (1,3,H,W) array per photo of the round (or one array).
 VariantRenders = np.ndarray | Sequence[np.ndarray]
@@ -42,7 +46,7 @@ class Round:
     apart the variants looked: the upper triangle of their picture distances, row by row
     (:func:`~styleforge.taste.looks.look_distances`; empty: not measured)."""
 
-    shown: tuple[Controls, ...]
+    shown: tuple[Settings, ...]
     liked: tuple[int, ...]
     disliked: tuple[int, ...] = ()
     distances: tuple[float, ...] = ()
@@ -59,7 +63,7 @@ class Round:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {
-            "shown": [c.to_dict() for c in self.shown],
+            "shown": [c.to_record() for c in self.shown],
             "liked": list(self.liked),
             "disliked": list(self.disliked),
             "distances": list(self.distances),
@@ -74,7 +78,7 @@ class Round:
             raise UserError("a round needs exactly 'shown', 'liked', 'disliked' (and 'distances')")
         if not isinstance(data["shown"], list):
             raise UserError("'shown' must be a list of controls")
-        shown = tuple(Controls.from_dict(c) for c in data["shown"])
+        shown = tuple(look_from_dict(c) for c in data["shown"])
         liked, disliked = (_indices(data[k], k) for k in ("liked", "disliked"))
         rnd = checked_round(shown, liked, disliked)
         distances = data.get("distances", [])
@@ -98,7 +102,7 @@ def _indices(value: Any, name: str) -> tuple[int, ...]:
 
 
 def checked_round(
-    shown: Sequence[Controls], liked: Sequence[int], disliked: Sequence[int]
+    shown: Sequence[Settings], liked: Sequence[int], disliked: Sequence[int]
 ) -> Round:
     """A :class:`Round`, or a :class:`UserError` naming what is wrong with the picks (numbers
     in messages are 1-based, as the grid shows them)."""
@@ -133,7 +137,8 @@ STRENGTH_STEP, PAINT_STEPS = 0.05, 12
 
 @dataclass
 class TasteSession:
-    """Rounds of picks and the search over :class:`Controls` they drive.
+    """Rounds of picks and the search over looks (:class:`~styleforge.infer.settings.Settings`
+    with every look knob set, in the unit space of :mod:`~styleforge.taste.space`) they drive.
 
     ``propose(n)`` gives the next grid (deterministic for a seed and the rounds so far), then
     ``record(liked, disliked, renders)`` stores the picks (0-based indices into that grid,
@@ -150,10 +155,10 @@ class TasteSession:
     """
 
     seed: int = 0
-    base: Controls = field(default_factory=Controls)
+    base: Settings = BASE
     rounds: list[Round] = field(default_factory=list)
     config: PreferenceConfig = field(default_factory=PreferenceConfig)
-    pending: tuple[Controls, ...] | None = None
+    pending: tuple[Settings, ...] | None = None
     paint_limit: int | None = None
     sketch: LookFn | None = field(default=None, repr=False, compare=False)
     #: Local search radii (unit space) around the incumbent and the liked points.
@@ -168,17 +173,17 @@ class TasteSession:
             upper[_PAINT] = max(0.0, AXES[_PAINT].to_unit(self.paint_limit))
         return upper
 
-    def _unit(self, c: Controls) -> np.ndarray:
+    def _unit(self, c: Settings) -> np.ndarray:
         """(d,) ``c`` in the unit space as the judged photos show it (paint size capped)."""
-        return np.minimum(c.to_vector(), self._upper())
+        return np.minimum(to_vector(c), self._upper())
 
     def _table(
         self,
-    ) -> tuple[np.ndarray, list[Controls], list[tuple[int, int]], set[int], set[int]]:
+    ) -> tuple[np.ndarray, list[Settings], list[tuple[int, int]], set[int], set[int]]:
         """Distinct shown looks (m,d), a shown setting for each (the latest), every round's
         (winner, loser) pairs into them, and the indices ever liked and ever disliked."""
         keys: dict[tuple[float, ...], int] = {}
-        controls: list[Controls] = []
+        controls: list[Settings] = []
         pairs: list[tuple[int, int]] = []
         liked: set[int] = set()
         disliked: set[int] = set()
@@ -270,7 +275,7 @@ class TasteSession:
                    for c in centres for r in self.radii]  # fmt: skip
         return np.clip(np.concatenate(clouds), 0.0, self._upper())
 
-    def _lattice(self, vectors: np.ndarray) -> list[Controls]:
+    def _lattice(self, vectors: np.ndarray) -> list[Settings]:
         """(k,d) unit vectors -> distinct settings on the sketch lattice (strength in steps of
         :data:`STRENGTH_STEP`, paint size in :data:`PAINT_STEPS` steps), in first-seen order."""
         v = np.clip(np.array(vectors, dtype=np.float64), 0.0, self._upper())
@@ -279,9 +284,9 @@ class TasteSession:
         v[:, _STRENGTH] = np.round(v[:, _STRENGTH] / unit) * unit
         v[:, _PAINT] = np.minimum(np.round(v[:, _PAINT] * PAINT_STEPS) / PAINT_STEPS,
                                   self._upper()[_PAINT])  # fmt: skip
-        return list(dict.fromkeys(Controls.from_vector(x) for x in v))
+        return list(dict.fromkeys(from_vector(x) for x in v))
 
-    def _best_liked(self) -> tuple[Controls, np.ndarray] | None:
+    def _best_liked(self) -> tuple[Settings, np.ndarray] | None:
         """The setting to recommend, with its vector (``None`` without picks): the favourite
         (first liked) of the last round with a like. Every round after the first shows the
         recommendation again, so each favourite was chosen over the one before: the
@@ -304,7 +309,7 @@ class TasteSession:
         best = pool[int(np.argmax(model.utility[pool]))]
         return controls[best], points[best]
 
-    def recommendation(self) -> Controls:
+    def recommendation(self) -> Settings:
         """The best setting so far: the favourite of the last round, a look the user has seen
         and chose over the previous recommendation (``base`` when nothing was picked)."""
         best = self._best_liked()
@@ -396,7 +401,7 @@ class TasteSession:
             out.append(np.clip(out[0] + 0.02 * rng.standard_normal(len(AXES)), 0.0, upper))
         return out
 
-    def propose(self, n: int = DEFAULT_VARIANTS) -> list[Controls]:
+    def propose(self, n: int = DEFAULT_VARIANTS) -> list[Settings]:
         """The next grid of ``n`` variants. Round 1: ``base`` and a space-filling design.
         Later: the current recommendation first (the user confirms it or picks better), then
         the most probable ideal and draws from the posterior over the user's ideal look
@@ -405,11 +410,11 @@ class TasteSession:
             raise UserError(f"a round needs at least 2 variants, got {n}")
         best = self._best_liked()
         if best is None:
-            chosen = [Controls.from_vector(v) for v in self._first_round(n)]
+            chosen = [from_vector(v) for v in self._first_round(n)]
             chosen[0] = self.base
         else:
             vectors = self._ideal_samples(best[1], n - 1)
-            chosen = [best[0], *(Controls.from_vector(v) for v in vectors)]
+            chosen = [best[0], *(from_vector(v) for v in vectors)]
         self.pending = tuple(chosen)
         return list(self.pending)
 
@@ -455,18 +460,19 @@ class TasteSession:
     # ----------------------------------------------------------------- records
 
     def to_dict(self) -> dict[str, Any]:
-        """A versioned JSON-ready record: format, seed, base, rounds and the recommendation."""
+        """A versioned JSON-ready record of the session: format, seed, base and rounds (the
+        look it recommends is the model file's taste entry, written beside it)."""
         return {
             "format": TASTE_FORMAT,
             "seed": self.seed,
-            "base": self.base.to_dict(),
+            "base": self.base.to_record(),
             "rounds": [r.to_dict() for r in self.rounds],
-            "recommended": self.recommendation().to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: Any) -> TasteSession:
-        """Inverse of :meth:`to_dict`; a damaged record is a :class:`UserError` (one line)."""
+        """Inverse of :meth:`to_dict` (also a v1 or v2 record, which held the recommended look
+        too); a damaged record is a :class:`UserError` (one line)."""
         try:
             if not isinstance(data, Mapping):
                 raise UserError("not a JSON object")
@@ -477,16 +483,10 @@ class TasteSession:
                 raise UserError("'seed' must be a whole number")
             if not isinstance(data.get("rounds"), list):
                 raise UserError("'rounds' must be a list")
-            base = Controls.from_dict(data.get("base"))
+            base = look_from_dict(data.get("base"))
             rounds = [Round.from_dict(r) for r in data["rounds"]]
-            Controls.from_dict(data.get("recommended"))
+            if data["format"] != TASTE_FORMAT:
+                look_from_dict(data.get("recommended"))
         except UserError as err:
             raise UserError(f"damaged taste record: {err}") from None
         return cls(seed=seed, base=base, rounds=rounds)
-
-
-def stored_recommendation(data: Any) -> Controls:
-    """The recommendation a taste record holds (validated; no refit, so it is what was
-    written whatever the BLAS): a damaged record is a :class:`UserError`."""
-    TasteSession.from_dict(data)
-    return Controls.from_dict(data["recommended"])
