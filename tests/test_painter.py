@@ -17,13 +17,18 @@ from PIL import Image
 from styleforge import images, sheets
 from styleforge.cli import main
 from styleforge.errors import WeightsError
-from styleforge.features import prior_weights
 from styleforge.images import pil_to_array
 from styleforge.infer import prior
 from styleforge.infer.apply import predictor_square, stylize_array
 from styleforge.infer.settings import Settings
 from styleforge.infer.stylizer import Stylizer
-from styleforge.nets import PainterConfig, PainterNet, build_stylizer, stylizer_config_from_dict
+from styleforge.nets import (
+    PainterConfig,
+    PainterNet,
+    build_stylizer,
+    prior_weights,
+    stylizer_config_from_dict,
+)
 from tests.conftest import ASSETS, write_image
 
 HOKUSAI = ASSETS / "hokusai_fuji"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from styleforge.version import __version__
+
 # Same seed, same machine, same thread count: the same weights, bit for bit. Without these, MKL's
 # BLAS may split its sums by the memory alignment of its inputs and by how many threads it picks
 # at each call, so two runs of one training can part at the last bit and drift apart through the
@@ -19,13 +21,11 @@ if os.environ.get("STYLEFORGE_REPRODUCIBLE", "1") != "0":
     os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
     os.environ.setdefault("MKL_DYNAMIC", "FALSE")
 
-__version__ = "0.1.0"
-
 _LAZY = {
     "Stylizer": "styleforge.infer.stylizer",
-    "ApplyOptions": "styleforge.infer.apply",
+    "ApplyOptions": "styleforge.infer.settings",
     "Restyler": "styleforge.infer.restyle",
-    "Settings": "styleforge.infer.restyle",
+    "Settings": "styleforge.infer.settings",
     "StylizerTrainConfig": "styleforge.train.config",
     "train_stylizer": "styleforge.train.stylizer",
 }

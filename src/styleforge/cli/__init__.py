@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from styleforge import __version__
 from styleforge.cli.common import Parser
 from styleforge.errors import EXIT_FAULT, EXIT_USAGE, JobFailed, ReportedElsewhere, UserError
 from styleforge.fileio import NO_SPACE
+from styleforge.version import __version__
 
 __all__ = ["VERBS", "build_parser", "main", "verb"]
 

@@ -105,7 +105,9 @@ def extract_vgg16_from_onnx(path: Path) -> StateDict:
     return check_state(state, VGG16_CONVS, str(path))
 
 
-def _write_atomic(state: StateDict, target: Path, metadata: dict[str, str]) -> None:
+def write_cache(state: StateDict, target: Path, metadata: dict[str, str]) -> None:
+    """Write a state dict and its metadata to the safetensors cache file ``target``,
+    atomically (also the painter prior's cache, :mod:`styleforge.nets.prior_weights`)."""
     from safetensors.torch import save_file
 
     with atomic_write(target, ".tmp") as tmp:
@@ -139,7 +141,7 @@ def vgg16_state(onnx_path: Path | None = None) -> StateDict:
     state = extract_vgg16_from_onnx(source)
     meta = {"format": CACHE_FORMAT, "source_sha256": sha, "source": source.name, "arch": "vgg16"}
     with contextlib.suppress(OSError):  # a read-only cache only costs an extraction next time
-        _write_atomic(state, cached, meta)
+        write_cache(state, cached, meta)
     return state
 
 

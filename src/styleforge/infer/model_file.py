@@ -28,11 +28,11 @@ from safetensors import safe_open
 from safetensors.torch import save
 from torch import Tensor
 
-from styleforge import __version__
 from styleforge.errors import UserError
 from styleforge.fileio import atomic_write
 from styleforge.infer.header import MODEL_FORMAT
 from styleforge.nets import AnyStylizerConfig, stylizer_config_from_dict
+from styleforge.version import __version__
 
 __all__ = [
     "MODEL_FORMAT",

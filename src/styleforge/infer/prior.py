@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from styleforge.features.prior_weights import prior_state
 from styleforge.images import centre_square, pil_to_array
 from styleforge.nets.painter import PREDICTOR_SIZE, PainterConfig, PainterNet, StylePredictor
+from styleforge.nets.prior_weights import prior_state
 
 __all__ = [
     "load_predictor",

@@ -32,11 +32,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from styleforge import __version__
 from styleforge.errors import UserError
 from styleforge.infer.model_file import PREPROCESSING, load_weights, now_iso, read_safetensors
 from styleforge.nets.sampler import SamplerConfig, SamplerGenerator
 from styleforge.runtime import autocast, pick_device, place
+from styleforge.version import __version__
 
 __all__ = [
     "SAMPLER_FORMAT",

@@ -3,7 +3,7 @@
 The architecture is that of Ghiasi et al., "Exploring the structure of a real-time, arbitrary
 neural artistic stylization network" (BMVC 2017), in the narrow width Magenta ships for phones;
 the weights (trained on tens of thousands of paintings) are read offline by
-:mod:`styleforge.features.prior_weights`.
+:mod:`styleforge.nets.prior_weights`.
 
 - :class:`StylePredictor`: MobileNetV2 (ReLU6, TensorFlow "SAME" padding) -> global mean ->
   1×1 conv to a 100-d *style vector*. (N,3,256,256) RGB in [0,1] -> (N,100).

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from styleforge.errors import WeightsError
-from styleforge.features.weights import _write_atomic, wheel_file
+from styleforge.features.weights import wheel_file, write_cache
 from styleforge.fileio import cache_dir, sha256_file
 from styleforge.nets.painter import PainterTransformer, StylePredictor
 
@@ -208,5 +208,5 @@ def prior_state(paths: tuple[Path, Path] | None = None) -> PriorState:
     flat.update({f"predictor.{k}": v for k, v in predictor.items()})
     meta = {"format": CACHE_FORMAT, "source_sha256": tag, "source": PRIOR_PACKAGE}
     with contextlib.suppress(OSError):  # a read-only cache only costs an extraction next time
-        _write_atomic(flat, cached, meta)
+        write_cache(flat, cached, meta)
     return transformer, predictor
