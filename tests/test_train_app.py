@@ -91,14 +91,18 @@ def test_train_reads_each_picture_once_and_loads_one_vgg(
     folders: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import styleforge.collection as collection
+    import styleforge.features.encoder as encoder
     import styleforge.images as images
     import styleforge.metrics.features as features
-    import styleforge.train.loop as loop
 
     decoded: list[Path] = []
     hashed: list[Path] = []
     loads: list[tuple[str, ...]] = []
-    real_open, real_hash, real_load = images.open_image, collection.sha256_file, loop.load_encoder
+    real_open, real_hash, real_load = (
+        images.open_image,
+        collection.sha256_file,
+        encoder.load_encoder,
+    )
 
     def counting_open(path: Path, *args: object, **kwargs: object) -> Image.Image:
         decoded.append(Path(path))
@@ -114,7 +118,7 @@ def test_train_reads_each_picture_once_and_loads_one_vgg(
 
     monkeypatch.setattr(images, "open_image", counting_open)
     monkeypatch.setattr(collection, "sha256_file", counting_hash)
-    monkeypatch.setattr(loop, "load_encoder", counting_load)
+    monkeypatch.setattr(encoder, "load_encoder", counting_load)  # what the losses would load
     monkeypatch.setattr(features, "load_encoder", counting_load)
     styles, photos = folders
     out = tmp_path / "model.safetensors"

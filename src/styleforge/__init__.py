@@ -3,6 +3,9 @@
 The main API is imported lazily (so ``styleforge apply model.onnx`` never loads PyTorch)::
 
     from styleforge import Restyler, Settings, Stylizer, StylizerTrainConfig, train_stylizer
+
+The package is a house of layers, every import running down (README, *How it works*); the
+``[tool.importlinter]`` contracts in ``pyproject.toml`` keep it so (``make lint``).
 """
 
 from __future__ import annotations

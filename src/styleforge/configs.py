@@ -76,6 +76,15 @@ def pick_config(candidates: Sequence[type[T]], d: Mapping[str, Any]) -> type[T]:
     raise ValueError(f"unknown arch {tag!r} (expected one of {[c.__name__ for c in candidates]})")
 
 
+def given_or_default(config: T | None, cls: type[T]) -> T:
+    """A network's ``config`` argument: the config given, or ``cls()`` (its defaults) for
+    ``None``; anything but a ``cls`` is a :class:`TypeError`."""
+    chosen = cls() if config is None else config
+    if not isinstance(chosen, cls):
+        raise TypeError(f"config must be a {cls.__name__}, got {type(chosen).__name__}")
+    return chosen
+
+
 def check_ints(config: Any, names: Sequence[str], minimum: int = 1) -> None:
     """Raise ``ValueError`` unless each named field of ``config`` is an int (not a bool) of at
     least ``minimum`` (1: "a positive int", 0: "a non-negative int")."""

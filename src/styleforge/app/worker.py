@@ -24,7 +24,7 @@ from styleforge.train.loop import StopRequest
 
 if TYPE_CHECKING:
     from styleforge.train.config import SamplerTrainConfig, StylizerTrainConfig
-    from styleforge.train.job import RunResult
+    from styleforge.train.job import JobRun, RunResult
 
 __all__ = ["Progress", "Worker", "job_config", "progress", "sampler_config", "stylizer_config"]
 
@@ -189,7 +189,7 @@ class Worker:
         """Train a job's model, resuming from its checkpoint when it has one."""
         style_dir = self.store.style_folder(job.style_id)
         output = self.store.root / "models" / f"{job.id}.safetensors"
-        common: dict[str, Any] = {
+        common: JobRun = {
             "run_dir": job.run_dir, "resume": (job.run_dir / "checkpoint.pt").is_file(),
             "device": self.device, "progress": False, "stop": stop,
         }  # fmt: skip

@@ -1,5 +1,8 @@
 """Command line: arguments -> config -> library call, nothing else.
 
+Layer: the top (only ``__main__`` above it); may import every package below it, ``app`` (for
+``serve``) and ``demo`` included. Nothing imports it.
+
 One module per verb, each with ``add_parser(sub)`` (its sub-command and flags) and
 ``run(args) -> exit code``. A user mistake prints one line on stderr and exits with code 2.
 Verb modules import torch only inside ``run`` (``transfer`` also when it adds its parser, for

@@ -1,4 +1,5 @@
-"""What the verbs share: the one-line-error parser, argument types, the common flags."""
+"""What the verbs share: the one-line-error parser, argument types, the common flags, and the
+one shape of the two training verbs (``train``, ``train-sampler``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from styleforge.configs import DEVICE_CHOICES
 from styleforge.errors import UserError
 from styleforge.images import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    from styleforge.train.job import JobRun, RunResult
 
 #: What ``parser.add_subparsers()`` returns (argparse keeps its class private).
 Subparsers = Any
@@ -139,3 +144,65 @@ def check_training_output(args: argparse.Namespace, what: str) -> None:
     if args.output.suffix.lower() != ".safetensors":
         raise UserError(f"-o {args.output}: the {what} file name must end in .safetensors")
     refuse_existing([args.output], args.overwrite or args.resume)
+
+
+@dataclass(frozen=True)
+class TrainingVerb:
+    """The one shape of the two training verbs (``train``, ``train-sampler``): a folder of
+    pictures in (``style_help``), one ``what`` file out (``-o``), a run folder (``run_dir``: its
+    help) with ``previews`` every so many steps; ``summary`` and ``description`` are its
+    ``--help``. The verb adds its own flags and config in between."""
+
+    name: str
+    what: str
+    style_help: str
+    run_dir: str
+    previews: str
+    summary: str
+    description: str
+
+    def parser(self, sub: Subparsers) -> argparse.ArgumentParser:
+        """The verb's parser with its first arguments: the folder of pictures and ``-o``."""
+        p: argparse.ArgumentParser = sub.add_parser(
+            self.name, help=self.summary, description=self.description
+        )
+        p.add_argument("style_dir", type=Path, help=self.style_help)
+        p.add_argument(
+            "-o", "--output", type=Path, required=True, help=f"{self.what} file (.safetensors)"
+        )
+        return p
+
+    def add_run_flags(self, p: argparse.ArgumentParser) -> None:
+        """The run folder's flags (:func:`add_run_flags`)."""
+        add_run_flags(p, self.run_dir, self.previews)
+
+    def add_end(self, p: argparse.ArgumentParser) -> None:
+        """The verb's last flags: ``--overwrite``, ``--quiet`` and the common ones."""
+        p.add_argument(
+            "--overwrite", action="store_true", help=f"replace an existing {self.what} file"
+        )
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+        add_common(p)
+
+    def run(
+        self,
+        args: argparse.Namespace,
+        train: Callable[[JobRun], RunResult],
+        describe: Callable[[RunResult], str],
+    ) -> int:
+        """Check ``-o`` (:func:`check_training_output`), then ``train(run)`` with the job's
+        keywords from the flags (under torchrun, in every process), and one line from
+        ``describe`` on process 0. Exit code 130 when it stopped early (Ctrl-C), else 0."""
+        from styleforge.distributed import joined
+
+        check_training_output(args, self.what)
+        with joined(args.device) as world:
+            result = train(
+                {"run_dir": args.run_dir, "resume": args.resume, "device": args.device,
+                 "progress": not args.quiet, "max_pixels": max_pixels(args), "world": world}
+            )  # fmt: skip
+        if result.stopped_early:
+            return 130
+        if world.is_main:
+            note(describe(result))
+        return 0

@@ -12,10 +12,9 @@ from styleforge.errors import UserError
 def add_parser(sub: Subparsers) -> None:
     """The ``export`` sub-command and its flags."""
     ex = sub.add_parser(
-        "export",
-        help="export a trained model to ONNX (dynamic height and width)",
+        "export", help="export a trained model to ONNX (dynamic height and width)",
         description="Export a .safetensors stylizer to ONNX for onnxruntime and other runtimes.",
-    )
+    )  # fmt: skip
     ex.add_argument("model", type=Path, help="model file from `styleforge train`")
     ex.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
     ex.add_argument("--overwrite", action="store_true", help="replace an existing file")

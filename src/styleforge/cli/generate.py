@@ -25,9 +25,11 @@ def add_parser(sub: Subparsers) -> None:
     )  # fmt: skip
     ge.add_argument("--grid", type=Path, help="also write all images as one grid image")
     ge.add_argument(
-        "--truncation", type=fraction, default=1.0,
+        "--truncation",
+        type=fraction,
+        default=1.0,
         help="0..1: scale latents toward the mean; lower = more typical, less varied (1)",
-    )  # fmt: skip
+    )
     ge.add_argument(
         "--like", metavar="SEEDS",
         help="-n new images around these seeds' latents, e.g. 3,7,42 (written as like_NNNN.png)",

@@ -5,27 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from styleforge.cli.common import (
-    Subparsers,
-    add_common,
-    add_run_flags,
-    check_training_output,
-    max_pixels,
-    non_negative,
-    note,
-    positive_int,
-)
+from styleforge.cli.common import Subparsers, TrainingVerb, non_negative, positive_int
+
+VERB = TrainingVerb(
+    "train", "model", "folder of pictures whose style to learn",
+    "previews, logs, checkpoints (default MODEL.run/)", "preview grids",
+    summary="learn the style of a folder of pictures (GAN + Gram style loss) into a model file",
+    description="Train a fast feed-forward stylizer on a style collection.",
+)  # fmt: skip
 
 
 def add_parser(sub: Subparsers) -> None:
     """The ``train`` sub-command and its flags."""
-    p = sub.add_parser(
-        "train",
-        help="learn the style of a folder of pictures (GAN + Gram style loss) into a model file",
-        description="Train a fast feed-forward stylizer on a style collection.",
-    )
-    p.add_argument("style_dir", type=Path, help="folder of pictures whose style to learn")
-    p.add_argument("-o", "--output", type=Path, required=True, help="model file (.safetensors)")
+    p = VERB.parser(sub)
     p.add_argument(
         "--content", type=Path,
         help="folder of your own photos to train on (default: a few built-in sample photos)",
@@ -55,20 +47,16 @@ def add_parser(sub: Subparsers) -> None:
         "--gan-loss", choices=("hinge", "bce", "minimax", "lsgan"),
         help="adversarial loss (default: hinge; bce is the non-saturating form)",
     )  # fmt: skip
-    add_run_flags(p, "previews, logs, checkpoints (default MODEL.run/)", "preview grids")
+    VERB.add_run_flags(p)
     p.add_argument("--compile", action="store_true", help="torch.compile the generator (CUDA)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing model file")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    add_common(p)
+    VERB.add_end(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """``styleforge train STYLE_DIR -o MODEL``."""
-    from styleforge.distributed import joined
     from styleforge.train.config import StylizerTrainConfig
     from styleforge.train.stylizer import describe_stylizer, train_stylizer
 
-    check_training_output(args, "model")
     base = StylizerTrainConfig.preset(args.preset, from_scratch=args.from_scratch)
     lr_d = None if args.lr is None else args.lr / 10
     config = base.with_overrides(
@@ -79,14 +67,10 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if args.compile:
         config = config.with_overrides(compile=True)
-    with joined(args.device) as w:
-        result = train_stylizer(
-            config, args.style_dir, args.output, content_dir=args.content,
-            run_dir=args.run_dir, resume=args.resume, device=args.device,
-            progress=not args.quiet, max_pixels=max_pixels(args), world=w,
-        )  # fmt: skip
-    if result.stopped_early:
-        return 130
-    if w.is_main:
-        note(describe_stylizer(result))
-    return 0
+    return VERB.run(
+        args,
+        lambda run: train_stylizer(
+            config, args.style_dir, args.output, content_dir=args.content, **run
+        ),
+        describe_stylizer,
+    )

@@ -63,9 +63,11 @@ def _add_refine(tu: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     tu.add_argument("--style", type=Path, help="with --refine: the style folder it learned")
     tu.add_argument(
-        "--refined", type=Path, metavar="PATH",
+        "--refined",
+        type=Path,
+        metavar="PATH",
         help="with --refine: the new model (default MODEL-refined.safetensors)",
-    )  # fmt: skip
+    )
     tu.add_argument(
         "--refine-steps", type=positive_int, default=150,
         help="with --refine: training steps (150: about 2 minutes on a 2-core CPU)",

@@ -195,6 +195,16 @@ def load_encoder(
     return _placed(VGGEncoder(spec.arch, state, layers, spec.preprocessing, pool=pool), device)
 
 
+def loss_encoder(
+    layers: Sequence[str], device: torch.device, vgg: VGGEncoder | None = None
+) -> VGGEncoder:
+    """The frozen VGG a loss needs for ``layers``: cut from ``vgg`` (an encoder the job has
+    already loaded, e.g. for its evaluation) when that one reaches them, else loaded."""
+    if vgg is not None and all(name in vgg.names for name in layers):
+        return vgg.cut(layers)
+    return load_encoder(layers, device=device)
+
+
 def _placed(encoder: VGGEncoder, device: torch.device | str) -> VGGEncoder:
     """``encoder`` on ``device`` (channels-last on CUDA: faster convolutions on tensor cores)."""
     encoder = encoder.to(device)

@@ -1,27 +1,19 @@
-"""Evaluation metrics with the project's offline VGG16: style, content, KID, memorization."""
+"""Evaluation metrics with the project's offline VGG16: style, content, KID, memorization.
 
+Layer: above ``infer``, beside ``video`` (neither imports the other); may import ``features``,
+``losses``, ``collection``, ``sheets``, ``images``, ``fileio`` and ``errors``. ``train`` and
+the front ends build on it."""
+
+from styleforge.metrics import features
 from styleforge.metrics.content import content_error, match_size, ssim
-from styleforge.metrics.features import (
-    POOL_LAYERS,
-    POOL_SCALES,
-    EvalSettings,
-    FeatureBank,
-    ImageFeatures,
-    ImageInput,
-    pooled_vector,
-)
+from styleforge.metrics.features import *  # noqa: F403 (its __all__, this package's too)
 from styleforge.metrics.kid import kid, polynomial_kernel
 from styleforge.metrics.memorization import COPY_THRESHOLD, MemorizationResult, memorization
 from styleforge.metrics.style import collection_target, style_distance, style_gain
 
 __all__ = [
+    *features.__all__,
     "COPY_THRESHOLD",
-    "POOL_LAYERS",
-    "POOL_SCALES",
-    "EvalSettings",
-    "FeatureBank",
-    "ImageFeatures",
-    "ImageInput",
     "MemorizationResult",
     "collection_target",
     "content_error",
@@ -29,7 +21,6 @@ __all__ = [
     "match_size",
     "memorization",
     "polynomial_kernel",
-    "pooled_vector",
     "ssim",
     "style_distance",
     "style_gain",

@@ -1,6 +1,11 @@
 """Networks: the feed-forward stylizers (trained from scratch, or on the painter prior), the
 PatchGAN discriminator and their building blocks; the sampler's generator and discriminator
-are in :mod:`styleforge.nets.sampler`."""
+are in :mod:`styleforge.nets.sampler`, the painter prior's offline weights in
+:mod:`styleforge.nets.prior_weights`.
+
+Layer: above ``features`` and ``losses``; may import ``features`` (the frozen networks a
+projected discriminator reads, the weight caches), ``runtime``, ``configs``, ``fileio`` and
+``errors``. ``infer`` and ``train`` build on it."""
 
 from collections.abc import Mapping
 from typing import Any, get_args

@@ -53,10 +53,7 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, config: DiscriminatorConfig | None = None) -> None:
         super().__init__()
-        cfg = config if config is not None else DiscriminatorConfig()
-        if not isinstance(cfg, DiscriminatorConfig):
-            raise TypeError(f"config must be a DiscriminatorConfig, got {type(cfg).__name__}")
-        self.config = cfg
+        self.config = cfg = configs.given_or_default(config, DiscriminatorConfig)
         w, sn = cfg.width, cfg.spectral_norm
         mults = [min(2**i, _MAX_MULT) for i in range(cfg.n_layers + 1)]
         # (in, out, stride, norm+act?) per conv; the first has no norm, the last is the head.

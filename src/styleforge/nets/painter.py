@@ -230,10 +230,7 @@ class PainterNet(nn.Module):
 
     def __init__(self, config: PainterConfig | None = None) -> None:
         super().__init__()
-        cfg = config if config is not None else PainterConfig()
-        if not isinstance(cfg, PainterConfig):
-            raise TypeError(f"config must be a PainterConfig, got {type(cfg).__name__}")
-        self.config = cfg
+        self.config = cfg = configs.given_or_default(config, PainterConfig)
         self.transformer = PainterTransformer(cfg)
         self.style = nn.Parameter(torch.zeros(cfg.style_dim))
         self.register_buffer("neutral", torch.zeros(cfg.style_dim))

@@ -73,10 +73,7 @@ class StylizerNet(nn.Module):
 
     def __init__(self, config: StylizerConfig | None = None) -> None:
         super().__init__()
-        cfg = config if config is not None else StylizerConfig()
-        if not isinstance(cfg, StylizerConfig):
-            raise TypeError(f"config must be a StylizerConfig, got {type(cfg).__name__}")
-        self.config = cfg
+        self.config = cfg = configs.given_or_default(config, StylizerConfig)
         w, n = cfg.width, cfg.norm
         self.encoder = nn.Sequential(
             ConvLayer(3, w, 9, norm=n),

@@ -1,8 +1,9 @@
 """The one training-job shell: folders in, model file out, with the comforts a long run needs.
 
 Both models' jobs (:func:`styleforge.train.stylizer.train_stylizer`,
-:func:`styleforge.train.sampler.train_sampler`) open a :class:`TrainingJob` (the run folder checked,
-the config to go on with), read their folders once, and hand their loop and a
+:func:`styleforge.train.sampler.train_sampler`) take the same :class:`JobRun` keywords, open a
+:class:`TrainingJob` with them (the run folder checked, the config to go on with), read their
+folders once, and hand their loop (run as :meth:`TrainingJob.loop_run` says) and a
 :class:`JobReport` (what they log, show, preview and measure) to :func:`run_job`.
 
 The run folder (default: ``<model>.run/`` beside the model) holds ``checkpoint.pt`` (atomic,
@@ -28,8 +29,9 @@ from typing import Any, Generic, TypeVar
 
 import torch
 from tqdm import tqdm
+from typing_extensions import TypedDict
 
-from styleforge import collection
+from styleforge import collection, images
 from styleforge.distributed import World
 from styleforge.errors import JobFailed, UserError
 from styleforge.fileio import atomic_write, disk_full_names, read_csv_rows, row_step, write_json
@@ -38,10 +40,11 @@ from styleforge.runtime import pick_device
 from styleforge.tblog import EventWriter, drop_steps_from
 from styleforge.train.checkpoint import load_checkpoint
 from styleforge.train.config import SamplerTrainConfig, StylizerTrainConfig
-from styleforge.train.loop import GanState, StopRequest
+from styleforge.train.loop import SINGLE, GanState, LoopRun, StopRequest
 
 __all__ = [
     "JobReport",
+    "JobRun",
     "RunLog",
     "RunResult",
     "TrainingJob",
@@ -65,6 +68,12 @@ class RunResult:
     steps: int
     stopped_early: bool
     metrics: dict[str, Any]
+
+    def line(self, figures: str, kept: str) -> str:
+        """A line for the terminal: ``wrote MODEL; FIGURES; KEPT in RUN_DIR`` (the figures left
+        out when empty)."""
+        parts = (f"wrote {self.model}", figures, f"{kept} in {self.run_dir}")
+        return "; ".join(p for p in parts if p)
 
 
 def default_run_dir(model: Path) -> Path:
@@ -187,10 +196,26 @@ def prepare_run(
     return config, saved_step
 
 
+class JobRun(TypedDict, total=False):
+    """How a training job runs, the keywords both jobs take: ``run_dir`` (default
+    ``<output>.run``), ``resume`` its run, the ``device``, a ``progress`` bar, the largest
+    picture read (``max_pixels``), a :class:`~styleforge.train.loop.StopRequest` (set from
+    another thread: how the web app cancels a job) and torchrun's ``world``."""
+
+    run_dir: Path | None
+    resume: bool
+    device: str | torch.device
+    progress: bool
+    max_pixels: int
+    stop: StopRequest | None
+    world: World
+
+
 @dataclass(frozen=True)
 class TrainingJob(Generic[C]):
-    """One training job: its config (a resumed run's own), paths, device and processes.
-    :meth:`open` checks the run folder; a job's files are written by process 0 only."""
+    """One training job: its config (a resumed run's own), paths, device and processes, and how
+    it shows itself. :meth:`open` checks the run folder; a job's files are written by process 0
+    only."""
 
     config: C
     style_dir: Path
@@ -201,11 +226,18 @@ class TrainingJob(Generic[C]):
     saved_step: int | None
     stop: StopRequest
     world: World
+    progress: bool = True
+    max_pixels: int = images.DEFAULT_MAX_PIXELS
 
     @property
     def checkpoint(self) -> Path:
         """The run's checkpoint file."""
         return self.run_dir / "checkpoint.pt"
+
+    def loop_run(self, on_step: Callable[[S], None] | None) -> LoopRun[S]:
+        """How the job's loop runs: from its checkpoint when resuming, calling ``on_step``,
+        stopped by its stop request, over its processes."""
+        return {"resume": self.resume, "on_step": on_step, "stop": self.stop, "world": self.world}
 
     @classmethod
     def open(
@@ -213,20 +245,23 @@ class TrainingJob(Generic[C]):
         config: C,
         style_dir: Path,
         output: Path,
-        run_dir: Path | None,
-        resume: bool,
-        device: str | torch.device,
-        stop: StopRequest | None,
-        world: World,
+        run_dir: Path | None = None,
+        resume: bool = False,
+        device: str | torch.device = "auto",
+        stop: StopRequest | None = None,
+        world: World = SINGLE,
+        progress: bool = True,
+        max_pixels: int = images.DEFAULT_MAX_PIXELS,
     ) -> TrainingJob[C]:
         """Pick the device, check the run folder (:func:`prepare_run`, on process 0) and settle
-        the config: with ``resume``, the checkpoint's own, with this call's step count."""
+        the config: with ``resume``, the checkpoint's own, with this call's step count (the
+        keywords are :class:`JobRun`'s)."""
         dev = device if isinstance(device, torch.device) else pick_device(world.device(device))
         run = run_dir if run_dir is not None else default_run_dir(output)
         checked, saved_step = world.on_main(lambda: prepare_run(config, output, run, resume, world))
         return cls(
             checked, style_dir, output, run, dev, resume, saved_step,
-            stop if stop is not None else StopRequest(), world,
+            stop if stop is not None else StopRequest(), world, progress, max_pixels,
         )  # fmt: skip
 
 

@@ -5,6 +5,10 @@ StyleGAN2-ADA's phase list), each an optimiser and a loss, run in order every st
 discriminator, then the generator). :func:`train_gan` does everything else once: resume, NaN
 rollback, the EMA generator, stop requests, checkpoints, and the means over torchrun's processes
 of what is logged. States (:class:`GanState`) are what a checkpoint holds.
+
+Both models' loops have one shape: a fresh state, then :func:`train_steps` with the model's
+:class:`GanSteps` built on this process's :class:`Share` (its rows, the networks as they train,
+DiffAugment of its rows), run as :class:`LoopRun` says.
 """
 
 from __future__ import annotations
@@ -14,20 +18,26 @@ import math
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import FrameType
-from typing import Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 
 import torch
 from torch import Tensor, nn
+from typing_extensions import TypedDict
 
 from styleforge.distributed import World
 from styleforge.errors import UserError
-from styleforge.features import VGGEncoder, load_encoder
+from styleforge.features import loss_encoder  # re-exported: its home until #44
+from styleforge.train.augment import AugmentPolicy, diff_augment
 from styleforge.train.checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "SINGLE",
@@ -35,8 +45,10 @@ __all__ = [
     "GanPlan",
     "GanState",
     "GanSteps",
+    "LoopRun",
     "Phase",
     "PhaseLoss",
+    "Share",
     "StopRequest",
     "TrainingDiverged",
     "d_then_g",
@@ -46,6 +58,7 @@ __all__ = [
     "set_lr",
     "start_from",
     "train_gan",
+    "train_steps",
     "update_ema",
 ]
 
@@ -70,6 +83,8 @@ class GanConfig(Protocol):
     def lr_d(self) -> float: ...
     @property
     def checkpoint_every(self) -> int: ...
+    @property
+    def augment(self) -> AugmentPolicy: ...
     def to_dict(self) -> dict[str, Any]: ...
 
 
@@ -176,6 +191,20 @@ def d_then_g(state: GanState[Any, Any], steps: GanSteps[Batch]) -> GanPlan[Batch
     return GanPlan(steps.draw, phases, steps.ema_decay)
 
 
+@dataclass(frozen=True)
+class Share:
+    """This process's part of every step of a run: its ``rows`` of the global batch (split over
+    ``processes``), the ``generator`` and ``disc`` as they train (DDP-wrapped under torchrun)
+    and ``augment``, DiffAugment of its rows with every random number drawn for the whole
+    batch, as one process would draw them."""
+
+    rows: slice
+    processes: int
+    generator: nn.Module
+    disc: nn.Module
+    augment: Callable[[Tensor], Tensor]
+
+
 class StopRequest:
     """Turns Ctrl-C / SIGTERM into a request to stop at the end of the current step (so the
     checkpoint is a clean step boundary); a second Ctrl-C interrupts at once."""
@@ -201,6 +230,41 @@ class StopRequest:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+
+
+class LoopRun(TypedDict, Generic[S], total=False):
+    """How a model's loop runs, beside its checkpoint (:func:`train_gan`'s keywords): ``resume``
+    from the checkpoint, ``stop_at`` a step, ``on_step(state)`` after every step, a
+    :class:`StopRequest`, torchrun's ``world``."""
+
+    resume: bool
+    stop_at: int | None
+    on_step: Callable[[S], None] | None
+    stop: StopRequest | None
+    world: World
+
+
+def train_steps(
+    state: S,
+    config: GanConfig,
+    device: torch.device,
+    steps_for: Callable[[Share], GanSteps[Any]],
+    checkpoint: Path | None = None,
+    **run: Unpack[LoopRun[S]],
+) -> S:
+    """Train ``state`` (fresh networks on ``device``) as :func:`train_gan` does, stepping the
+    discriminator, then the generator, of ``steps_for(share)``: the model's steps built on this
+    process's :class:`Share` once ``state`` holds its starting weights."""
+    world = run.get("world", SINGLE)
+
+    def plan_for(rows: slice) -> GanPlan[Any]:
+        augment = partial(diff_augment, policy=config.augment, generator=state.data_gen,
+                          rows=rows, of=config.batch)  # fmt: skip
+        wrap = partial(world.wrap, device=device)
+        share = Share(rows, world.size, wrap(state.generator), wrap(state.disc), augment)
+        return d_then_g(state, steps_for(share))
+
+    return train_gan(state, config, plan_for, checkpoint=checkpoint, **run)
 
 
 def train_gan(
@@ -341,13 +405,3 @@ def start_from(
         state.load(world.on_main(lambda: load_checkpoint(path)))
         set_lr(state, config)
     return copy.deepcopy(state.to_checkpoint(config))
-
-
-def loss_encoder(
-    layers: Sequence[str], device: torch.device, vgg: VGGEncoder | None = None
-) -> VGGEncoder:
-    """The frozen VGG a loss needs for ``layers``: cut from ``vgg`` (an encoder the job has
-    already loaded, e.g. for its evaluation) when that one reaches them, else loaded."""
-    if vgg is not None and all(name in vgg.names for name in layers):
-        return vgg.cut(layers)
-    return load_encoder(layers, device=device)

@@ -16,16 +16,15 @@ import copy
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from styleforge import images, sheets
 from styleforge.distributed import World
-from styleforge.features import VGGEncoder
+from styleforge.features import VGGEncoder, loss_encoder
 from styleforge.infer.model_file import ModelInfo
 from styleforge.losses import content_loss, gram_matrix, style_loss, total_variation
 from styleforge.losses.functional import GanLoss
@@ -39,7 +38,6 @@ from styleforge.nets import (
     build_stylizer,
 )
 from styleforge.runtime import at_least_float32, autocast, memory_format, place
-from styleforge.train.augment import diff_augment
 from styleforge.train.config import StylizerTrainConfig
 from styleforge.train.data import (
     center_square,
@@ -48,18 +46,11 @@ from styleforge.train.data import (
     random_crops,
     sample_photos,
 )
-from styleforge.train.job import JobReport, RunResult, TrainingJob, run_job
-from styleforge.train.loop import (
-    SINGLE,
-    GanPlan,
-    GanState,
-    PhaseLoss,
-    StopRequest,
-    d_then_g,
-    frozen,
-    loss_encoder,
-    train_gan,
-)
+from styleforge.train.job import JobReport, JobRun, RunResult, TrainingJob, run_job
+from styleforge.train.loop import GanState, LoopRun, PhaseLoss, Share, frozen, train_steps
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "STYLIZER_COLUMNS",
@@ -187,11 +178,12 @@ def _stability_generator(seed: int, step: int) -> torch.Generator:
 @dataclass(frozen=True)
 class _StylizerSteps:
     """The stylizer's draw and its two steps over fixed training data (see
-    :func:`train_stylizer_loop`); ``generator`` and ``disc`` are the (DDP-wrapped) networks,
-    ``rows`` this process's share of the batch."""
+    :func:`train_stylizer_loop`) on this process's ``share``; ``generator`` is the share's
+    generator as it runs (compiled on a GPU when asked)."""
 
     config: StylizerTrainConfig
     state: StylizerState
+    share: Share
     photos: Sequence[Tensor]
     pool: Sequence[Tensor]  # the style images, then the liked results
     n_styles: int
@@ -199,14 +191,12 @@ class _StylizerSteps:
     encoder: VGGEncoder
     grams: list[Tensor]  # per style layer (len(pool), C, C); empty for crop targets
     generator: Callable[[Tensor], Tensor]
-    disc: nn.Module
     device: torch.device
-    rows: slice
-    augment: Callable[[Tensor], Tensor]  # DiffAugment of this process's rows, as in one process
 
     def draw(self, step: int) -> _Inputs:
         """Crops, Gram-target picks and the generator's output for one step."""
-        c, rng, rows, fmt = self.config, self.state.data_gen, self.rows, memory_format(self.device)
+        c, rng, fmt = self.config, self.state.data_gen, memory_format(self.device)
+        rows = self.share.rows
         weights = self.feedback.style_weights(self.n_styles)
         photo = random_crops(self.photos, c.batch, c.size, rng, keep=rows)
         real = random_crops(self.pool, c.batch, c.size, rng, keep=rows, weights=weights)
@@ -237,11 +227,12 @@ class _StylizerSteps:
         if step < self.config.warmup:
             return None
         with autocast(self.device):
-            d_real = at_least_float32(self.disc(self.augment(x.real)))
-            d_fake = at_least_float32(self.disc(self.augment(x.fake.detach())))
+            disc, augment = self.share.disc, self.share.augment
+            d_real = at_least_float32(disc(augment(x.real)))
+            d_fake = at_least_float32(disc(augment(x.fake.detach())))
             if x.disliked is not None:  # what the user disliked counts as fake too
                 bad = x.disliked.to(self.device, memory_format=memory_format(self.device))
-                d_fake = torch.cat([d_fake, at_least_float32(self.disc(self.augment(bad)))])
+                d_fake = torch.cat([d_fake, at_least_float32(disc(augment(bad)))])
         d_loss = GanLoss(self.config.gan_loss).d(d_real, d_fake)
         return PhaseLoss(d_loss, {"d_loss": d_loss.item()})
 
@@ -270,7 +261,7 @@ class _StylizerSteps:
             s = c.style_weight * style_loss([feats[n] for n in c.style_layers], targets)
             # D is called unwrapped and frozen: only the generator's gradients are averaged.
             with frozen(self.state.disc), autocast(self.device):
-                g_logits = at_least_float32(self.state.disc(self.augment(x.fake)))
+                g_logits = at_least_float32(self.state.disc(self.share.augment(x.fake)))
             a = c.adv_weight * GanLoss(c.gan_loss).g(g_logits)
             t = c.tv_weight * total_variation(x.fake)
             loss = loss + s + a + t
@@ -288,14 +279,11 @@ def train_stylizer_loop(
     styles: Sequence[Tensor],
     device: torch.device,
     checkpoint: Path | None = None,
-    resume: bool = False,
-    stop_at: int | None = None,
-    on_step: Callable[[StylizerState], None] | None = None,
-    stop: StopRequest | None = None,
-    world: World = SINGLE,
+    *,
     start: Mapping[str, Tensor] | None = None,
     feedback: Feedback | None = None,
     vgg: VGGEncoder | None = None,
+    **run: Unpack[LoopRun[StylizerState]],
 ) -> StylizerState:
     """Train until ``config.steps`` (or ``stop_at``, or a stop request); returns the state.
 
@@ -304,31 +292,25 @@ def train_stylizer_loop(
     user's liked and disliked results (:class:`Feedback`); ``vgg``: an encoder already loaded
     whose weights the loss network may share. Checkpoints, exact resume, NaN rollback, stop
     requests and torchrun (``config.batch`` is the global batch, split across the processes
-    with every random draw made for all of it) are :func:`~styleforge.train.loop.train_gan`'s.
+    with every random draw made for all of it) are :func:`~styleforge.train.loop.train_gan`'s,
+    run as ``run`` (:class:`~styleforge.train.loop.LoopRun`) says.
     """
     state = new_stylizer_state(config, device, photos, styles, start)
     fb = feedback or Feedback()
 
-    def plan_for(rows: slice) -> GanPlan[_Inputs]:
+    def steps_for(share: Share) -> _StylizerSteps:
         encoder = loss_encoder([*config.style_layers, config.content_layer], device, vgg)
         pool = [*styles, *fb.liked]
-        gen_train, disc_train = world.wrap(state.generator, device), world.wrap(state.disc, device)
-        generator: Callable[[Tensor], Tensor] = gen_train
+        generator: Callable[[Tensor], Tensor] = share.generator
         if config.compile and device.type == "cuda":
-            generator = torch.compile(gen_train)  # the GPU path only; CPU stays eager
+            generator = torch.compile(share.generator)  # the GPU path only; CPU stays eager
         per_image = config.style_target == "image"
         grams = image_grams(encoder, pool, config.style_layers, device) if per_image else []
-        augment = partial(diff_augment, policy=config.augment, generator=state.data_gen,
-                          rows=rows, of=config.batch)  # fmt: skip
-        return d_then_g(state, _StylizerSteps(
-            config, state, photos, pool, len(styles), fb, encoder, grams, generator, disc_train,
-            device, rows, augment,
-        ))  # fmt: skip
+        return _StylizerSteps(
+            config, state, share, photos, pool, len(styles), fb, encoder, grams, generator, device
+        )
 
-    return train_gan(
-        state, config, plan_for, checkpoint=checkpoint, resume=resume, stop_at=stop_at,
-        on_step=on_step, stop=stop, world=world,
-    )  # fmt: skip
+    return train_steps(state, config, device, steps_for, checkpoint, **run)
 
 
 class _Photo(NamedTuple):
@@ -341,34 +323,24 @@ class _Photo(NamedTuple):
 
 
 def train_stylizer(
-    config: StylizerTrainConfig,
-    style_dir: Path,
-    output: Path,
-    *,
-    content_dir: Path | None = None,
-    run_dir: Path | None = None,
-    resume: bool = False,
-    device: str | torch.device = "auto",
-    progress: bool = True,
-    max_pixels: int = images.DEFAULT_MAX_PIXELS,
-    evaluate_result: bool = True,
-    stop: StopRequest | None = None,
-    world: World = SINGLE,
-) -> RunResult:
+    config: StylizerTrainConfig, style_dir: Path, output: Path, *,
+    content_dir: Path | None = None, evaluate_result: bool = True, **run: Unpack[JobRun],
+) -> RunResult:  # fmt: skip
     """Learn the style of the images in ``style_dir``; write the model to ``output``.
 
-    ``content_dir``: the user's own photos (default: scikit-image's sample photos). ``run_dir``:
-    previews, logs and checkpoints (default ``<output>.run``, see :mod:`styleforge.train.job`).
-    ``resume`` continues the run in ``run_dir`` from its checkpoint. Stopping with Ctrl-C or
-    SIGTERM saves a checkpoint and returns with ``stopped_early`` (and no model file); so does
-    setting ``stop.requested`` from another thread (how the web app cancels a job).
+    ``content_dir``: the user's own photos (default: scikit-image's sample photos).
     ``evaluate_result``: the model's style gain and content error on the preview photos.
+    ``run`` (:class:`~styleforge.train.job.JobRun`): ``run_dir`` holds previews, logs and
+    checkpoints (default ``<output>.run``, see :mod:`styleforge.train.job`); ``resume``
+    continues the run in it from its checkpoint. Stopping with Ctrl-C or SIGTERM saves a
+    checkpoint and returns with ``stopped_early`` (and no model file); so does setting
+    ``stop.requested`` from another thread (how the web app cancels a job).
 
     Under torchrun (``world``), every process trains on its share of each batch; process 0
     checks the run folder, reads the folders' listing and writes everything.
     """
-    job = TrainingJob.open(config, style_dir, output, run_dir, resume, device, stop, world)
-    config, short = job.config, job.config.pool_side
+    job = TrainingJob.open(config, style_dir, output, **run)
+    config, short, world = job.config, job.config.pool_side, job.world
     evaluating = evaluate_result and world.is_main
     eval_side = EvalSettings().size if evaluating else None
 
@@ -376,7 +348,7 @@ def train_stylizer(
         at_eval = images.resize_to(t, eval_side) if eval_side is not None else None
         return images.resize_to(t, short, "short"), at_eval
 
-    styles, kept = load_pool(style_dir, "training", keep_style, max_pixels, world)
+    styles, kept = load_pool(style_dir, "training", keep_style, job.max_pixels, world)
     if len(styles.images) < FEW_IMAGES and world.is_main:
         print(
             f"note: {len(styles.images)} style images is a small set; augmentation keeps "
@@ -384,7 +356,7 @@ def train_stylizer(
             file=sys.stderr,
         )
     style_pool = [pool for pool, _ in kept]
-    photos = _content_photos(content_dir, short, max_pixels, world)
+    photos = _content_photos(content_dir, short, job.max_pixels, world)
     bank = FeatureBank(device=job.device) if evaluating else None  # the one VGG of the job
     shown = photos[:PREVIEW_PHOTOS]
     preview = torch.cat([p.square for p in shown])
@@ -399,17 +371,15 @@ def train_stylizer(
         return figures
 
     def loop(on_step: Callable[[StylizerState], None] | None) -> StylizerState:
-        return train_stylizer_loop(
-            config, [p.pool for p in photos], style_pool, job.device, checkpoint=job.checkpoint,
-            resume=job.resume, on_step=on_step, stop=job.stop, world=world,
-            vgg=bank.encoder if bank is not None else None,
-        )  # fmt: skip
+        vgg = bank.encoder if bank is not None else None
+        return train_stylizer_loop(config, [p.pool for p in photos], style_pool, job.device,
+                                   job.checkpoint, vgg=vgg, **job.loop_run(on_step))  # fmt: skip
 
     report = JobReport(
         STYLIZER_COLUMNS, STYLIZER_COLUMNS[1:-1],
         lambda state: _save_preview(state, preview, job.run_dir, strip), metrics, ModelInfo,
     )  # fmt: skip
-    return run_job(job, styles, loop, report, progress)
+    return run_job(job, styles, loop, report, job.progress)
 
 
 def _content_photos(
@@ -477,8 +447,6 @@ def _evaluate(
 def describe_stylizer(result: RunResult) -> str:
     """One line for the terminal about a finished stylizer run."""
     m = result.metrics
-    parts = [f"wrote {result.model}"]
-    if "mean_style_gain" in m:
-        parts.append(f"style gain {m['mean_style_gain']:.2f}, SSIM {m.get('mean_ssim', 0):.2f}")
-    parts.append(f"previews and logs in {result.run_dir}")
-    return "; ".join(parts)
+    gain = m.get("mean_style_gain")
+    figures = "" if gain is None else f"style gain {gain:.2f}, SSIM {m.get('mean_ssim', 0):.2f}"
+    return result.line(figures, "previews and logs")

@@ -1,6 +1,10 @@
 """Restyling video without flicker: clips in and out (PyAV), optical flow (OpenCV's DIS), a
 flow-guided temporal blend and the warping-error metric of Lai et al. (ECCV 2018).
 
+Layer: above ``infer``, beside ``metrics`` (neither imports the other); may import ``infer``
+(the restyle service's settings), ``collection``, ``images``, ``fileio`` and ``errors``.
+``train`` (the stability term) and the front ends build on it.
+
 Torch-free: frames are RGB ``uint8`` numpy arrays (H, W, 3).
 
     from styleforge import Restyler
