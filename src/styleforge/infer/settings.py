@@ -105,11 +105,6 @@ class Settings:
             return self
         return replace(self, **{k: getattr(below, k) for k in _LOOK if getattr(self, k) is None})
 
-    @property
-    def look(self) -> Settings:
-        """The four look knobs alone (how the work is done: the defaults)."""
-        return Settings(**{k: getattr(self, k) for k in _LOOK})
-
     def plain(self) -> tuple[float, float, float]:
         """(strength, colors, tone) with the model's defaults (1, 0, 0) where not set."""
         return (
