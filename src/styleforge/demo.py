@@ -9,8 +9,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from styleforge import collection, images, sheets
+
+if TYPE_CHECKING:
+    from styleforge.train.job import JobRun, RunResult
 
 __all__ = ["BUNDLED_STYLE", "DEMO_SAMPLER_STEPS", "DEMO_STEPS", "DemoConfig", "run_demo"]
 
@@ -45,6 +49,21 @@ class _DemoRun:
     progress: bool
     max_pixels: int
     log: Callable[[str], None]
+
+    def train(
+        self, what: str, steps: tuple[int, int], run_dir: str,
+        train: Callable[[JobRun], RunResult], describe: Callable[[RunResult], str],
+    ) -> bool:  # fmt: skip
+        """Say ``what`` is learned in (steps, the full quick preset's), ``train(run)`` in the
+        fresh run folder ``run_dir`` under the output folder and say what it wrote;
+        ``False``: stopped early."""
+        self.log(f"{what} ({steps[0]} steps; the full quick preset is {steps[1]})")
+        run: JobRun = {"run_dir": _fresh(self.out_dir / run_dir), "device": self.device,
+                       "progress": self.progress, "max_pixels": self.max_pixels}  # fmt: skip
+        result = train(run)
+        if not result.stopped_early:
+            self.log(describe(result))
+        return not result.stopped_early
 
 
 def run_demo(
@@ -82,17 +101,12 @@ def _train_stylizer(config: DemoConfig, job: _DemoRun) -> Path | None:
 
     quick = StylizerTrainConfig.preset("quick")
     train_config = quick.with_overrides(steps=config.steps, seed=config.seed)
-    job.log(f"learning the style of {job.style_dir} ({train_config.steps} steps; the full quick "
-            f"preset is {quick.steps})")  # fmt: skip
     model = job.out_dir / "model.safetensors"
-    result = train_stylizer(
-        train_config, job.style_dir, model, run_dir=_fresh(job.out_dir / "run"),
-        device=job.device, progress=job.progress, max_pixels=job.max_pixels,
+    done = job.train(
+        f"learning the style of {job.style_dir}", (train_config.steps, quick.steps), "run",
+        lambda run: train_stylizer(train_config, job.style_dir, model, **run), describe_stylizer,
     )  # fmt: skip
-    if result.stopped_early:
-        return None
-    job.log(describe_stylizer(result))
-    return model
+    return model if done else None
 
 
 def _restyle_samples(model: Path, job: _DemoRun) -> None:
@@ -129,16 +143,12 @@ def _train_sampler(config: DemoConfig, job: _DemoRun) -> bool:
     quick = SamplerTrainConfig.preset("quick")
     steps = config.sampler_steps
     train_config = quick.with_overrides(steps=steps, seed=config.seed, kid_every=steps)
-    job.log(f"learning to draw new images like {job.style_dir} ({steps} steps; the full quick "
-            f"preset is {quick.steps})")  # fmt: skip
     path = job.out_dir / "sampler.safetensors"
-    result = train_sampler(
-        train_config, job.style_dir, path, run_dir=_fresh(job.out_dir / "sampler_run"),
-        device=job.device, progress=job.progress, max_pixels=job.max_pixels,
-    )  # fmt: skip
-    if result.stopped_early:
+    if not job.train(
+        f"learning to draw new images like {job.style_dir}", (steps, quick.steps), "sampler_run",
+        lambda run: train_sampler(train_config, job.style_dir, path, **run), describe_sampler,
+    ):  # fmt: skip
         return False
-    job.log(describe_sampler(result))
     batch = Sampler.load(path, job.device).sample(range(16))
     grid = images.save_image(sheets.dream_grid(batch, cols=4), job.out_dir / "dream_grid.png")
     job.log(f"wrote {grid} (16 new images, seeds 0-15; more with `styleforge generate {path}`)")

@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from styleforge.cli.common import (
-    Subparsers,
-    add_common,
-    add_run_flags,
-    check_training_output,
-    max_pixels,
-    non_negative,
-    note,
-    paint_px,
-    positive_int,
-)
+from styleforge.cli.common import Subparsers, TrainingVerb, non_negative, paint_px, positive_int
+
+VERB = TrainingVerb(
+    "train-sampler", "sampler", "folder of pictures (at least 4; 20+ is better)",
+    "grids, logs, checkpoints (default SAMPLER.run/)", "sample grids",
+    summary="learn to draw brand-new images like those in a folder (a GAN from noise)",
+    description="Train an unconditional generator (DCGAN family with FastGAN's skip-layer "
+    "excitation) on a style collection, against a discriminator that judges frozen "
+    "pretrained features (Projected GAN).",
+)  # fmt: skip
 
 
 def add_parser(sub: Subparsers) -> None:
     """The ``train-sampler`` sub-command and its flags."""
-    ts = sub.add_parser(
-        "train-sampler",
-        help="learn to draw brand-new images like those in a folder (a GAN from noise)",
-        description="Train an unconditional generator (DCGAN family with FastGAN's skip-layer "
-        "excitation) on a style collection, against a discriminator that judges frozen "
-        "pretrained features (Projected GAN).",
-    )
-    ts.add_argument("style_dir", type=Path, help="folder of pictures (at least 4; 20+ is better)")
-    ts.add_argument("-o", "--output", type=Path, required=True, help="sampler file (.safetensors)")
+    ts = VERB.parser(sub)
     ts.add_argument(
         "--preset", choices=("quick", "standard", "max", "classic"), default="quick",
         help="quick: 64 px, minutes on a laptop CPU; standard (128 px), max (256 px): for a "
@@ -90,44 +80,26 @@ def add_parser(sub: Subparsers) -> None:
         help="the side `generate` paints the images at by default with the painter prior in "
         "the collection's style (default 0: the network's own pixels)",
     )  # fmt: skip
-    add_run_flags(ts, "grids, logs, checkpoints (default SAMPLER.run/)", "sample grids")
+    VERB.add_run_flags(ts)
     ts.add_argument("--kid-every", type=positive_int, help="steps between KID measurements")
-    ts.add_argument("--overwrite", action="store_true", help="replace an existing sampler file")
-    ts.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    add_common(ts)
+    VERB.add_end(ts)
 
 
 def run(args: argparse.Namespace) -> int:
     """``styleforge train-sampler STYLE_DIR -o SAMPLER.safetensors``."""
-    from styleforge.distributed import joined
     from styleforge.train.config import SamplerTrainConfig
     from styleforge.train.sampler import describe_sampler, train_sampler
 
-    check_training_output(args, "sampler")
-    config = SamplerTrainConfig.preset(args.preset, args.resolution)
-    overrides = {
-        "steps": args.steps, "batch": args.batch, "gan_loss": args.gan_loss,
-        "style_weight": args.style_weight, "seed": args.seed, "lr_g": args.lr, "lr_d": args.lr,
-        "preview_every": args.preview_every, "checkpoint_every": args.checkpoint_every,
-        "kid_every": args.kid_every, "paint_size": args.paint_size, "framing": args.framing,
-        "blur_sigma": args.blur,
-    }  # fmt: skip
-    config = config.with_overrides(
-        latent_dim=args.latent_dim,
-        disc=args.disc,
-        features=args.features,
-        generator=args.generator,
-        upsample=args.upsample,
-        layout=args.layout,
-        **overrides,
+    config = SamplerTrainConfig.preset(args.preset, args.resolution).with_overrides(
+        steps=args.steps, batch=args.batch, gan_loss=args.gan_loss, lr_g=args.lr, lr_d=args.lr,
+        style_weight=args.style_weight, seed=args.seed, preview_every=args.preview_every,
+        checkpoint_every=args.checkpoint_every, kid_every=args.kid_every,
+        paint_size=args.paint_size, framing=args.framing, blur_sigma=args.blur,
+        latent_dim=args.latent_dim, disc=args.disc, features=args.features,
+        generator=args.generator, upsample=args.upsample, layout=args.layout,
+    )  # fmt: skip
+    return VERB.run(
+        args,
+        lambda run: train_sampler(config, args.style_dir, args.output, **run),
+        describe_sampler,
     )
-    with joined(args.device) as w:
-        result = train_sampler(
-            config, args.style_dir, args.output, run_dir=args.run_dir, resume=args.resume,
-            device=args.device, progress=not args.quiet, max_pixels=max_pixels(args), world=w,
-        )  # fmt: skip
-    if result.stopped_early:
-        return 130
-    if w.is_main:
-        note(describe_sampler(result))
-    return 0

@@ -1,41 +1,10 @@
-"""Style, content, smoothness and adversarial losses (functional and ``nn.Module`` forms)."""
+"""Style, content, smoothness and adversarial losses (functional and ``nn.Module`` forms).
 
-from styleforge.losses.functional import (
-    GanKind,
-    GanLoss,
-    content_loss,
-    d_bce_loss,
-    d_hinge_loss,
-    d_lsgan_loss,
-    g_hinge_loss,
-    g_lsgan_loss,
-    g_minimax_loss,
-    g_nonsaturating_loss,
-    gram_matrix,
-    layout_match,
-    style_loss,
-    total_variation,
-    weighted_gram_targets,
-)
+Layer: above the bottom modules, beside ``features`` (neither imports the other); imports
+nothing of styleforge (torch only). ``nets``, ``infer``, ``metrics`` and ``train`` build on it."""
+
+from styleforge.losses import functional
+from styleforge.losses.functional import *  # noqa: F403 (its __all__, this package's too)
 from styleforge.losses.modules import ContentLoss, StyleLoss, TotalVariation
 
-__all__ = [
-    "ContentLoss",
-    "GanKind",
-    "GanLoss",
-    "StyleLoss",
-    "TotalVariation",
-    "content_loss",
-    "d_bce_loss",
-    "d_hinge_loss",
-    "d_lsgan_loss",
-    "g_hinge_loss",
-    "g_lsgan_loss",
-    "g_minimax_loss",
-    "g_nonsaturating_loss",
-    "gram_matrix",
-    "layout_match",
-    "style_loss",
-    "total_variation",
-    "weighted_gram_targets",
-]
+__all__ = [*functional.__all__, "ContentLoss", "StyleLoss", "TotalVariation"]

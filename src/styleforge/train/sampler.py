@@ -25,15 +25,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from styleforge import collection, images, sheets
-from styleforge.distributed import World
 from styleforge.errors import UserError
-from styleforge.features import VGGEncoder
+from styleforge.features import VGGEncoder, loss_encoder
 from styleforge.features.efficientnet import EfficientNetFeatures
 from styleforge.infer.sampler import SamplerInfo, latents, to_frame
 from styleforge.losses import layout_match, style_loss
@@ -47,21 +46,14 @@ from styleforge.nets.sampler import (
     build_sampler_disc,
 )  # fmt: skip
 from styleforge.runtime import at_least_float32, autocast, place
-from styleforge.train.augment import diff_augment, gaussian_blur
+from styleforge.train.augment import gaussian_blur
 from styleforge.train.config import SamplerTrainConfig
 from styleforge.train.data import image_grams, load_pool, random_crops, resize_pool
-from styleforge.train.job import JobReport, RunResult, TrainingJob, run_job
-from styleforge.train.loop import (
-    SINGLE,
-    GanPlan,
-    GanState,
-    PhaseLoss,
-    StopRequest,
-    d_then_g,
-    frozen,
-    loss_encoder,
-    train_gan,
-)
+from styleforge.train.job import JobReport, JobRun, RunResult, TrainingJob, run_job
+from styleforge.train.loop import GanState, LoopRun, PhaseLoss, Share, frozen, train_steps
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "KID_SEED_BASE",
@@ -162,33 +154,29 @@ class _Inputs(NamedTuple):
 @dataclass(frozen=True)
 class _SamplerSteps:
     """The sampler's draw and its two steps over a fixed collection (see
-    :func:`train_sampler_loop`); ``generator`` and ``disc`` are the (DDP-wrapped) networks.
-    ``mine``: (row in this process's share, index among all style rows) of its style rows."""
+    :func:`train_sampler_loop`) on this process's ``share``. ``mine``: (row in the share,
+    index among all style rows) of its style rows."""
 
     config: SamplerTrainConfig
     state: SamplerState
+    share: Share
     pool: Sequence[Tensor]
     encoder: VGGEncoder | None
     grams: list[Tensor]  # per style layer (len(pool), C, C)
-    generator: nn.Module
-    disc: nn.Module
     device: torch.device
-    rows: slice
     mine: list[tuple[int, int]]
     n_style: int
-    world_size: int
-    augment: Callable[[Tensor], Tensor]  # DiffAugment of this process's rows, as in one process
 
     def draw(self, step: int) -> _Inputs:
         """Real crops, the step's generated images and the style rows' targets. The generator
         runs once a step: both phases judge the same images (the discriminator's phase no
         longer pays a pass of its own: about a tenth of a CPU step)."""
-        c, rng, rows = self.config, self.state.data_gen, self.rows
+        c, rng, rows = self.config, self.state.data_gen, self.share.rows
         real = random_crops(self.pool, c.batch, c.resolution, rng, keep=rows)
         z = torch.randn(c.batch, c.net.latent_dim, generator=rng)[rows].to(self.device)
         picks = torch.randint(max(1, len(self.pool)), (self.n_style,), generator=rng)
         with autocast(self.device):
-            fake = at_least_float32(self.generator(z))
+            fake = at_least_float32(self.share.generator(z))
         real = real.to(self.device, memory_format=torch.channels_last)
         return _Inputs(real, fake, picks)
 
@@ -198,12 +186,12 @@ class _SamplerSteps:
         fake = x.fake.detach()
         real_aug = self.judged(x.real, step)
         with autocast(self.device):
-            d_real = at_least_float32(self.disc(real_aug))
-            d_fake = at_least_float32(self.disc(self.judged(fake, step)))
+            d_real = at_least_float32(self.share.disc(real_aug))
+            d_fake = at_least_float32(self.share.disc(self.judged(fake, step)))
         d_loss = GanLoss(c.gan_loss).d(d_real, d_fake)
         logs = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
         if c.r1_gamma > 0 and step % c.r1_every == 0:
-            r1 = _r1_penalty(self.disc, real_aug)
+            r1 = _r1_penalty(self.share.disc, real_aug)
             logs["r1"] = r1.item()
             d_loss = d_loss + 0.5 * c.r1_gamma * c.r1_every * r1
         logs["d_loss"] = d_loss.item()
@@ -239,7 +227,7 @@ class _SamplerSteps:
             feats = self.encoder(fake[local])
         idx = picks[[k for _, k in self.mine]].to(self.device)
         targets = [layer[idx] for layer in self.grams]
-        share = len(self.mine) / self.n_style * self.world_size
+        share = len(self.mine) / self.n_style * self.share.processes
         layers = self.config.style_layers
         return (self.config.style_weight * share) * style_loss([feats[n] for n in layers], targets)
 
@@ -251,7 +239,7 @@ class _SamplerSteps:
 
     def judged(self, images: Tensor, step: int) -> Tensor:
         """What the discriminator sees of (n,3,R,R) images at ``step``: blurred, augmented."""
-        return self.augment(gaussian_blur(images, self.blur(step)))
+        return self.share.augment(gaussian_blur(images, self.blur(step)))
 
     def ema_decay(self, step: int) -> float:
         """The config's decay with a ramp-up: early on the average follows the generator."""
@@ -263,18 +251,16 @@ def train_sampler_loop(
     images: Sequence[Tensor],
     device: torch.device,
     checkpoint: Path | None = None,
-    resume: bool = False,
-    stop_at: int | None = None,
-    on_step: Callable[[SamplerState], None] | None = None,
-    stop: StopRequest | None = None,
-    world: World = SINGLE,
+    *,
     vgg: VGGEncoder | None = None,
+    **run: Unpack[LoopRun[SamplerState]],
 ) -> SamplerState:
     """Train until ``config.steps`` (or ``stop_at``, or a stop request); returns the state.
 
     ``images``: the collection as (1,3,H,W) tensors in [0,1] with both sides ≥ the resolution.
     ``vgg``: an encoder already loaded whose weights the style loss may share. Checkpoints,
-    exact resume, NaN rollback and stop requests are :func:`~styleforge.train.loop.train_gan`'s.
+    exact resume, NaN rollback and stop requests are :func:`~styleforge.train.loop.train_gan`'s,
+    run as ``run`` (:class:`~styleforge.train.loop.LoopRun`) says.
 
     Under torchrun (``world``), ``config.batch`` is the global batch: every process draws the
     same random numbers for the whole batch (crops, latents, augmentation) from the shared
@@ -286,27 +272,18 @@ def train_sampler_loop(
     """
     state = new_sampler_state(config, device, vgg)
 
-    def plan_for(rows: slice) -> GanPlan[_Inputs]:
-        gen_train, disc_train = world.wrap(state.generator, device), world.wrap(state.disc, device)
+    def steps_for(share: Share) -> _SamplerSteps:
         # Global style rows -> this process's rows of its share, and their index among all.
-        every = style_rows(config.batch, config.style_batch)
+        every, rows = style_rows(config.batch, config.style_batch), share.rows
         mine = [(i - rows.start, k) for k, i in enumerate(every) if rows.start <= i < rows.stop]
         encoder, grams = None, []
         if config.style_weight > 0:
             encoder = loss_encoder(config.style_layers, device, vgg)
             small = resize_pool(images, config.resolution)  # at about the sampler's scale
             grams = image_grams(encoder, small, config.style_layers, device)
-        augment = partial(diff_augment, policy=config.augment, generator=state.data_gen,
-                          rows=rows, of=config.batch)  # fmt: skip
-        return d_then_g(state, _SamplerSteps(
-            config, state, images, encoder, grams, gen_train, disc_train, device, rows, mine,
-            len(every), world.size, augment,
-        ))  # fmt: skip
+        return _SamplerSteps(config, state, share, images, encoder, grams, device, mine, len(every))
 
-    return train_gan(
-        state, config, plan_for, checkpoint=checkpoint, resume=resume, stop_at=stop_at,
-        on_step=on_step, stop=stop, world=world,
-    )  # fmt: skip
+    return train_steps(state, config, device, steps_for, checkpoint, **run)
 
 
 class KidProbe:
@@ -374,27 +351,23 @@ def train_sampler(
     style_dir: Path,
     output: Path,
     *,
-    run_dir: Path | None = None,
-    resume: bool = False,
-    device: str | torch.device = "auto",
-    progress: bool = True,
-    max_pixels: int = images.DEFAULT_MAX_PIXELS,
     measure_kid: bool = True,
-    stop: StopRequest | None = None,
-    world: World = SINGLE,
+    **run: Unpack[JobRun],
 ) -> RunResult:
     """Learn to draw new images like those in ``style_dir``; write the sampler to ``output``.
 
-    ``run_dir``: previews, logs and checkpoints (default ``<output>.run``); ``resume``
-    continues that run from its checkpoint. ``measure_kid``: log KID every ``kid_every`` steps
-    and at the end. Ctrl-C / SIGTERM (or ``stop.requested``, set from another thread) saves a
-    checkpoint and returns with ``stopped_early``.
+    ``measure_kid``: log KID every ``kid_every`` steps and at the end. ``run``
+    (:class:`~styleforge.train.job.JobRun`): ``run_dir`` holds previews, logs and checkpoints
+    (default ``<output>.run``); ``resume`` continues that run from its checkpoint. Ctrl-C /
+    SIGTERM (or ``stop.requested``, set from another thread) saves a checkpoint and returns
+    with ``stopped_early``.
 
     Under torchrun (``world``) every process trains on its share of each batch (see
     :func:`train_sampler_loop`); process 0 checks the run folder, lists the collection and
     writes everything (checkpoints, logs, previews, KID, the sampler file).
     """
-    job = TrainingJob.open(config, style_dir, output, run_dir, resume, device, stop, world)
+    job = TrainingJob.open(config, style_dir, output, **run)
+    world = job.world
     config = job.config
     short = config.pool_side
     whole = config.framing == "whole"
@@ -417,7 +390,7 @@ def train_sampler(
             pooled = images.resize_to(t, short, "short")
         return pooled, small, look, t.shape[-1] / t.shape[-2]
 
-    coll, kept = load_pool(style_dir, "a sampler", keep, max_pixels, world, _enough)
+    coll, kept = load_pool(style_dir, "a sampler", keep, job.max_pixels, world, _enough)
     pool = [p for p, _, _, _ in kept]
     aspect = round(statistics.median(a for *_, a in kept), 4) if whole else 1.0
     paint = paint_record([k for _, _, k, _ in kept if k is not None], config.paint_size)
@@ -429,10 +402,9 @@ def train_sampler(
         probe = KidProbe(bank, shrunk, side, config.kid_samples, aspect)
 
     def loop(on_step: Callable[[SamplerState], None] | None) -> SamplerState:
-        return train_sampler_loop(
-            config, pool, job.device, checkpoint=job.checkpoint, resume=job.resume, on_step=on_step,
-            stop=job.stop, world=world, vgg=bank.encoder if bank is not None else None,
-        )  # fmt: skip
+        vgg = bank.encoder if bank is not None else None
+        return train_sampler_loop(config, pool, job.device, job.checkpoint, vgg=vgg,
+                                  **job.loop_run(on_step))  # fmt: skip
 
     report = JobReport(
         SAMPLER_COLUMNS, ("d_loss", "g_adv", "kid"),
@@ -441,7 +413,7 @@ def train_sampler(
         partial(SamplerInfo, paint=paint, aspect=aspect),
         measure=probe.measure if probe is not None else None, measure_every=config.kid_every,
     )  # fmt: skip
-    return run_job(job, coll, loop, report, progress)
+    return run_job(job, coll, loop, report, job.progress)
 
 
 def paint_record(pictures: Sequence[Tensor], size: int) -> dict[str, Any]:
@@ -470,8 +442,6 @@ def _enough(coll: collection.Collection) -> None:
 def describe_sampler(result: RunResult) -> str:
     """One line for the terminal about a finished sampler run."""
     m = result.metrics
-    parts = [f"wrote {result.model}"]
-    if "kid" in m:
-        parts.append(f"KID {m['kid']:.3f}, memorization {m['memorization_median']:.2f}")
-    parts.append(f"sample grids and logs in {result.run_dir}")
-    return "; ".join(parts)
+    kid = m.get("kid")
+    figures = "" if kid is None else f"KID {kid:.3f}, memorization {m['memorization_median']:.2f}"
+    return result.line(figures, "sample grids and logs")
