@@ -338,8 +338,9 @@ def test_train_sampler_and_generate_cli(
     assert code == 0, err
     names = sorted(p.name for p in out.iterdir())
     assert names == ["seed_0000.png", "seed_0001.png", "seed_0002.png"]
-    # The grid shows each 64 px image at 128 px, pixels repeated (nearest neighbour).
-    assert Image.open(tmp_path / "grid.png").size == (2 * 130 + 2, 2 * 130 + 2)
+    # The quick preset's file carries a paint stage: generate draws 256 px (4x) by default.
+    assert Image.open(out / "seed_0000.png").size == (256, 256)
+    assert Image.open(tmp_path / "grid.png").size == (2 * 258 + 2, 2 * 258 + 2)
     # The file records the collection's look: asked, generate paints the images at 96 px.
     painted = tmp_path / "painted"
     code, err = run(["generate", str(model), "-n", "1", "-o", str(painted), "--paint-size",

@@ -40,6 +40,7 @@ __all__ = [
     "centre_square",
     "check_nchw",
     "downscale_to",
+    "lift",
     "load_image",
     "open_image",
     "pil_to_array",
@@ -358,6 +359,15 @@ def resize_to(t: torch.Tensor, size: int, side: Literal["long", "short"] = "long
     """
     check_nchw(t)
     return resize_tensor(t, *scaled_size(int(t.shape[-2]), int(t.shape[-1]), size, side))
+
+
+def lift(t: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Scale (N, C, h, w) up to (N, C, height, width) bicubically, differentiably and on the
+    tensor's device, clamped to [0, 1]: how a sampler's small frame reaches its paint stage."""
+    import torch.nn.functional as F
+
+    size = (height, width)
+    return F.interpolate(t, size=size, mode="bicubic", align_corners=False).clamp(0.0, 1.0)
 
 
 def downscale_to(arr: np.ndarray, max_size: int | None) -> np.ndarray:

@@ -38,10 +38,10 @@ def add_parser(sub: Subparsers) -> None:
     ge.add_argument("--seed", type=int, default=0,
                     help="randomness of --like's neighbourhoods (0)")  # fmt: skip
     ge.add_argument(
-        "--paint-size", type=paint_px, metavar="PX",
-        help="paint the images at this side with the painter prior in the collection's style, "
-        "e.g. 256 (default: the sampler file's, 0 unless trained with --paint-size; 0: the "
-        "network's own pixels)",
+        "--size", "--paint-size", dest="paint_size", type=paint_px, metavar="PX",
+        help="long side of the images: larger than the network's own (64) paints them, with "
+        "the sampler file's paint stage when it has one, else the painter prior; 64 or 0: "
+        "the network's own pixels (default: the file's: 4x with a paint stage)",
     )  # fmt: skip
     ge.add_argument("--interpolate", metavar="A,B", help="a latent walk from seed A to seed B")
     ge.add_argument("--frames", type=positive_int, default=24, help="frames of a walk (24)")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from styleforge.cli.common import Subparsers, TrainingVerb, non_negative, paint_px, positive_int
+from styleforge.cli.common import (
+    Subparsers,
+    TrainingVerb,
+    non_negative,
+    non_negative_int,
+    paint_px,
+    positive_int,
+)
 
 VERB = TrainingVerb(
     "train-sampler", "sampler", "folder of pictures (at least 4; 20+ is better)",
@@ -80,6 +87,11 @@ def add_parser(sub: Subparsers) -> None:
         help="the side `generate` paints the images at by default with the painter prior in "
         "the collection's style (default 0: the network's own pixels)",
     )  # fmt: skip
+    ts.add_argument(
+        "--stage-steps", type=non_negative_int, metavar="N",
+        help="steps of the paint stage, trained after the sampler on the collection's own "
+        "pictures, that paints each drawing at 4x its size (0: no stage; default: by preset)",
+    )  # fmt: skip
     VERB.add_run_flags(ts)
     ts.add_argument("--kid-every", type=positive_int, help="steps between KID measurements")
     VERB.add_end(ts)
@@ -97,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         paint_size=args.paint_size, framing=args.framing, blur_sigma=args.blur,
         latent_dim=args.latent_dim, disc=args.disc, features=args.features,
         generator=args.generator, upsample=args.upsample, layout=args.layout,
+        stage_steps=args.stage_steps,
     )  # fmt: skip
     return VERB.run(
         args,

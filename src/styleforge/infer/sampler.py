@@ -10,6 +10,12 @@ network's own pixels unless asked). Painted images are drawn at the network's re
 composition: layout, tone, palette), scaled up to the paint size and restyled by the prior in
 the collection's style (strokes and paper that a 64 px network cannot afford on a CPU).
 
+Paint stage: a sampler trained with one (``train-sampler``'s second phase, see
+:mod:`styleforge.train.paint_stage`) holds it in the same file (tensors ``stage.*``, its config
+in ``stage``): a painter fine-tuned on the collection's own pictures, which paints each frame at
+``scale``× its side keeping the frame's layout and palette. With a stage, painting uses it
+instead of the prior, and ``generate`` paints at ``scale``× by default.
+
 Seeds: the latent of seed ``s`` is ``latent_dim`` standard-normal numbers drawn from a CPU
 generator seeded with ``s``, so an image depends only on its seed, not on the batch it was
 drawn in nor on the device. Truncation ``ψ`` scales latents toward the mean (0): 1 keeps
@@ -34,12 +40,15 @@ from torch import Tensor
 
 from styleforge.errors import UserError
 from styleforge.infer.model_file import PREPROCESSING, load_weights, now_iso, read_safetensors
+from styleforge.nets.painter import PainterConfig
 from styleforge.nets.sampler import SamplerConfig, SamplerGenerator
+from styleforge.nets.stage import PaintStage
 from styleforge.runtime import autocast, pick_device, place
 from styleforge.version import __version__
 
 __all__ = [
     "SAMPLER_FORMAT",
+    "STAGE_PREFIX",
     "LikeConfig",
     "Sampler",
     "SamplerInfo",
@@ -50,6 +59,8 @@ __all__ = [
 ]
 
 SAMPLER_FORMAT = "styleforge-sampler-v1"
+#: A paint stage's tensors sit in the sampler file under this prefix.
+STAGE_PREFIX = "stage."
 
 
 def frame_size(resolution: int, aspect: float) -> tuple[int, int]:
@@ -85,6 +96,8 @@ class SamplerInfo:
     #: Width / height of the images drawn: the collection's median aspect for a sampler
     #: trained on squeezed pictures, 1 (the network's square) otherwise.
     aspect: float = 1.0
+    #: The paint stage's ``net`` (a painter config) and ``scale``; empty: no stage.
+    stage: dict[str, Any] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, str]:
         """safetensors metadata: every value a string (JSON for structured ones)."""
@@ -99,6 +112,7 @@ class SamplerInfo:
             "created": self.created or now_iso(),
             "paint": json.dumps(self.paint),
             "aspect": repr(float(self.aspect)),
+            "stage": json.dumps(self.stage),
         }
 
     @classmethod
@@ -121,6 +135,7 @@ class SamplerInfo:
                 created=meta.get("created", ""),
                 paint=json.loads(meta.get("paint", "{}")),
                 aspect=float(meta.get("aspect", "1.0")),
+                stage=json.loads(meta.get("stage", "{}")),
             )
         except (KeyError, ValueError, TypeError) as err:
             raise UserError(f"{path}: damaged styleforge sampler header ({err})") from err
@@ -204,23 +219,40 @@ class Sampler:
         device: where to run.
     """
 
-    def __init__(self, net: SamplerGenerator, info: SamplerInfo, device: torch.device) -> None:
+    def __init__(
+        self,
+        net: SamplerGenerator,
+        info: SamplerInfo,
+        device: torch.device,
+        stage: PaintStage | None = None,
+    ) -> None:
         self.device = device
         self.info = info
         self.net = place(net, device).eval().requires_grad_(False)
+        self.stage = place(stage, device).eval().requires_grad_(False) if stage else None
         self._painter: torch.nn.Module | None = None
 
     @property
     def can_paint(self) -> bool:
-        """Whether the file records a style vector for the painter prior."""
-        return bool(self.info.paint.get("style"))
+        """Whether the file holds a paint stage or a style vector for the painter prior."""
+        return self.stage is not None or bool(self.info.paint.get("style"))
+
+    @property
+    def frame_side(self) -> int:
+        """The long side (px) of the network's own frames."""
+        return max(frame_size(self.info.net.resolution, self.info.aspect))
 
     @property
     def paint_size(self) -> int:
-        """The side (px) the images are painted at by default; 0: not painted by default."""
+        """The long side (px) the images are painted at by default: the stage's ``scale``× the
+        frame's with a stage, else the file's recorded size; 0: not painted by default."""
+        if self.stage is not None:
+            return self.stage.scale * self.frame_side
         return int(self.info.paint.get("size", 0)) if self.can_paint else 0
 
     def _painter_net(self) -> torch.nn.Module:
+        if self.stage is not None:
+            return self.stage
         if self._painter is None:
             from styleforge.infer.prior import prior_painter
 
@@ -233,7 +265,9 @@ class Sampler:
     @torch.inference_mode()
     def paint(self, images: Tensor, size: int, batch: int = 8) -> Tensor:
         """Frames (N,3,H,W) -> (N,3,H',W') in [0,1], long side ``size``: scaled up (bicubic)
-        and restyled by the painter prior with the collection's style vector."""
+        and painted by the file's paint stage, else restyled by the painter prior with the
+        collection's style vector. The frames' own size gives the frames; a stage paints only
+        sizes larger than theirs (smaller ones are the frames shrunk)."""
         if not self.can_paint:
             raise UserError(
                 "this sampler file records no style for the painter (made by an earlier "
@@ -241,10 +275,17 @@ class Sampler:
             )
         if size < 8:
             raise UserError(f"paint size must be at least 8 px, got {size}")
-        from styleforge.images import scaled_size
+        if size == max(images.shape[-2:]):
+            return images
+        from styleforge.images import resize_tensor, scaled_size
 
         painter = self._painter_net()
         target = scaled_size(images.shape[-2], images.shape[-1], size)
+        if self.stage is not None:
+            if size < max(images.shape[-2:]):  # a stage paints enlargements only
+                return resize_tensor(images, *target)
+            k = self.stage.scale  # its input's sides are multiples of its scale
+            target = (target[0] // k * k, target[1] // k * k)
         out = []
         for chunk in images.split(batch):
             big = torch.nn.functional.interpolate(
@@ -259,8 +300,18 @@ class Sampler:
         """Load a file written by ``styleforge train-sampler`` (never unpickles)."""
         tensors, meta = read_safetensors(Path(path), "sampler")
         info = SamplerInfo.from_metadata(meta, Path(path))
-        net = load_weights(SamplerGenerator(info.net), tensors, Path(path))
-        return cls(net, info, pick_device(device))
+        own = {k: v for k, v in tensors.items() if not k.startswith(STAGE_PREFIX)}
+        net = load_weights(SamplerGenerator(info.net), own, Path(path))
+        stage = None
+        if info.stage:
+            try:
+                stage = PaintStage(PainterConfig.from_dict(info.stage["net"]), info.stage["scale"])
+            except (KeyError, TypeError, ValueError) as err:
+                raise UserError(f"{path}: damaged paint stage header ({err})") from err
+            n = len(STAGE_PREFIX)
+            weights = {k[n:]: v for k, v in tensors.items() if k.startswith(STAGE_PREFIX)}
+            stage = load_weights(stage, weights, Path(path))
+        return cls(net, info, pick_device(device), stage)
 
     @property
     def latent_dim(self) -> int:

@@ -21,13 +21,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import torch
+from torch import Tensor
 from tqdm import tqdm
 from typing_extensions import TypedDict
 
@@ -275,7 +276,9 @@ class JobReport(Generic[S]):
     end, logged with the step's losses where ``columns`` has them; ``metrics(state, measured)``:
     the model file's final figures beside the step count and time, from the state and the
     last measurement; ``info``: the model file's description (``ModelInfo`` or
-    ``SamplerInfo``), given ``net``, ``training``, ``style`` and ``metrics``."""
+    ``SamplerInfo``), given ``net``, ``training``, ``style`` and ``metrics``; ``finish(state)``:
+    a last phase after the loop (the sampler's paint stage) giving the tensors the model file
+    holds beside the EMA generator's, or ``None`` when it was stopped."""
 
     columns: tuple[str, ...]
     shown: tuple[str, ...]
@@ -284,6 +287,7 @@ class JobReport(Generic[S]):
     info: Callable[..., HasMetadata]
     measure: Callable[[S], dict[str, float]] | None = None
     measure_every: int = 1
+    finish: Callable[[S], Mapping[str, Tensor] | None] | None = None
 
 
 def run_job(
@@ -307,6 +311,13 @@ def run_job(
     if state.step < steps:
         return stopped_early(state.step, steps, job.run_dir)
     report.preview(state)
+    extra: Mapping[str, Tensor] = {}
+    if report.finish is not None:
+        with job.stop.installed():
+            done = report.finish(state)
+        if done is None:
+            return RunResult(None, job.run_dir, state.step, True, {})
+        extra, elapsed = done, time.monotonic() - start
     metrics: dict[str, Any] = {"steps": state.step, "train_seconds_this_session": round(elapsed, 1)}
     metrics |= report.metrics(state, measured)
     info = report.info(
@@ -315,7 +326,7 @@ def run_job(
         style=style_record(job.style_dir, styles),
         metrics=metrics,
     )
-    write_model(job.output, state.ema.state_dict(), info)
+    write_model(job.output, {**state.ema.state_dict(), **extra}, info)
     return RunResult(job.output, job.run_dir, state.step, False, metrics)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import statistics
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -29,15 +30,17 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from styleforge import collection, images, sheets
 from styleforge.errors import UserError
 from styleforge.features import VGGEncoder, loss_encoder
 from styleforge.features.efficientnet import EfficientNetFeatures
-from styleforge.infer.sampler import SamplerInfo, latents, to_frame
+from styleforge.infer.sampler import STAGE_PREFIX, SamplerInfo, latents, to_frame
 from styleforge.losses import layout_match, style_loss
 from styleforge.losses.functional import GanLoss
 from styleforge.metrics.features import EvalSettings, FeatureBank
+from styleforge.nets import PainterConfig
 from styleforge.nets.projected import VGG_TAPS, FeatureNet, ProjectedDiscriminator, VGGTaps
 from styleforge.nets.sampler import (
     SamplerConfig,
@@ -47,10 +50,11 @@ from styleforge.nets.sampler import (
 )  # fmt: skip
 from styleforge.runtime import at_least_float32, autocast, place
 from styleforge.train.augment import gaussian_blur
-from styleforge.train.config import SamplerTrainConfig
+from styleforge.train.config import PaintStageConfig, SamplerTrainConfig
 from styleforge.train.data import image_grams, load_pool, random_crops, resize_pool
 from styleforge.train.job import JobReport, JobRun, RunResult, TrainingJob, run_job
 from styleforge.train.loop import GanState, LoopRun, PhaseLoss, Share, frozen, train_steps
+from styleforge.train.paint_stage import stage_pairs, start_painter, train_stage_loop
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -70,6 +74,8 @@ __all__ = [
     "train_sampler_loop",
 ]
 
+#: The paint stage's checkpoint in a sampler's run folder.
+STAGE_CHECKPOINT = "stage_checkpoint.pt"
 #: Seeds of the fixed preview grid (the same images at every preview).
 PREVIEW_SEEDS = tuple(range(16))
 #: A sampler needs at least this many pictures (fewer can only be copied, not learned).
@@ -378,26 +384,29 @@ def train_sampler(
     kid_side: Literal["long", "short"] = "short" if whole else "long"
 
     painting = world.is_main  # the painter's record is written by process 0
+    stage = config.stage
+    # The paint stage trains on process 0 alone, on the pictures at scale × the resolution.
+    stage_side = stage.scale * config.resolution if stage.steps and world.is_main else None
 
-    def keep(t: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None, float]:
-        """The pool copy, the KID copy, the copy the painter's style vector is read from and
-        the picture's aspect (width / height)."""
+    def keep(t: Tensor) -> _Kept:
+        """The picture's copies a sampler run needs (see :class:`_Kept`)."""
         small = images.resize_to(t, at_kid, kid_side) if at_kid is not None else None
         look = images.resize_to(t, PAINT_LOOK_SIDE, "short") if painting else None
         if whole:  # squeezed to a square
             pooled = images.resize_tensor(t, short, short)
         else:
             pooled = images.resize_to(t, short, "short")
-        return pooled, small, look, t.shape[-1] / t.shape[-2]
+        big = images.resize_to(t, stage_side, "short") if stage_side is not None else None
+        return _Kept(pooled, small, look, t.shape[-1] / t.shape[-2], big)
 
     coll, kept = load_pool(style_dir, "a sampler", keep, job.max_pixels, world, _enough)
-    pool = [p for p, _, _, _ in kept]
-    aspect = round(statistics.median(a for *_, a in kept), 4) if whole else 1.0
-    paint = paint_record([k for _, _, k, _ in kept if k is not None], config.paint_size)
+    pool = [k.pool for k in kept]
+    aspect = round(statistics.median(k.aspect for k in kept), 4) if whole else 1.0
+    paint = paint_record([k.look for k in kept if k.look is not None], config.paint_size)
     bank = FeatureBank(device=job.device) if measuring else None  # the one VGG of the job
     probe = None
     if bank is not None:
-        shrunk = [s for _, s, _, _ in kept if s is not None]
+        shrunk = [k.small for k in kept if k.small is not None]
         side = None if whole else config.resolution
         probe = KidProbe(bank, shrunk, side, config.kid_samples, aspect)
 
@@ -410,10 +419,68 @@ def train_sampler(
         SAMPLER_COLUMNS, ("d_loss", "g_adv", "kid"),
         lambda state: _save_preview(state, job.run_dir, aspect),
         lambda _, measured: {k: round(v, 5) for k, v in measured.items()},
-        partial(SamplerInfo, paint=paint, aspect=aspect),
+        partial(SamplerInfo, paint=paint, aspect=aspect, stage=stage_record(stage)),
         measure=probe.measure if probe is not None else None, measure_every=config.kid_every,
+        finish=None if stage_side is None else partial(
+            _train_stage, job, stage, [k.big for k in kept if k.big is not None],
+            bank.encoder if bank is not None else None,
+        ),
     )  # fmt: skip
     return run_job(job, coll, loop, report, job.progress)
+
+
+class _Kept(NamedTuple):
+    """A collection picture's copies in a sampler run: the ``pool`` copy the crops are cut
+    from, the ``small`` one KID compares with, the ``look`` the painter's style vector is read
+    from, its ``aspect`` (width / height) and the ``big`` copy the paint stage learns from."""
+
+    pool: Tensor
+    small: Tensor | None
+    look: Tensor | None
+    aspect: float
+    big: Tensor | None
+
+
+def stage_record(stage: PaintStageConfig) -> dict[str, Any]:
+    """What a sampler file says of its paint stage (``{}``: none)."""
+    if not stage.steps:
+        return {}
+    return {"net": PainterConfig().to_dict(), "scale": stage.scale}
+
+
+def _train_stage(
+    job: TrainingJob[SamplerTrainConfig],
+    config: PaintStageConfig,
+    pictures: Sequence[Tensor],
+    vgg: VGGEncoder | None,
+    _: SamplerState,
+) -> dict[str, Tensor] | None:
+    """The sampler's second phase: its paint stage (:mod:`~styleforge.train.paint_stage`), with
+    its own progress bar and checkpoint; the stage's tensors for the sampler file, or ``None``
+    when it was stopped (its checkpoint then resumes it)."""
+    checkpoint = job.run_dir / STAGE_CHECKPOINT
+    pairs = stage_pairs(pictures, config.scale * job.config.resolution, config.scale)
+    start = start_painter([p[:, 3:] for p in pairs], config.scale)
+    bar = tqdm(
+        total=config.steps, desc="paint stage", disable=not job.progress, unit="step",
+        dynamic_ncols=True, file=sys.stderr,
+    )  # fmt: skip
+    try:
+        state = train_stage_loop(
+            config, pairs, start, job.device, checkpoint, vgg=vgg,
+            resume=job.resume and checkpoint.exists(), stop=job.stop,
+            on_step=lambda s: bar.update(s.step - bar.n),
+        )  # fmt: skip
+    finally:
+        bar.close()
+    if state.step < config.steps:
+        print(
+            f"stopped in the paint stage at step {state.step}/{config.steps}; checkpoint saved "
+            f"in {checkpoint} (continue with --resume)",
+            file=sys.stderr,
+        )
+        return None
+    return {STAGE_PREFIX + k: v for k, v in state.ema.state_dict().items()}
 
 
 def paint_record(pictures: Sequence[Tensor], size: int) -> dict[str, Any]:
