@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Protocol, 
 
 import torch
 from torch import Tensor, nn
-from typing_extensions import TypedDict
+from typing_extensions import Self, TypedDict
 
 from styleforge.distributed import World
 from styleforge.errors import UserError
@@ -108,6 +108,22 @@ class GanState(Generic[Gen, Disc]):
     lr_scale: float = 1.0
     rollbacks: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+
+    @classmethod
+    def fresh(
+        cls, generator: Gen, disc: Disc, lr: tuple[float, float], betas: tuple[float, float],
+        seed: int,
+    ) -> Self:  # fmt: skip
+        """A state at step 0 for networks already placed: an EMA copy of ``generator``, Adam
+        for each (learning rates ``lr`` = (G's, D's)) and a data generator seeded ``seed``."""
+        return cls(
+            generator=generator,
+            ema=copy.deepcopy(generator).requires_grad_(False),
+            disc=disc,
+            opt_g=torch.optim.Adam(generator.parameters(), lr=lr[0], betas=betas),
+            opt_d=torch.optim.Adam(disc.parameters(), lr=lr[1], betas=betas),
+            data_gen=torch.Generator().manual_seed(seed),
+        )
 
     def to_checkpoint(self, config: GanConfig) -> dict[str, Any]:
         """A dict of tensors and plain values (see :mod:`styleforge.train.checkpoint`)."""

@@ -153,20 +153,10 @@ def new_stage_state(
 ) -> StageState:
     """The stage's networks and optimisers: the generator starts from ``start`` (the painter
     prior with the collection's style vector), the discriminator fresh from ``config.seed``."""
-    import copy
-
     torch.manual_seed(config.seed)
-    gen = place(start, device)
     disc = place(PatchDiscriminator(config.disc), device)
-    ema = copy.deepcopy(gen).requires_grad_(False)
-    return StageState(
-        generator=gen,
-        ema=ema,
-        disc=disc,
-        opt_g=torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(0.5, 0.999)),
-        opt_d=torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(0.5, 0.999)),
-        data_gen=torch.Generator().manual_seed(config.seed),
-    )
+    lr = (config.lr_g, config.lr_d)
+    return StageState.fresh(place(start, device), disc, lr, (0.5, 0.999), config.seed)
 
 
 def start_painter(pictures: Sequence[Tensor], scale: int) -> PaintStage:

@@ -19,7 +19,6 @@ at 256 px.
 
 from __future__ import annotations
 
-import copy
 import statistics
 import sys
 from collections.abc import Callable, Sequence
@@ -120,16 +119,10 @@ def new_sampler_state(
     # network's depthwise ones most; bench/README.md, issue #41).
     gen = place(SamplerGenerator(config.net), device, channels_last=True)
     disc = place(build_sampler_disc(config.net, features), device, channels_last=True)
-    ema = copy.deepcopy(gen).eval().requires_grad_(False)
-    betas = (config.beta1, 0.99)
-    return SamplerState(
-        generator=gen,
-        ema=ema,
-        disc=disc,
-        opt_g=torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=betas),
-        opt_d=torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=betas),
-        data_gen=torch.Generator().manual_seed(config.seed),
-    )
+    lr, betas = (config.lr_g, config.lr_d), (config.beta1, 0.99)
+    state = SamplerState.fresh(gen, disc, lr, betas, config.seed)
+    state.ema.eval()
+    return state
 
 
 def _r1_penalty(disc: nn.Module, real: Tensor) -> Tensor:

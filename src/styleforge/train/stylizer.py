@@ -12,7 +12,6 @@ out) used by the CLI.
 
 from __future__ import annotations
 
-import copy
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -123,17 +122,9 @@ def new_stylizer_state(
         net.load_state_dict(start)
     else:
         net = _initial_generator(config.net, photos, styles)
-    gen = place(net, device)
     disc = place(PatchDiscriminator(config.disc), device)
-    ema = copy.deepcopy(gen).requires_grad_(False)
-    return StylizerState(
-        generator=gen,
-        ema=ema,
-        disc=disc,
-        opt_g=torch.optim.Adam(gen.parameters(), lr=config.lr_g, betas=(0.5, 0.999)),
-        opt_d=torch.optim.Adam(disc.parameters(), lr=config.lr_d, betas=(0.5, 0.999)),
-        data_gen=torch.Generator().manual_seed(config.seed),
-    )
+    lr = (config.lr_g, config.lr_d)
+    return StylizerState.fresh(place(net, device), disc, lr, (0.5, 0.999), config.seed)
 
 
 def _initial_generator(
