@@ -99,3 +99,25 @@ def test_a_trained_model_paints_at_the_scale_it_learned_at() -> None:
     assert replace(quick, paint_size=300).learned_paint_size == 300
     back = StylizerTrainConfig.from_dict(quick.to_dict())
     assert back.learned_paint_size == 427 and back.to_dict() == quick.to_dict()
+
+
+def test_two_trainings_in_one_process_give_the_same_weights() -> None:
+    # The web app's worker trains job after job in one process. The painter prior's weights
+    # are read once a process (cached); reading them must not move the global RNG, or the
+    # first training would start its discriminator from other weights than the next ones.
+    from styleforge.infer import prior
+
+    prior._states.cache_clear()  # as in a fresh process: the first training reads them
+    prior._sample_photo_vectors.cache_clear()
+    config = StylizerTrainConfig.preset("quick").with_overrides(steps=3, size=32, batch=2)
+
+    def weights() -> dict[str, torch.Tensor]:
+        state = train_stylizer_loop(config, _images(1), _images(2), torch.device("cpu"))
+        return {
+            **state.ema.state_dict(),
+            **{f"d.{k}": v for k, v in state.disc.state_dict().items()},
+        }
+
+    first, second = weights(), weights()
+    for name, value in first.items():
+        assert torch.equal(value, second[name]), name

@@ -30,19 +30,27 @@ __all__ = [
 
 @functools.lru_cache(maxsize=1)
 def _states() -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    return prior_state()
+    # Read once a process; building the networks it reads into must not move the global RNG,
+    # or a second training in the same process would draw other initial weights than the
+    # first (issue #45): every loader here leaves the RNG as it found it.
+    with torch.random.fork_rng(devices=[]):
+        return prior_state()
 
 
 def load_predictor() -> StylePredictor:
-    """The pretrained style predictor (CPU, float32, eval, frozen)."""
-    net = StylePredictor()
+    """The pretrained style predictor (CPU, float32, eval, frozen); the global RNG is left as
+    it was."""
+    with torch.random.fork_rng(devices=[]):
+        net = StylePredictor()
     net.load_state_dict(_states()[1])
     return net.eval().requires_grad_(False)
 
 
 def prior_painter(style: Tensor, neutral: Tensor) -> PainterNet:
-    """A :class:`PainterNet`: the pretrained transformer, ``style`` (D,), ``neutral`` (D,)."""
-    net = PainterNet(PainterConfig())
+    """A :class:`PainterNet`: the pretrained transformer, ``style`` (D,), ``neutral`` (D,);
+    the global RNG is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        net = PainterNet(PainterConfig())
     net.transformer.load_state_dict(_states()[0])
     with torch.no_grad():
         net.style.copy_(style.reshape(-1))
