@@ -159,6 +159,11 @@ def test_train_sampler_with_a_stage_and_generate_at_256(
              "--device", "cpu", "--stage-steps", "2"]  # fmt: skip
     assert main(["train-sampler", str(styles), "-o", str(model), *flags]) == 0
     assert (tmp_path / "s.run" / "stage_checkpoint.pt").exists()
+    # What the web app reads to show the stage's progress after the sampler's last step.
+    from styleforge.app.actions import _stage_progress
+
+    assert _stage_progress(tmp_path / "s.run") == (2, 2)
+    assert _stage_progress(tmp_path) is None
     sampler = Sampler.load(model, "cpu")
     assert sampler.stage is not None and sampler.info.stage["scale"] == 4
     out = tmp_path / "gen"

@@ -278,6 +278,9 @@ class App:
             f"**{job.kind}** job `{job.id}`: **{job.status}**, step {step} of "
             f"{total} ({100 * frac:.0f} %). {self._unpathed(job.message)}\n\n`{bar}`"
         )
+        stage = _stage_progress(job.run_dir) if job.kind == "sampler" else None
+        if stage is not None and job.status in ACTIVE and step >= total:
+            text += f"\n\nPainting stage: step {stage[0]} of {stage[1]}."
         if job.resumable:
             text += " It can be resumed from its checkpoint."
         preview = job.run_dir / "preview.png"
@@ -463,3 +466,16 @@ class App:
     def taste_of(model: str) -> Settings | None:
         """The model's taste (the controls Restyle follows), ``None`` without one."""
         return tune.taste_of(model)
+
+
+def _stage_progress(run_dir: Path) -> tuple[int, int] | None:
+    """(step, steps) of a sampler run's paint stage as it last wrote them, if it has begun."""
+    import json
+
+    from styleforge.train.sampler import STAGE_PROGRESS
+
+    try:
+        data = json.loads((run_dir / STAGE_PROGRESS).read_text())
+        return int(data["step"]), int(data["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

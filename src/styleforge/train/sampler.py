@@ -35,6 +35,7 @@ from styleforge import collection, images, sheets
 from styleforge.errors import UserError
 from styleforge.features import VGGEncoder, loss_encoder
 from styleforge.features.efficientnet import EfficientNetFeatures
+from styleforge.fileio import write_json
 from styleforge.infer.sampler import STAGE_PREFIX, SamplerInfo, latents, to_frame
 from styleforge.losses import layout_match, style_loss
 from styleforge.losses.functional import GanLoss
@@ -53,7 +54,7 @@ from styleforge.train.config import PaintStageConfig, SamplerTrainConfig
 from styleforge.train.data import image_grams, load_pool, random_crops, resize_pool
 from styleforge.train.job import JobReport, JobRun, RunResult, TrainingJob, run_job
 from styleforge.train.loop import GanState, LoopRun, PhaseLoss, Share, frozen, train_steps
-from styleforge.train.paint_stage import stage_pairs, start_painter, train_stage_loop
+from styleforge.train.paint_stage import StageState, stage_pairs, start_painter, train_stage_loop
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -75,6 +76,9 @@ __all__ = [
 
 #: The paint stage's checkpoint in a sampler's run folder.
 STAGE_CHECKPOINT = "stage_checkpoint.pt"
+#: The paint stage's progress in a sampler's run folder: ``{"step": k, "steps": n}`` (what the
+#: web app shows while the stage trains, after the sampler's last step).
+STAGE_PROGRESS = "stage_progress.json"
 #: Seeds of the fixed preview grid (the same images at every preview).
 PREVIEW_SEEDS = tuple(range(16))
 #: A sampler needs at least this many pictures (fewer can only be copied, not learned).
@@ -458,11 +462,17 @@ def _train_stage(
         total=config.steps, desc="paint stage", disable=not job.progress, unit="step",
         dynamic_ncols=True, file=sys.stderr,
     )  # fmt: skip
+    progress = job.run_dir / STAGE_PROGRESS
+
+    def on_step(state: StageState) -> None:
+        bar.update(state.step - bar.n)
+        if state.step % 10 == 0 or state.step == config.steps:
+            write_json(progress, {"step": state.step, "steps": config.steps})
+
     try:
         state = train_stage_loop(
             config, pairs, start, job.device, checkpoint, vgg=vgg,
-            resume=job.resume and checkpoint.exists(), stop=job.stop,
-            on_step=lambda s: bar.update(s.step - bar.n),
+            resume=job.resume and checkpoint.exists(), stop=job.stop, on_step=on_step,
         )  # fmt: skip
     finally:
         bar.close()
