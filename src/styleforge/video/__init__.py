@@ -21,6 +21,7 @@ from styleforge.video.flow import FlowEstimator, FlowSettings, consistency_mask,
 from styleforge.video.io import VIDEO_SUFFIXES, Clip, ClipInfo, open_clip
 from styleforge.video.restyle import VideoSummary, restyle_frame, restyle_video
 from styleforge.video.temporal import (
+    DEFAULT_DENOISE,
     DEFAULT_TEMPORAL,
     TemporalBlend,
     WarpingError,
@@ -28,6 +29,7 @@ from styleforge.video.temporal import (
 )
 
 __all__ = [
+    "DEFAULT_DENOISE",
     "DEFAULT_TEMPORAL",
     "VIDEO_OUTPUTS",
     "VIDEO_SUFFIXES",

@@ -19,7 +19,7 @@ from styleforge.infer.restyle import Settings
 from styleforge.video.encode import output_kind, write_clip
 from styleforge.video.flow import FlowSettings
 from styleforge.video.io import open_clip
-from styleforge.video.temporal import DEFAULT_TEMPORAL, TemporalBlend
+from styleforge.video.temporal import DEFAULT_DENOISE, DEFAULT_TEMPORAL, TemporalBlend
 
 __all__ = ["RestyleFn", "VideoSummary", "restyle_frame", "restyle_video"]
 
@@ -71,9 +71,11 @@ def restyle_frame(
     settings: Settings | None,
     blend: TemporalBlend | None,
 ) -> np.ndarray:
-    """One input frame (RGB uint8 (H, W, 3)) restyled and, with ``blend``, blended with the
-    previous output along the motion: RGB uint8 (H, W, 3) of the same size."""
-    styled = restyler(Image.fromarray(frame), settings)
+    """One input frame (RGB uint8 (H, W, 3)) restyled and, with ``blend``, denoised along the
+    motion first and blended with the previous output after: RGB uint8 (H, W, 3) of the same
+    size."""
+    source = frame if blend is None else blend.prepare(frame)
+    styled = restyler(Image.fromarray(source), settings)
     if styled.size != (frame.shape[1], frame.shape[0]):
         styled = styled.resize((frame.shape[1], frame.shape[0]), Image.Resampling.LANCZOS)
     out = np.asarray(styled.convert("RGB"), dtype=np.uint8)
@@ -94,6 +96,7 @@ def restyle_video(
     progress: bool = True,
     overwrite: bool = False,
     flow: FlowSettings | None = None,
+    denoise: float = DEFAULT_DENOISE,
 ) -> VideoSummary:
     """Restyle the clip ``src`` into ``dst`` (a video file, a ``.gif`` or a folder of PNGs).
 
@@ -110,6 +113,9 @@ def restyle_video(
         progress: a progress bar with an ETA on stderr.
         overwrite: replace an existing ``dst``.
         flow: how the blend estimates motion (default :class:`FlowSettings`).
+        denoise: weight β of the previous input warped along the motion, where the input
+            barely changed, mixed into each frame before restyling (sensor noise would become
+            changing strokes: :meth:`~styleforge.video.temporal.TemporalBlend.prepare`); 0 off.
 
     The output is written under a temporary name and renamed when complete: an error or an
     interruption (Ctrl-C) leaves no output and no temporary file.
@@ -121,6 +127,8 @@ def restyle_video(
     began = time.perf_counter()
     if not 0.0 <= temporal < 1.0:
         raise UserError(f"temporal blend must be from 0 to below 1, got {temporal}")
+    if not 0.0 <= denoise < 1.0:
+        raise UserError(f"temporal denoise must be from 0 to below 1, got {denoise}")
     if dst.exists() and not overwrite:
         raise UserError(f"{dst} already exists; pass --overwrite to replace it")
     if dst.resolve() == src.resolve():
@@ -134,7 +142,7 @@ def restyle_video(
         src, start=start, end=end, max_size=max_size, even=kind not in ("gif", "folder")
     )
     info = clip.info
-    blend = TemporalBlend(temporal, flow) if temporal > 0 else None
+    blend = TemporalBlend(temporal, flow, denoise) if temporal > 0 or denoise > 0 else None
     bar = None
     if progress:
         from tqdm import tqdm

@@ -11,11 +11,13 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from styleforge.video.flow import FlowEstimator, FlowSettings, to_grey, warp
 
 __all__ = [
+    "DEFAULT_DENOISE",
     "DEFAULT_TEMPORAL",
     "METRIC_FLOW",
     "TemporalBlend",
@@ -25,6 +27,13 @@ __all__ = [
 
 #: Default weight of the warped previous output (see :class:`TemporalBlend`; bench/video.py).
 DEFAULT_TEMPORAL = 0.5
+#: Default weight of the warped previous *input* in the input denoise (see
+#: :meth:`TemporalBlend.prepare`; bench/video.py's noisy clip).
+DEFAULT_DENOISE = 0.6
+#: Input change (levels of 255, local mean over 5×5 px, per channel) at which the input
+#: denoise stops trusting the previous frame: sensor noise of σ 2–4 averages out far below it,
+#: a real change (a moving edge the flow missed, a light switched on) does not.
+DENOISE_CHANGE = 6.0
 #: Flow the warping error is measured with: full size, DIS ``medium`` (more accurate than the
 #: blend's quick flow, so the blend is not judged by its own flow).
 METRIC_FLOW = FlowSettings(preset="medium", max_side=None)
@@ -40,30 +49,55 @@ class BlendStats:
 
 
 class TemporalBlend:
-    """Flow-guided blend of each restyled frame with the previous output, warped:
+    """Flow-guided temporal filtering of a restyled clip, in two places along the motion.
 
-    ``out_t = m · (α · warp(out_{t−1}) + (1 − α) · styled_t) + (1 − m) · styled_t``
+    Before the network (:meth:`prepare`), the input is denoised: with ``f`` the flow from input
+    frame t to t−1 and ``m`` (0..1) its forward-backward mask,
 
-    where the flow goes from input frame t to t−1 and ``m`` (0..1) marks pixels of frame t
-    seen consistently in frame t−1 (forward-backward check). Occluded and newly visible pixels
-    take the new restyle as is. Because ``out_{t−1}`` is itself blended, a pixel's colour is an
-    exponential average along its motion path (about 1/(1−α) frames): flicker falls, the style
-    stays. ``alpha`` 0 turns it off. Feed frames in order through :meth:`__call__`.
+    ``in'_t = x_t + β · m · g · (warp(in'_{t−1}) − x_t)``,   ``g = exp(−‖d / c‖²)``
+
+    where ``d`` (H, W, 3) is the local mean (5×5 px) of the signed change
+    ``warp(in'_{t−1}) − x_t`` in each channel and ``c`` :data:`DENOISE_CHANGE`: fresh sensor
+    noise averages out of ``d`` and is filtered away, a real change keeps the new frame.
+    Without it the network turns each frame's fresh noise into fresh strokes that no output
+    blend can hold still.
+
+    After the network (:meth:`__call__`), each restyled frame is blended with the previous
+    output, warped:
+
+    ``out_t = m · (α · warp(out_{t−1}) + (1 − α) · styled_t) + (1 − m) · styled_t``.
+
+    Occluded and newly visible pixels take the new frame as is. Because ``out_{t−1}`` (and
+    ``in'_{t−1}``) is itself filtered, a pixel's colour is an exponential average along its
+    motion path (about 1/(1−α) frames): flicker falls, the style stays. ``alpha`` 0 turns the
+    output blend off, ``denoise`` 0 the input one. Feed frames in order: :meth:`prepare` (its
+    result is what to restyle), then :meth:`__call__`; calling only :meth:`__call__` blends the
+    outputs alone.
     """
 
-    def __init__(self, alpha: float = DEFAULT_TEMPORAL, flow: FlowSettings | None = None) -> None:
+    def __init__(
+        self,
+        alpha: float = DEFAULT_TEMPORAL,
+        flow: FlowSettings | None = None,
+        denoise: float = DEFAULT_DENOISE,
+    ) -> None:
         if not 0.0 <= alpha < 1.0:
             raise ValueError(f"temporal blend must be from 0 to below 1, got {alpha}")
+        if not 0.0 <= denoise < 1.0:
+            raise ValueError(f"temporal denoise must be from 0 to below 1, got {denoise}")
         self.alpha = float(alpha)
+        self.denoise = float(denoise)
         self.estimator = FlowEstimator(flow)
         self._prev_grey: np.ndarray | None = None
         self._prev_out: np.ndarray | None = None
+        self._prev_in: np.ndarray | None = None
+        self._motion: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._frames = 0
         self._coverage = 0.0
 
     def reset(self) -> None:
         """Forget the previous frame (a cut: the next frame is taken as restyled)."""
-        self._prev_grey = self._prev_out = None
+        self._prev_grey = self._prev_out = self._prev_in = self._motion = None
 
     @property
     def stats(self) -> BlendStats:
@@ -71,20 +105,51 @@ class TemporalBlend:
         mean = self._coverage / self._frames if self._frames else 0.0
         return BlendStats(self._frames, mean)
 
+    def _flow(self, frame: np.ndarray, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(flow t→t−1 (H, W, 2), mask (H, W)) for input ``frame``, estimated once per frame;
+        ``None`` for the first frame."""
+        if self._prev_grey is None:
+            return None
+        if self._motion is not None and self._motion[0] is frame:
+            return self._motion[2], self._motion[3]
+        flow, mask = self.estimator.flow_and_mask(grey, self._prev_grey)
+        self._motion = (frame, grey, flow, mask)
+        return flow, mask
+
+    def prepare(self, frame: np.ndarray) -> np.ndarray:
+        """Input ``frame`` (RGB uint8 (H, W, 3)) denoised along the motion: what to restyle,
+        RGB uint8 (H, W, 3). The frame itself when ``denoise`` is 0 or it is the first."""
+        if self.denoise == 0:
+            return frame
+        current = frame.astype(np.float32)
+        motion = self._flow(frame, to_grey(frame))
+        if motion is not None and self._prev_in is not None:
+            flow, mask = motion
+            change = warp(self._prev_in, flow) - current
+            local = cv2.blur(change, (5, 5)) / np.float32(DENOISE_CHANGE)
+            weight = np.float32(self.denoise) * mask * np.exp(-np.sum(local * local, axis=2))
+            current += weight[..., None] * change
+        self._prev_in = current  # kept unrounded: no drift from rounding
+        return np.clip(current + np.float32(0.5), 0, 255).astype(np.uint8)
+
     def __call__(self, frame: np.ndarray, styled: np.ndarray) -> np.ndarray:
-        """The output for input ``frame`` (RGB uint8 (H, W, 3)) restyled as ``styled`` (RGB
-        uint8, same size): RGB uint8 (H, W, 3)."""
+        """The output for input ``frame`` (RGB uint8 (H, W, 3), the one given to
+        :meth:`prepare`, not its result) restyled as ``styled`` (RGB uint8, same size): RGB
+        uint8 (H, W, 3)."""
         if styled.shape != frame.shape:
             raise ValueError(f"restyled frame {styled.shape} and input {frame.shape} differ")
-        grey = to_grey(frame)
+        motion = self._motion
+        grey = motion[1] if motion is not None and motion[0] is frame else to_grey(frame)
         mixed = styled.astype(np.float32)
-        if self.alpha > 0 and self._prev_grey is not None and self._prev_out is not None:
-            flow, mask = self.estimator.flow_and_mask(grey, self._prev_grey)
-            weight = (np.float32(self.alpha) * mask)[..., None]
-            mixed += weight * (warp(self._prev_out, flow) - mixed)
-            self._frames += 1
-            self._coverage += float(mask.mean())
-        self._prev_grey, self._prev_out = grey, mixed  # kept unrounded: no drift from rounding
+        if self.alpha > 0 and self._prev_out is not None:
+            flow_mask = self._flow(frame, grey)
+            if flow_mask is not None:
+                flow, mask = flow_mask
+                weight = (np.float32(self.alpha) * mask)[..., None]
+                mixed += weight * (warp(self._prev_out, flow) - mixed)
+                self._frames += 1
+                self._coverage += float(mask.mean())
+        self._prev_grey, self._prev_out, self._motion = grey, mixed, None
         return np.clip(mixed + np.float32(0.5), 0, 255).astype(np.uint8)
 
 
