@@ -209,3 +209,33 @@ def test_refusals_name_the_file_without_the_servers_path_or_flags(tmp_path: Path
     with pytest.raises(UserError) as err:
         app.create_style("s", [bomb])
     assert "megapixels" in str(err.value) and "--max-pixels" not in str(err.value)
+
+
+def test_restyle_tab_states_the_clip_limit_beside_the_upload(tmp_path: Path) -> None:
+    from styleforge.app.actions import CLIP_MAX_SIZE, MAX_CLIP_SECONDS
+    from styleforge.app.ui import build_ui
+
+    demo = build_ui(_app(tmp_path))
+    clip = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "clip")
+    assert f"{MAX_CLIP_SECONDS:.0f} s" in clip.label and f"{CLIP_MAX_SIZE} px" in clip.label
+
+
+def test_train_tab_offers_the_stability_term(tmp_path: Path) -> None:
+    from styleforge.app.tabs.train import start_steady
+    from styleforge.app.ui import build_ui
+    from styleforge.app.worker import STABILITY_WEIGHT, stylizer_config
+
+    app = _app(tmp_path)
+    demo = build_ui(app)
+    box = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "train-stability")
+    assert box.value is False and "video" in box.info
+    files = [write_image(tmp_path / "up" / f"p{i}.png", size=(150, 140), seed=i) for i in range(3)]
+    app.create_style("prints", files)
+    style_id = app.style_choices()[0][1]
+    steady = app.store.job(start_steady(app, style_id, "quick", "5"))
+    plain = app.store.job(app.start_training(style_id, "stylizer", "quick", 5))
+    assert stylizer_config(steady).stability_weight == STABILITY_WEIGHT
+    assert stylizer_config(steady).steps == 5
+    assert stylizer_config(plain).stability_weight == 0.0
+    with pytest.raises(UserError, match="pick a style"):
+        start_steady(app, "", "quick", None)

@@ -10,9 +10,11 @@ checkpoint saved, and can be resumed later. Progress is read from the job's run 
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import traceback
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from styleforge.app import tune
@@ -26,15 +28,43 @@ if TYPE_CHECKING:
     from styleforge.train.config import SamplerTrainConfig, StylizerTrainConfig
     from styleforge.train.job import JobRun, RunResult
 
-__all__ = ["Progress", "Worker", "job_config", "progress", "sampler_config", "stylizer_config"]
+__all__ = [
+    "STABILITY_WEIGHT",
+    "TRAIN_OPTIONS",
+    "Progress",
+    "Worker",
+    "job_config",
+    "progress",
+    "sampler_config",
+    "stylizer_config",
+    "write_train_options",
+]
+
+#: A stylizer job's options beyond preset and steps, in its run folder (written before it is
+#: queued, so a resume keeps them): ``{"stability_weight": W}``.
+TRAIN_OPTIONS = "train_options.json"
+#: The stability term's weight the Train tab offers (the README's suggested value).
+STABILITY_WEIGHT = 1e8
+
+
+def write_train_options(run_dir: Path, *, stability_weight: float) -> None:
+    """Record a stylizer job's options (:data:`TRAIN_OPTIONS`) in its new ``run_dir``."""
+    text = json.dumps({"stability_weight": float(stability_weight)})
+    (run_dir / TRAIN_OPTIONS).write_text(text, encoding="utf-8")
 
 
 def stylizer_config(job: JobRecord) -> StylizerTrainConfig:
     """The training config of a stylizer job: its preset with its step count (the one builder,
-    which also keeps a preview inside a short run)."""
+    which also keeps a preview inside a short run) and its recorded options."""
     from styleforge.train.config import StylizerTrainConfig
 
-    return StylizerTrainConfig.preset(job.preset).with_overrides(steps=job.steps or None)
+    options = job.run_dir / TRAIN_OPTIONS
+    stability = None
+    if options.is_file():
+        stability = float(json.loads(options.read_text(encoding="utf-8"))["stability_weight"])
+    return StylizerTrainConfig.preset(job.preset).with_overrides(
+        steps=job.steps or None, stability_weight=stability
+    )
 
 
 def sampler_config(job: JobRecord) -> SamplerTrainConfig:

@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from styleforge.app.actions import COLORS, MAX_CLIP_SECONDS, STRENGTH, App
+from styleforge.app.actions import CLIP_MAX_SIZE, COLORS, MAX_CLIP_SECONDS, STRENGTH, App
 from styleforge.app.tabs.common import NumberField, warn
 from styleforge.errors import UserError
 
@@ -48,9 +48,10 @@ class RestyleTab:
             self.downloads = gr.File(label="Download", file_count="multiple")
             self.earlier = gr.Gallery(label="Your earlier results (this browser, newest first)",
                                       columns=4, elem_id="restyle-history")  # fmt: skip
-            with gr.Accordion(f"A short clip (up to {MAX_CLIP_SECONDS:.0f} s)", open=False):
+            limit = f"up to {MAX_CLIP_SECONDS:.0f} s, frames at {CLIP_MAX_SIZE} px"
+            with gr.Accordion(f"A short clip ({limit})", open=False):
                 with gr.Row():
-                    self.clip = gr.File(label="Clip (.mp4, .mov, .webm, .gif)",
+                    self.clip = gr.File(label=f"Clip (.mp4, .mov, .webm, .gif; {limit})",
                                         file_types=[".mp4", ".mov", ".webm", ".mkv", ".gif"],
                                         elem_id="clip")  # fmt: skip
                     self.clip_out = gr.Video(label="Restyled clip", elem_id="clip-out")

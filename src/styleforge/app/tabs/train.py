@@ -11,6 +11,7 @@ import gradio as gr
 from styleforge.app.actions import App
 from styleforge.app.store import JobKind
 from styleforge.app.tabs.common import POLL_SECONDS, safe, warn
+from styleforge.app.worker import STABILITY_WEIGHT, write_train_options
 from styleforge.errors import UserError
 from styleforge.train.config import PRESETS
 
@@ -36,6 +37,13 @@ class TrainTab:
                                             label="Steps", info="the preset's, or a whole number",
                                             max_lines=1, elem_id="train-steps")  # fmt: skip
                     self.steps_note = gr.Markdown(elem_id="train-steps-note")
+            self.stability = gr.Checkbox(
+                value=False, label="Steadier video (stability term)", elem_id="train-stability",
+                info=f"stylizer only: weight {STABILITY_WEIGHT:.0e}; the network learns to "
+                "change little when the photo changes little (noise, a shift of a pixel or two), "
+                "which halves a clip's flicker before the blend, at a little style; each step "
+                "runs twice the photos. Worth it for video, not for photos.",
+            )  # fmt: skip
             self.start = gr.Button("Start training", variant="primary", elem_id="start-training")
             self.job = gr.Dropdown(label="Job", choices=app.job_choices(), elem_id="job")
             self.status = gr.Markdown(elem_id="job-status")
@@ -55,13 +63,17 @@ class TrainTab:
         a note under it while what it holds cannot be used."""
         app = self.app
 
-        def start(style_id: str, kind: JobKind, preset: str, steps: str) -> tuple[Any, ...]:
+        def start(style_id: str, kind: JobKind, preset: str, steps: str,
+                  steady: bool) -> tuple[Any, ...]:  # fmt: skip
             try:
                 app.parse_steps(steps, kind, preset)
             except UserError as err:  # beside the field, where no status refresh wipes it
                 return gr.skip(), gr.skip(), warn(err)
             try:
-                job_id = app.start_training(style_id, kind, preset, steps)
+                if steady and kind == "stylizer":
+                    job_id = start_steady(app, style_id, preset, steps)
+                else:
+                    job_id = app.start_training(style_id, kind, preset, steps)
             except UserError as err:
                 return warn(err), gr.skip(), ""
             choices = gr.Dropdown(choices=app.job_choices(), value=job_id)
@@ -77,7 +89,7 @@ class TrainTab:
         def preset_steps(kind: JobKind, preset: str) -> tuple[str, str]:
             return str(app.preset_steps(kind, preset)), ""
 
-        self.start.click(start, [self.style, self.kind, self.preset, self.steps],
+        self.start.click(start, [self.style, self.kind, self.preset, self.steps, self.stability],
                          [self.status, self.job, self.steps_note])  # fmt: skip
         self.steps.change(check, [self.steps, self.kind, self.preset], self.steps_note)
         for picked in (self.kind.change, self.preset.change):
@@ -112,6 +124,21 @@ class TrainTab:
         }
         out = [made[key]() if seen.get(key) != now[key] else gr.skip() for key in made]
         return (*out, now)
+
+
+def start_steady(app: App, style_id: str, preset: str, steps: str | int | None) -> str:
+    """Queue a stylizer job with the stability term (:data:`STABILITY_WEIGHT`), recorded in
+    its run folder before it is queued; returns its id (as :meth:`App.start_training`)."""
+    n = app.parse_steps(steps, "stylizer", preset)
+    if not style_id:
+        raise UserError("pick a style to train")
+
+    def prepare(run_dir: Path) -> None:
+        write_train_options(run_dir, stability_weight=STABILITY_WEIGHT)
+
+    job = app.store.create_job(style_id, "stylizer", preset, n, prepare=prepare)
+    app.worker.wake()
+    return job.id
 
 
 def _stamped(path: str | None) -> tuple[str, int] | None:
