@@ -122,7 +122,7 @@ class TemporalBlend:
         RGB uint8 (H, W, 3). The frame itself when ``denoise`` is 0 or it is the first."""
         if self.denoise == 0:
             return frame
-        current = frame.astype(np.float32)
+        current: np.ndarray = frame.astype(np.float32)
         motion = self._flow(frame, to_grey(frame))
         if motion is not None and self._prev_in is not None:
             flow, mask = motion
@@ -142,7 +142,7 @@ class TemporalBlend:
             raise ValueError(f"restyled frame {styled.shape} and input {frame.shape} differ")
         motion = self._motion
         grey = motion[1] if motion is not None and motion[0] is frame else to_grey(frame)
-        mixed = styled.astype(np.float32)
+        mixed: np.ndarray = styled.astype(np.float32)
         if self.alpha > 0 and self._prev_out is not None:
             flow_mask = self._flow(frame, grey)
             if flow_mask is not None:
