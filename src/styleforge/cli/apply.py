@@ -132,8 +132,8 @@ def _add_video(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--temporal", type=_temporal, metavar="A",
         help="against flicker: each frame is blended with the previous result carried along "
-        "the motion (optical flow), this much of it where the motion is trusted; 0 restyles "
-        "each frame alone (0.5)",
+        "the motion (optical flow), this much of it where the motion is trusted, and denoised "
+        "along the motion before restyling; 0 restyles each frame alone (0.5)",
     )  # fmt: skip
     g.add_argument("--start", type=_seconds, metavar="S", help="seconds into the clip to begin")
     g.add_argument("--end", type=_seconds, metavar="S", help="seconds into the clip to stop")
@@ -212,14 +212,15 @@ def _apply_clip(
 ) -> int:
     """Restyle one clip into ``-o``: a video file, a ``.gif``, a new folder of frames (or one
     written before: ``frame_*.png``), or an existing folder, under the clip's name."""
-    from styleforge.video import DEFAULT_TEMPORAL, restyle_video
+    from styleforge.video import DEFAULT_DENOISE, DEFAULT_TEMPORAL, restyle_video
 
     out: Path = args.output
     if out.is_dir() and not any(out.glob("frame_*.png")):
         out = out / clip.name
+    temporal = DEFAULT_TEMPORAL if args.temporal is None else args.temporal
     summary = restyle_video(
         restyler, clip, out, settings,
-        temporal=DEFAULT_TEMPORAL if args.temporal is None else args.temporal,
+        temporal=temporal, denoise=DEFAULT_DENOISE if temporal > 0 else 0.0,  # 0: all off
         start=args.start, end=args.end, audio=not args.no_audio, progress=not args.quiet,
         overwrite=args.overwrite,
     )  # fmt: skip
