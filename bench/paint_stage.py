@@ -97,10 +97,11 @@ def run_collection(name: str, args: argparse.Namespace) -> dict[str, Any]:
     pictures = [images.load_image(p) for p in sorted(style_dir.glob("*.jpg"))]
     held, kept = pictures[::5], [t for i, t in enumerate(pictures) if i % 5]
     config = SamplerTrainConfig.preset("quick")
-    stage_cfg = replace(config.stage, steps=args.stage_steps or config.stage.steps)
+    stage_cfg = replace(config.stage, steps=args.stage_steps or config.stage.steps,
+                        band=args.band or config.stage.band)  # fmt: skip
     start = time.perf_counter()
     pairs = stage_pairs(kept, stage_cfg.scale * config.resolution, stage_cfg.scale)
-    net = start_painter([p[:, 3:] for p in pairs], stage_cfg.scale)
+    net = start_painter([p[:, 3:] for p in pairs], stage_cfg.scale, stage_cfg.band)
     state = train_stage_loop(stage_cfg, pairs, net, torch.device("cpu"))
     out["stage_minutes"] = round((time.perf_counter() - start) / 60, 2)
     stage = state.ema.eval()
@@ -156,6 +157,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, help="sampler steps (default: the preset's)")
     parser.add_argument("--stage-steps", type=int, help="stage steps (default: the preset's)")
+    parser.add_argument("--band", type=int, help="the stage's band (default: the preset's)")
     parser.add_argument("--reuse", action="store_true", help="keep samplers already trained")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

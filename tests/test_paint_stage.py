@@ -49,8 +49,12 @@ def test_a_flat_colour_frame_stays_that_colour_whatever_the_painter() -> None:
     # And the low band of a picture is its own: the band swap leaves the input's in place.
     pic = _pictures(1)[0]
     assert torch.allclose(low_band(low_band(pic, 4), 4), low_band(pic, 4), atol=0.05)
-    with pytest.raises(ValueError, match="multiples of 4"):
-        stage(torch.rand(1, 3, 30, 32))
+    with pytest.raises(ValueError, match=r"\(N,3,H,W\)"):
+        stage(torch.rand(1, 4, 32, 32))
+    # Any size: a partial cell at the edge keeps the mean of what it holds.
+    odd = torch.full((1, 3, 30, 34), 0.4)
+    with torch.no_grad():
+        assert (torch.nn.functional.avg_pool2d(stage(odd), 2) - 0.4).abs().max() < 0.05
 
 
 def test_pairs_are_the_picture_and_its_degraded_copy_cut_to_the_scale() -> None:

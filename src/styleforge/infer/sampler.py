@@ -281,11 +281,9 @@ class Sampler:
 
         painter = self._painter_net()
         target = scaled_size(images.shape[-2], images.shape[-1], size)
-        if self.stage is not None:
-            if size < max(images.shape[-2:]):  # a stage paints enlargements only
-                return resize_tensor(images, *target)
-            k = self.stage.scale  # its input's sides are multiples of its scale
-            target = (target[0] // k * k, target[1] // k * k)
+        if self.stage is not None and size < max(images.shape[-2:]):
+            return resize_tensor(images, *target)  # a stage paints enlargements only
+
         out = []
         for chunk in images.split(batch):
             big = torch.nn.functional.interpolate(
@@ -305,7 +303,8 @@ class Sampler:
         stage = None
         if info.stage:
             try:
-                stage = PaintStage(PainterConfig.from_dict(info.stage["net"]), info.stage["scale"])
+                net_config = PainterConfig.from_dict(info.stage["net"])
+                stage = PaintStage(net_config, info.stage["scale"], info.stage.get("band"))
             except (KeyError, TypeError, ValueError) as err:
                 raise UserError(f"{path}: damaged paint stage header ({err})") from err
             n = len(STAGE_PREFIX)

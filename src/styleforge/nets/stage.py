@@ -19,9 +19,9 @@ __all__ = ["PaintStage", "low_band"]
 
 
 def low_band(x: Tensor, scale: int) -> Tensor:
-    """(N,C,H,W) -> (N,C,H,W): the ``scale``× area average scaled back up (bicubic); H and W
-    multiples of ``scale``."""
-    small = F.avg_pool2d(x, scale)
+    """(N,C,H,W) -> (N,C,H,W): the ``scale``× area average (a partial cell at the edge averages
+    what it holds) scaled back up (bicubic)."""
+    small = F.avg_pool2d(x, scale, ceil_mode=True)
     return F.interpolate(small, size=x.shape[-2:], mode="bicubic", align_corners=False)
 
 
@@ -30,21 +30,24 @@ class PaintStage(nn.Module):
 
     Args:
         config: the painter's config.
-        scale: how much larger than the frame the input is (its detail finer than
-            ``scale`` px is the painter's; H and W must be multiples of it).
+        scale: how much larger than the frame the input is.
+        band: the side (px of the input) of the cells whose mean colour is the input's; the
+            detail finer than that is the painter's (default: ``scale``, one cell per pixel
+            of the frame; a larger band leaves the painter the frame's finest detail too).
     """
 
-    def __init__(self, config: PainterConfig | None = None, scale: int = 4) -> None:
+    def __init__(
+        self, config: PainterConfig | None = None, scale: int = 4, band: int | None = None
+    ) -> None:
         super().__init__()
         self.painter = PainterNet(config)
         self.scale = scale
+        self.band = band if band is not None else scale
 
     def forward(self, x: Tensor) -> Tensor:
         """(N,3,H,W) in [0,1] -> (N,3,H,W) in [0,1]."""
-        s = self.scale
-        if x.ndim != 4 or x.shape[1] != 3 or x.shape[-2] % s or x.shape[-1] % s:
-            raise ValueError(
-                f"expected an (N,3,H,W) batch with sides multiples of {s}, got {tuple(x.shape)}"
-            )
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected an (N,3,H,W) batch, got {tuple(x.shape)}")
         painted = self.painter(x)
-        return (painted - low_band(painted, s) + low_band(x, s)).clamp(0.0, 1.0)
+        b = self.band
+        return (painted - low_band(painted, b) + low_band(x, b)).clamp(0.0, 1.0)

@@ -210,6 +210,8 @@ class PaintStageConfig:
     """Hyper-parameters of a sampler's second stage (``steps = 0``: no stage).
 
     ``scale``: how many times larger the stage paints than the sampler draws (4: 64 -> 256 px).
+    ``band``: the side (px, painted) of the cells whose mean colour the stage takes from its
+    input (:class:`~styleforge.nets.stage.PaintStage`); the detail finer is painted.
     ``size``: side (px, at the painted scale) of the training crops. The weights are those of
     the stylizer's quick preset (content relu3_3 at 1, Gram 1.5e-3, adversarial 3e3, TV 10),
     with each crop's Gram target its own original's. The low frequencies need no term: the
@@ -220,6 +222,7 @@ class PaintStageConfig:
 
     steps: int = 0
     scale: int = 4
+    band: int = 4
     size: int = 128
     batch: int = 4
     lr_g: float = 2e-4
@@ -241,6 +244,8 @@ class PaintStageConfig:
             raise UserError("stage steps must be 0 (no stage) or more")
         if self.scale not in (2, 4, 8):
             raise UserError(f"stage scale must be 2, 4 or 8, got {self.scale}")
+        if self.band < 1:
+            raise UserError(f"stage band must be at least 1 px, got {self.band}")
         for name in ("size", "batch", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise UserError(f"stage {name.replace('_', ' ')} must be at least 1")

@@ -159,7 +159,7 @@ def new_stage_state(
     return StageState.fresh(place(start, device), disc, lr, (0.5, 0.999), config.seed)
 
 
-def start_painter(pictures: Sequence[Tensor], scale: int) -> PaintStage:
+def start_painter(pictures: Sequence[Tensor], scale: int, band: int | None = None) -> PaintStage:
     """The painter prior with the mean style vector of ``pictures`` ((1,3,H,W) each) as its
     style and that of their degraded copies (:func:`degrade`) as its neutral."""
     from styleforge.infer import prior
@@ -170,7 +170,7 @@ def start_painter(pictures: Sequence[Tensor], scale: int) -> PaintStage:
     with torch.no_grad():
         style = prior.style_vectors(pil).mean(0)
         neutral = prior.neutral_vector([images.tensor_to_pil(degrade(t, scale)) for t in pictures])
-    stage = PaintStage(scale=scale)
+    stage = PaintStage(scale=scale, band=band)
     stage.painter = prior.prior_painter(style, neutral)
     return stage
 

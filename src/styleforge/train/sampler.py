@@ -442,7 +442,7 @@ def stage_record(stage: PaintStageConfig) -> dict[str, Any]:
     """What a sampler file says of its paint stage (``{}``: none)."""
     if not stage.steps:
         return {}
-    return {"net": PainterConfig().to_dict(), "scale": stage.scale}
+    return {"net": PainterConfig().to_dict(), "scale": stage.scale, "band": stage.band}
 
 
 def _train_stage(
@@ -457,7 +457,7 @@ def _train_stage(
     when it was stopped (its checkpoint then resumes it)."""
     checkpoint = job.run_dir / STAGE_CHECKPOINT
     pairs = stage_pairs(pictures, config.scale * job.config.resolution, config.scale)
-    start = start_painter([p[:, 3:] for p in pairs], config.scale)
+    start = start_painter([p[:, 3:] for p in pairs], config.scale, config.band)
     bar = tqdm(
         total=config.steps, desc="paint stage", disable=not job.progress, unit="step",
         dynamic_ncols=True, file=sys.stderr,
