@@ -221,7 +221,6 @@ def test_restyle_tab_states_the_clip_limit_beside_the_upload(tmp_path: Path) -> 
 
 
 def test_train_tab_offers_the_stability_term(tmp_path: Path) -> None:
-    from styleforge.app.tabs.train import start_steady
     from styleforge.app.ui import build_ui
     from styleforge.app.worker import STABILITY_WEIGHT, stylizer_config
 
@@ -232,10 +231,13 @@ def test_train_tab_offers_the_stability_term(tmp_path: Path) -> None:
     files = [write_image(tmp_path / "up" / f"p{i}.png", size=(150, 140), seed=i) for i in range(3)]
     app.create_style("prints", files)
     style_id = app.style_choices()[0][1]
-    steady = app.store.job(start_steady(app, style_id, "quick", "5"))
+    steady = app.store.job(app.start_training(style_id, "stylizer", "quick", "5", steady=True))
     plain = app.store.job(app.start_training(style_id, "stylizer", "quick", 5))
     assert stylizer_config(steady).stability_weight == STABILITY_WEIGHT
     assert stylizer_config(steady).steps == 5
     assert stylizer_config(plain).stability_weight == 0.0
     with pytest.raises(UserError, match="pick a style"):
-        start_steady(app, "", "quick", None)
+        app.start_training("", "stylizer", "quick", None, steady=True)
+    # A sampler has no stability term: the box changes nothing there.
+    dreams = app.store.job(app.start_training(style_id, "sampler", "quick", 5, steady=True))
+    assert not (dreams.run_dir / "train_options.json").exists()

@@ -23,7 +23,7 @@ from styleforge import images, sheets
 from styleforge.app import dream, tune
 from styleforge.app.store import ACTIVE, JobKind, ModelKind, Store, reason
 from styleforge.app.watch import Watches
-from styleforge.app.worker import Worker, job_config
+from styleforge.app.worker import STABILITY_WEIGHT, Worker, job_config, write_train_options
 from styleforge.errors import UserError
 from styleforge.fileio import atomic_write
 from styleforge.infer.settings import Settings
@@ -216,13 +216,22 @@ class App:
     # ------------------------------------------------------------------ Train
 
     def start_training(
-        self, style_id: str, kind: JobKind, preset: str, steps: str | int | None
-    ) -> str:
-        """Queue a job; returns its id. ``steps``: as typed (:meth:`parse_steps`)."""
+        self, style_id: str, kind: JobKind, preset: str, steps: str | int | None,
+        steady: bool = False,
+    ) -> str:  # fmt: skip
+        """Queue a job; returns its id. ``steps``: as typed (:meth:`parse_steps`); ``steady``:
+        a stylizer learns with the stability term (:data:`~.worker.STABILITY_WEIGHT`, recorded
+        in its run folder before it is queued, so a resume keeps it)."""
         n = self.parse_steps(steps, kind, preset)
         if not style_id:
             raise UserError("pick a style to train")
-        job = self.store.create_job(style_id, kind, preset, n)
+        prepare = None
+        if steady and kind == "stylizer":
+
+            def prepare(run_dir: Path) -> None:
+                write_train_options(run_dir, stability_weight=STABILITY_WEIGHT)
+
+        job = self.store.create_job(style_id, kind, preset, n, prepare=prepare)
         self.worker.wake()
         return job.id
 

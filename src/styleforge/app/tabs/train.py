@@ -11,7 +11,7 @@ import gradio as gr
 from styleforge.app.actions import App
 from styleforge.app.store import JobKind
 from styleforge.app.tabs.common import POLL_SECONDS, safe, warn
-from styleforge.app.worker import STABILITY_WEIGHT, write_train_options
+from styleforge.app.worker import STABILITY_WEIGHT
 from styleforge.errors import UserError
 from styleforge.train.config import PRESETS
 
@@ -70,10 +70,7 @@ class TrainTab:
             except UserError as err:  # beside the field, where no status refresh wipes it
                 return gr.skip(), gr.skip(), warn(err)
             try:
-                if steady and kind == "stylizer":
-                    job_id = start_steady(app, style_id, preset, steps)
-                else:
-                    job_id = app.start_training(style_id, kind, preset, steps)
+                job_id = app.start_training(style_id, kind, preset, steps, steady=steady)
             except UserError as err:
                 return warn(err), gr.skip(), ""
             choices = gr.Dropdown(choices=app.job_choices(), value=job_id)
@@ -124,21 +121,6 @@ class TrainTab:
         }
         out = [made[key]() if seen.get(key) != now[key] else gr.skip() for key in made]
         return (*out, now)
-
-
-def start_steady(app: App, style_id: str, preset: str, steps: str | int | None) -> str:
-    """Queue a stylizer job with the stability term (:data:`STABILITY_WEIGHT`), recorded in
-    its run folder before it is queued; returns its id (as :meth:`App.start_training`)."""
-    n = app.parse_steps(steps, "stylizer", preset)
-    if not style_id:
-        raise UserError("pick a style to train")
-
-    def prepare(run_dir: Path) -> None:
-        write_train_options(run_dir, stability_weight=STABILITY_WEIGHT)
-
-    job = app.store.create_job(style_id, "stylizer", preset, n, prepare=prepare)
-    app.worker.wake()
-    return job.id
 
 
 def _stamped(path: str | None) -> tuple[str, int] | None:
