@@ -52,12 +52,16 @@ def floats(text: str) -> list[float]:
     return values
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number ≥ 1."""
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number ≥ 1."""
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
@@ -65,10 +69,7 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     """argparse type: a whole number ≥ 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
     return value
@@ -76,10 +77,7 @@ def non_negative_int(text: str) -> int:
 
 def paint_px(text: str) -> int:
     """argparse type: a side in px, 0 (off) or at least 8."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _whole_number(text)
     if value < 0 or 0 < value < 8:
         raise argparse.ArgumentTypeError(f"expected 0 (off) or at least 8 px, got {value}")
     return value
