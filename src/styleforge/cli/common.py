@@ -59,20 +59,21 @@ def _whole_number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
-def positive_int(text: str) -> int:
-    """argparse type: a whole number ≥ 1."""
-    value = _whole_number(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
+def whole_at_least(minimum: int, words: str) -> Callable[[str], int]:
+    """argparse type: a whole number ≥ ``minimum``; ``words`` name what is expected."""
+
+    def parse(text: str) -> int:
+        value = _whole_number(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {words}, got {value}")
+        return value
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """argparse type: a whole number ≥ 0."""
-    value = _whole_number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
+positive_int = whole_at_least(1, "a positive number")
+non_negative_int = whole_at_least(0, "0 or more")
+at_least_2 = whole_at_least(2, "at least 2")
 
 
 def paint_px(text: str) -> int:
@@ -80,14 +81,6 @@ def paint_px(text: str) -> int:
     value = _whole_number(text)
     if value < 0 or 0 < value < 8:
         raise argparse.ArgumentTypeError(f"expected 0 (off) or at least 8 px, got {value}")
-    return value
-
-
-def at_least_2(text: str) -> int:
-    """argparse type: a whole number ≥ 2."""
-    value = positive_int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"expected at least 2, got {value}")
     return value
 
 
