@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -47,15 +47,17 @@ from styleforge.train.loop import (
     train_steps,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
-    "STAGE_COLUMNS",
     "StageState",
     "degrade",
+    "new_stage_state",
     "stage_pairs",
+    "start_painter",
     "train_stage_loop",
 ]
-
-STAGE_COLUMNS = ("step", "d_loss", "content", "style", "lowfreq", "adv", "tv", "lr_scale")
 
 
 class StageState(GanState[PaintStage, PatchDiscriminator]):
@@ -123,7 +125,8 @@ class _StageSteps:
         return PhaseLoss(loss, {"d_loss": loss.item()})
 
     def g_loss(self, x: _Inputs, step: int) -> PhaseLoss:
-        """Perceptual + own-Gram toward the original, low-frequency fidelity, adversarial, TV."""
+        """Perceptual + own-Gram toward the original, adversarial, TV (and, logged only, the
+        low-frequency error, which the stage's band keeps small by construction)."""
         c = self.config
         with torch.no_grad(), autocast(self.device):
             target = self.encoder(x.high)
@@ -182,7 +185,7 @@ def train_stage_loop(
     device: torch.device,
     checkpoint: Path | None = None,
     vgg: VGGEncoder | None = None,
-    **run: Any,
+    **run: Unpack[LoopRun[StageState]],
 ) -> StageState:
     """Train the stage on ``pairs`` (:func:`stage_pairs`) from ``start`` until
     ``config.steps``; checkpoints, exact resume and stop requests as
@@ -193,5 +196,4 @@ def train_stage_loop(
     def steps_for(share: Share) -> _StageSteps:
         return _StageSteps(config, state, share, pairs, encoder, device)
 
-    loop_run: LoopRun[StageState] = run  # type: ignore[assignment]
-    return train_steps(state, config, device, steps_for, checkpoint, **loop_run)
+    return train_steps(state, config, device, steps_for, checkpoint, **run)
