@@ -119,6 +119,7 @@ def test_the_sampler_file_carries_its_stage_and_older_files_still_load(tmp_path:
     raw = plain.sample([0, 1])
     assert torch.equal(with_stage.sample([0, 1], paint_size=64), raw)
     assert torch.equal(with_stage.sample([0, 1], paint_size=0), raw)
+    assert torch.equal(plain.sample([0, 1], paint_size=64), raw)  # no painter needed for that
     # The painting keeps each frame's layout: shrunk back, it is the frame within a little.
     back = torch.nn.functional.avg_pool2d(painted, 4)
     assert (back - raw).abs().mean() < 0.03

@@ -268,6 +268,8 @@ class Sampler:
         and painted by the file's paint stage, else restyled by the painter prior with the
         collection's style vector. The frames' own size gives the frames; a stage paints only
         sizes larger than theirs (smaller ones are the frames shrunk)."""
+        if size == max(images.shape[-2:]):
+            return images
         if not self.can_paint:
             raise UserError(
                 "this sampler file records no style for the painter (made by an earlier "
@@ -275,8 +277,6 @@ class Sampler:
             )
         if size < 8:
             raise UserError(f"paint size must be at least 8 px, got {size}")
-        if size == max(images.shape[-2:]):
-            return images
         from styleforge.images import resize_tensor, scaled_size
 
         painter = self._painter_net()
