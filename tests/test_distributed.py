@@ -195,7 +195,7 @@ def test_killed_ddp_training_stops_clearly_and_resumes_from_its_checkpoint(
     ckpt = tmp_path / "s.run" / "checkpoint.pt"
     args = ["-m", "styleforge", "train-sampler", str(style), "-o", str(model), "--batch", "4",
             "--checkpoint-every", "2", "--kid-every", "1000", "--style-weight", "0",
-            "--device", "cpu", "-q"]  # fmt: skip
+            "--stage-steps", "0", "--device", "cpu", "-q"]  # fmt: skip
     cmd = [str(TORCHRUN), "--standalone", "--nproc_per_node=2", *args, "--steps", "500"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=ENV, cwd=REPO)  # fmt: skip
