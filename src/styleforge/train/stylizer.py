@@ -180,6 +180,7 @@ class _StylizerSteps:
     n_styles: int
     feedback: Feedback
     encoder: VGGEncoder
+    targets: VGGEncoder  # the no-grad passes' cut of ``encoder`` (see _target_encoder)
     grams: list[Tensor]  # per style layer (len(pool), C, C); empty for crop targets
     generator: Callable[[Tensor], Tensor]
     device: torch.device
@@ -217,13 +218,15 @@ class _StylizerSteps:
         """Real crops vs the generator's output (and the disliked results); none in warm-up."""
         if step < self.config.warmup:
             return None
+        augment = self.share.augment
+        batches = [augment(x.real), augment(x.fake.detach())]
+        if x.disliked is not None:  # what the user disliked counts as fake too
+            bad = x.disliked.to(self.device, memory_format=memory_format(self.device))
+            batches.append(augment(bad))
+        # One pass over all of them (D judges each picture alone), not one per kind.
         with autocast(self.device):
-            disc, augment = self.share.disc, self.share.augment
-            d_real = at_least_float32(disc(augment(x.real)))
-            d_fake = at_least_float32(disc(augment(x.fake.detach())))
-            if x.disliked is not None:  # what the user disliked counts as fake too
-                bad = x.disliked.to(self.device, memory_format=memory_format(self.device))
-                d_fake = torch.cat([d_fake, at_least_float32(disc(augment(bad)))])
+            logits = at_least_float32(self.share.disc(torch.cat(batches)))
+        d_real, d_fake = logits[: x.real.shape[0]], logits[x.real.shape[0] :]
         d_loss = GanLoss(self.config.gan_loss).d(d_real, d_fake)
         return PhaseLoss(d_loss, {"d_loss": d_loss.item()})
 
@@ -232,8 +235,8 @@ class _StylizerSteps:
         adversarial and total variation."""
         c, adversarial = self.config, step >= self.config.warmup
         with torch.no_grad(), autocast(self.device):
-            photo_feats = self.encoder(x.photo)
-            real_feats = self.encoder(x.real) if adversarial and not self.grams else {}
+            photo_feats = self.targets(x.photo)
+            real_feats = self.targets(x.real) if adversarial and not self.grams else {}
         with autocast(self.device):
             feats = self.encoder(x.fake)
         loss = c.content_weight * content_loss(feats[c.content_layer], photo_feats[c.content_layer])
@@ -296,12 +299,25 @@ def train_stylizer_loop(
         if config.compile and device.type == "cuda":
             generator = torch.compile(share.generator)  # the GPU path only; CPU stays eager
         per_image = config.style_target == "image"
-        grams = image_grams(encoder, pool, config.style_layers, device) if per_image else []
-        return _StylizerSteps(
-            config, state, share, photos, pool, len(styles), fb, encoder, grams, generator, device
-        )
+        if per_image:  # Gram targets once; then each step's content target alone
+            grams = image_grams(_target_encoder(encoder, config.style_layers, device), pool,
+                                config.style_layers, device)  # fmt: skip
+            targets = _target_encoder(encoder, [config.content_layer], device)
+        else:
+            grams, targets = [], _target_encoder(encoder, encoder.layers, device)
+        return _StylizerSteps(config, state, share, photos, pool, len(styles), fb, encoder,
+                              targets, grams, generator, device)  # fmt: skip
 
     return train_steps(state, config, device, steps_for, checkpoint, **run)
+
+
+def _target_encoder(encoder: VGGEncoder, layers: Sequence[str], device: torch.device) -> VGGEncoder:
+    """A copy of the loss encoder cut after ``layers``, for the passes without gradients (the
+    Gram targets, once; each step's content target, which needs no deeper layer than its
+    own). In channels_last on the CPU too: there its forward is about a sixth faster, while a
+    backward through it is slower, which is why the loss encoder itself stays contiguous
+    (bench/README.md, issue #45)."""
+    return place(encoder.cut(layers), device, channels_last=device.type in ("cpu", "cuda"))
 
 
 class _Photo(NamedTuple):
