@@ -28,7 +28,7 @@ def _app(tmp_path: Path) -> App:
 
 def test_the_steps_field_takes_whole_numbers_only(tmp_path: Path) -> None:
     app = _app(tmp_path)
-    assert app.preset_steps("stylizer", "quick") == 300
+    assert app.preset_steps("stylizer", "quick") == 150
     assert app.preset_steps("sampler", "quick") == 450
     assert app.parse_steps("", "stylizer", "quick") is None  # the preset's
     assert app.parse_steps(None, "stylizer", "quick") is None

@@ -124,8 +124,9 @@ class StylizerTrainConfig:
         """The long side (px) the model paints at when applied: ``paint_size``, else the long
         side of a 4:3 picture whose short side is :attr:`pool_side`, the scale the training
         crops were cut at, so strokes come out as big, relative to the picture, as they were
-        learned. (Quick preset: 427. Painting the Monet model at 512 / 427 / 384 gave style
-        gain 2.18 / 2.36 / 2.49: smaller strokes than learned read as less paint.)"""
+        learned. (Quick preset: 341; 427 when it trained at 160 px. Painting that 160 px
+        Monet model at 512 / 427 / 384 gave style gain 2.18 / 2.36 / 2.49: smaller strokes
+        than learned read as less paint.)"""
         return self.paint_size if self.paint_size is not None else round(self.pool_side * 4 / 3)
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,10 +190,15 @@ class StylizerTrainConfig:
 #: back the photo, painted), a small learning rate (it must not forget how to paint), a style
 #: weight 10× the from-scratch one (measured on the Hokusai prints, held-out photos: 1.5e-4
 #: gave style gain 1.83, 5e-4 2.12, 1.5e-3 2.23 at content error 0.64 / 0.76 / 0.84).
+#: ``quick`` (issue #45) is half of what it was (300 steps at 160 px, lr_g 2e-4, EMA decay
+#: 0.995): 150 steps at 128 px with a 1.5× learning rate and an EMA window halved with the run
+#: (0.99^150 ≈ 0.995^300 ≈ 0.22: the saved average holds as much of the prior as before);
+#: bench/README.md (#45) compares the two on the four shared collections.
 _PAINTER: dict[str, Any] = dict(lr_d=1e-4, warmup=0, style_weight=1.5e-3, net=PainterConfig())
 PAINTER_PRESETS: dict[str, dict[str, Any]] = {
     "quick": _PAINTER | dict(
-        steps=300, size=160, batch=4, lr_g=2e-4, checkpoint_every=100, preview_every=50,
+        steps=150, size=128, batch=4, lr_g=3e-4, ema_decay=0.99, checkpoint_every=50,
+        preview_every=50,
     ),
     "standard": _PAINTER | dict(
         steps=5000, size=256, batch=8, lr_g=2e-4, disc=DiscriminatorConfig(width=64),
