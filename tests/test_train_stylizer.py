@@ -92,14 +92,13 @@ def test_the_builders_keep_previews_and_kid_within_a_short_run() -> None:
 
 
 def test_a_trained_model_paints_at_the_scale_it_learned_at() -> None:
-    quick = StylizerTrainConfig.preset("quick")  # crops of 128 px from short sides of 256
-    assert quick.pool_side == 256 and quick.learned_paint_size == 341
-    assert quick.to_dict()["paint_size"] == 341  # what the model file records
-    assert quick.with_overrides(size=160).learned_paint_size == 427
+    quick = StylizerTrainConfig.preset("quick")  # crops of 160 px from short sides of 320
+    assert quick.pool_side == 320 and quick.learned_paint_size == 427
+    assert quick.to_dict()["paint_size"] == 427  # what the model file records
     assert quick.with_overrides(size=256).learned_paint_size == 683
     assert replace(quick, paint_size=300).learned_paint_size == 300
     back = StylizerTrainConfig.from_dict(quick.to_dict())
-    assert back.learned_paint_size == 341 and back.to_dict() == quick.to_dict()
+    assert back.learned_paint_size == 427 and back.to_dict() == quick.to_dict()
 
 
 def test_two_trainings_in_one_process_give_the_same_weights() -> None:
