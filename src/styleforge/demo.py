@@ -20,10 +20,10 @@ __all__ = ["BUNDLED_STYLE", "DEMO_SAMPLER_STEPS", "DEMO_STEPS", "DemoConfig", "r
 
 #: The demo's prints when no folder is given.
 BUNDLED_STYLE = Path(__file__).parent / "assets" / "hokusai_fuji"
-#: Training steps of the demo (a few minutes on a 2-core CPU).
-DEMO_STEPS = 300
+#: Training steps of the demo: the quick preset's (about 2.5 minutes on a 2-core CPU, #45).
+DEMO_STEPS = 150
 #: Sampler training steps of the demo.
-DEMO_SAMPLER_STEPS = 300
+DEMO_SAMPLER_STEPS = 600
 
 
 def _stderr(message: str) -> None:

@@ -24,7 +24,7 @@ def add_parser(sub: Subparsers) -> None:
     )  # fmt: skip
     p.add_argument(
         "--preset", choices=("quick", "standard", "max"), default="quick",
-        help="quick: ~4 min on a 2-core CPU; standard, max: bigger models for a GPU",
+        help="quick: ~2.5 min on a 2-core CPU; standard, max: bigger models for a GPU",
     )  # fmt: skip
     p.add_argument(
         "--from-scratch", action="store_true",
