@@ -88,6 +88,7 @@ def kid_figures(generated: list[Path], style_dir: Path, side: int) -> dict[str, 
 #: discriminator on VGG16 features, and its generator against the pixel discriminator.
 VARIANTS: dict[str, list[str]] = {
     "projected": [],
+    "projected_nostage": ["--stage-steps", "0"],  # the sampler alone (issue #41's figures)
     "pixel": ["--preset", "classic"],
     "projected_vgg": ["--features", "vgg"],
     "fastgan_vs_pixel_disc": ["--disc", "conv"],

@@ -31,7 +31,7 @@ from styleforge.seeds import parse_seeds
 from styleforge.tblog import read_scalars
 from styleforge.train.config import SamplerTrainConfig
 from styleforge.train.loop import StopRequest, TrainingDiverged
-from styleforge.train.sampler import SamplerState, train_sampler, train_sampler_loop
+from styleforge.train.sampler import SamplerState, feature_net, train_sampler, train_sampler_loop
 
 from .conftest import write_image
 
@@ -112,6 +112,14 @@ def test_config_rejects_unsupported_resolutions() -> None:
     assert quick.net.features == "efficientnet" and quick.gan_loss == "hinge"
     assert quick.with_overrides(features="vgg").net.features == "vgg"
     assert SamplerTrainConfig.preset("classic") == SamplerTrainConfig()  # earlier versions
+    # The quick preset's discriminator reads EfficientNet-Lite0 at 96 px; another resolution
+    # gets the default side (twice it, at most 256).
+    assert quick.net.feature_side == 96 and quick.batch == 8
+    assert feature_net(quick.net, torch.device("cpu")).input_size == 96
+    assert SamplerTrainConfig.preset("quick", 128).net.feature_side == 256
+    assert SamplerConfig(resolution=64).feature_side == 128
+    with pytest.raises(ValueError, match="feature_size"):
+        SamplerConfig(feature_size=16)
     assert SamplerTrainConfig.preset("classic").net.disc == "conv"
 
 
@@ -244,10 +252,12 @@ def test_skip_layer_excitation_gates_the_fine_maps_and_old_files_keep_their_layo
 @pytest.mark.slow
 @pytest.mark.parametrize("features", ["efficientnet", "vgg"])
 def test_projected_sampler_training_resumes_exactly(tmp_path: Path, features: str) -> None:
-    # The quick preset's shape: projected discriminator, hinge, a blur that fades mid-run.
+    # The quick preset's shape: projected discriminator (EfficientNet-Lite0 at its own side),
+    # hinge, a blur that fades mid-run.
+    side = 96 if features == "efficientnet" else 0
+    net = replace(NET, sle=True, disc="projected", features=features, feature_size=side)
     cfg = replace(TINY, steps=4, checkpoint_every=2, r1_gamma=0.0, gan_loss="hinge",
-                  blur_sigma=2.0, blur_fade=0.75,
-                  net=replace(NET, sle=True, disc="projected", features=features))  # fmt: skip
+                  blur_sigma=2.0, blur_fade=0.75, net=net)  # fmt: skip
     device = torch.device("cpu")
     imgs = _images(2)
     vgg = load_encoder(VGG_TAPS) if features == "vgg" else None

@@ -103,12 +103,12 @@ def feature_net(
     net: SamplerConfig, device: torch.device, vgg: VGGEncoder | None = None
 ) -> FeatureNet:
     """The frozen feature network a projected discriminator reads (``net.features``):
-    EfficientNet-Lite0 fed the images at twice the resolution (at most 256 px), or a VGG16 cut
+    EfficientNet-Lite0 fed the images at ``net.feature_side``, or a VGG16 cut
     from ``vgg`` when that one reaches :data:`~styleforge.nets.projected.VGG_TAPS` (else one is
     loaded)."""
     if net.features == "vgg":
         return VGGTaps(loss_encoder(VGG_TAPS, device, vgg))
-    features = EfficientNetFeatures(input_size=min(2 * net.resolution, 256))
+    features = EfficientNetFeatures(input_size=net.feature_side)
     return place(features, device, channels_last=True)
 
 
