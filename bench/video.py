@@ -252,14 +252,46 @@ def hd_run(model: Path, out: Path, seconds: float, fps: int) -> dict[str, Any]:
     src = synth_clip(out / "hd.mp4", seconds, fps, 1920, 1080, sigma=3.0)
     frames = round(seconds * fps)
     cmd = [str(Path(sys.executable).with_name("styleforge")), "apply", str(model), str(src), "-o",
-           str(out / "hd_restyled.mp4"), "--backend", "onnx", "--overwrite", "--quiet"]  # fmt: skip
+           str(out / "hd_restyled.mp4"), "--backend", "onnx", "--overwrite"]  # fmt: skip
     wall0 = time.perf_counter()
-    subprocess.run(cmd, check=True)
+    done = subprocess.run(cmd, check=True, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - wall0
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB -> MiB (Linux)
+    eta = eta_check(done.stderr)
     print(f"\n1080p: {frames} frames in {wall:.1f} s: {frames / wall:.2f} frames/s, "
-          f"peak RSS {rss:.0f} MiB", flush=True)  # fmt: skip
-    return {"frames": frames, "seconds": wall, "fps": frames / wall, "peak_rss_mib": rss}
+          f"peak RSS {rss:.0f} MiB; {eta['line']}", flush=True)  # fmt: skip
+    return {"frames": frames, "seconds": wall, "fps": frames / wall, "peak_rss_mib": rss, **eta}
+
+
+def _clock(text: str) -> float:
+    """Seconds of a tqdm clock ``[H:]MM:SS``."""
+    seconds = 0.0
+    for part in text.split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def eta_check(stderr: str, at: float = 0.1) -> dict[str, Any]:
+    """What the progress bar promised once ``at`` of the frames were done, against what
+    followed: the bar's remaining time then, the time the rest really took (the bar's own
+    clock at its end) and their ratio (target: within 20 %)."""
+    import re
+
+    ticks = [
+        (int(m[1]), int(m[2]), _clock(m[3]), _clock(m[4]))
+        for m in re.finditer(r"(\d+)/(\d+) \[([\d:]+)<([\d:]+)", stderr)
+    ]  # fmt: skip
+    if not ticks:
+        return {"line": "no progress bar seen"}
+    total = ticks[-1][1]
+    first = next(t for t in ticks if t[0] >= at * total)
+    last = max(ticks, key=lambda t: (t[0], t[2]))
+    promised, took = first[3], last[2] - first[2]
+    ratio = promised / took if took > 0 else float("nan")
+    line = (f"at {first[0]}/{total} frames the bar said {promised:.0f} s left; the rest took "
+            f"{took:.0f} s ({ratio:.2f}×, target within 20 %: "
+            f"{'met' if abs(ratio - 1) <= 0.2 else 'MISSED'})")  # fmt: skip
+    return {"line": line, "eta_promised_s": promised, "eta_took_s": took, "eta_ratio": ratio}
 
 
 def noisy_verdict(runs: dict[str, Any]) -> str:
