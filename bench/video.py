@@ -36,7 +36,8 @@ and the input denoise, β default). Reported per run:
 Also the cost of the flow alone at the clip's size: DIS ``fast`` at 320 px (the blend's) and
 ``medium`` at full size (the metric's), per frame pair (two flows and the consistency check),
 and with ``--hd S`` the whole ``styleforge apply MODEL clip.mp4 --backend onnx`` on S seconds
-of a 1920×1080 noisy pan in a child process: frames/s and its peak RSS.
+of a 1920×1080 noisy pan in a child process: frames/s, its peak RSS and the progress bar's
+ETA once 10 % of the frames are done against the time the rest took (target: within 20 %).
 Figures go to stdout and ``OUT/figures.json``.
 """
 
