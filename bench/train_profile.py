@@ -1,7 +1,8 @@
 """Where a stylizer training step's time goes (issue #45), part by part, on the CPU.
 
     OMP_NUM_THREADS=1 taskset -c 1 .venv/bin/python bench/train_profile.py [--size 160]
-        [--steps 12] [--untimed 3] [--channels-last] [--content-cut] [--one-d-pass]
+        [--steps 12] [--untimed 3] [--channels-last] [--all-channels-last] [--content-cut]
+        [--one-d-pass]
 
 Builds the quick preset's state (`new_stylizer_state`: the painter prior, the discriminator)
 and its steps (`_StylizerSteps`, via `train_stylizer_loop`'s own builder) and runs the step's
@@ -20,7 +21,12 @@ parts by hand with a clock around each, in the order `train_gan` runs them:
 
 The two backward parts are split by cutting the graph at the output image (the output detached
 as a leaf, then its gradient sent through the generator), which gives the same gradients.
-Prints ms per part (median over the timed steps) and the share of the step.
+Prints ms per part (median over the timed steps) and the share of the step. The levers, each
+alone or together: `--channels-last` the content target's VGG pass in channels_last (what
+`train_stylizer_loop` does since #45), `--all-channels-last` VGG, G and D all in channels_last,
+`--content-cut` that pass only up to the content layer, `--one-d-pass` D on real and fake in
+one call. The setup line includes the Gram targets of the style images (`image_grams`), which
+the loop computes with its own (channels_last) encoder.
 """
 
 from __future__ import annotations
@@ -86,7 +92,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--untimed", type=int, default=3)
     parser.add_argument("--styles", type=int, default=12)
-    parser.add_argument("--channels-last", action="store_true", help="VGG, G, D in channels_last")
+    parser.add_argument("--channels-last", action="store_true", help="content VGG pass in CL")
+    parser.add_argument("--all-channels-last", action="store_true", help="VGG, G, D in CL")
     parser.add_argument("--content-cut", action="store_true", help="photo VGG only to relu3_3")
     parser.add_argument("--one-d-pass", action="store_true",
                         help="D on real+fake in one call")  # fmt: skip
@@ -103,14 +110,14 @@ def main() -> None:
     print(f"setup (prior, VGG, Gram targets of {len(styles)} styles at {short} px): "
           f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
     state, c = steps.state, config
-    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    fmt = torch.channels_last if args.all_channels_last else torch.contiguous_format
     enc = steps.encoder
-    if args.channels_last:
+    if args.all_channels_last:
         for m in (enc, state.generator, state.disc):
             m.to(memory_format=fmt)
-    photo_enc = enc.cut([c.content_layer]) if args.content_cut else enc
-    if args.channels_last:
-        photo_enc.to(memory_format=fmt)
+    photo_enc = enc.cut([c.content_layer]) if args.content_cut else enc.cut(enc.layers)
+    if args.channels_last or args.all_channels_last:
+        photo_enc.to(memory_format=torch.channels_last)
     times: dict[str, list[float]] = defaultdict(list)
 
     @contextmanager
@@ -173,7 +180,8 @@ def main() -> None:
         one_step(step)
     wall = (time.perf_counter() - wall) / args.steps
     total = sum(statistics.median(v) for v in times.values())
-    flags = [f for f in ("channels_last", "content_cut", "one_d_pass") if getattr(args, f)]
+    levers = ("channels_last", "all_channels_last", "content_cut", "one_d_pass")
+    flags = [f for f in levers if getattr(args, f)]
     print(f"size {c.size}, batch {c.batch}, {torch.get_num_threads()} thread(s), "
           f"levers: {', '.join(flags) or 'none'}; {args.steps} timed steps")  # fmt: skip
     print("| part | ms (median) | share |")
