@@ -112,12 +112,13 @@ def test_config_rejects_unsupported_resolutions() -> None:
     assert quick.net.features == "efficientnet" and quick.gan_loss == "hinge"
     assert quick.with_overrides(features="vgg").net.features == "vgg"
     assert SamplerTrainConfig.preset("classic") == SamplerTrainConfig()  # earlier versions
-    # The quick preset's discriminator reads EfficientNet-Lite0 at 96 px; another resolution
-    # gets the default side (twice it, at most 256).
-    assert quick.net.feature_side == 96 and quick.batch == 8
-    assert feature_net(quick.net, torch.device("cpu")).input_size == 96
+    # EfficientNet-Lite0 sees the images at twice the resolution (at most 256 px) unless the
+    # config names its side.
+    assert quick.net.feature_side == 128 and quick.batch == 16
     assert SamplerTrainConfig.preset("quick", 128).net.feature_side == 256
-    assert SamplerConfig(resolution=64).feature_side == 128
+    assert SamplerTrainConfig.preset("max").net.feature_side == 256
+    cheap = replace(quick.net, feature_size=96)
+    assert feature_net(cheap, torch.device("cpu")).input_size == 96
     with pytest.raises(ValueError, match="feature_size"):
         SamplerConfig(feature_size=16)
     assert SamplerTrainConfig.preset("classic").net.disc == "conv"

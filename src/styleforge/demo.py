@@ -23,7 +23,7 @@ BUNDLED_STYLE = Path(__file__).parent / "assets" / "hokusai_fuji"
 #: Training steps of the demo: the quick preset's (about 2.5 minutes on a 2-core CPU, #45).
 DEMO_STEPS = 150
 #: Sampler training steps of the demo.
-DEMO_SAMPLER_STEPS = 600
+DEMO_SAMPLER_STEPS = 300
 
 
 def _stderr(message: str) -> None:

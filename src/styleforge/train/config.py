@@ -284,11 +284,11 @@ class PaintStageConfig:
 
 #: The R1 weight of the pixel discriminator (the projected one needs none).
 _R1_CONV = 0.1
-#: The quick preset's budget with the projected discriminator (64 px, minutes on a 2-core
-#: CPU): 900 steps of 8 with EfficientNet-Lite0 at 96 px take the time 450 steps of 16 at
-#: 128 px took, and reach a lower KID in it (bench/README.md, issue #41: structure comes with
-#: steps, not with images a step).
-_QUICK_STEPS, _QUICK_BATCH, _QUICK_FEATURES = 900, 8, 96
+#: The quick preset's budget with the projected discriminator (64 px, about as many minutes on
+#: a 2-core CPU as the pixel preset of earlier versions: 1500 steps of 16). 900 steps of 8 with
+#: EfficientNet-Lite0 at 96 px (1.9x the steps a minute) drew the portraits and the prints
+#: better and van Gogh and Monet worse (bench/README.md, issue #41), so it is not the default.
+_QUICK_STEPS, _QUICK_BATCH = 450, 16
 #: The quick preset's paint stage: 200 steps of 4 crops of 128 px (about 4 minutes on a 2-core
 #: CPU; on the portraits' held-out pictures, KID at 256 px 0.11 against bicubic's 1.29).
 _QUICK_STAGE = 200
@@ -432,8 +432,8 @@ class SamplerTrainConfig:
             cfg = cls()
         elif name == "quick":
             cfg = cls(
-                steps=_QUICK_STEPS, batch=_QUICK_BATCH, net=fast(feature_size=_QUICK_FEATURES),
-                preview_every=100, checkpoint_every=100, kid_every=300,
+                steps=_QUICK_STEPS, batch=_QUICK_BATCH, net=fast(), preview_every=100,
+                checkpoint_every=100, kid_every=350,
                 stage=PaintStageConfig(steps=_QUICK_STAGE),
                 **common,
             )  # fmt: skip
