@@ -80,7 +80,7 @@ def test_pages_keep_their_own_state_and_notice_a_lost_server(tmp_path: Path) -> 
             ann.locator("#train-steps textarea, #train-steps input").first,
             ann.locator("#train-steps-note"),
         )
-        expect(steps).to_have_value("300")
+        expect(steps).to_have_value("150")
         ann.locator("#train-kind").get_by_text("sampler", exact=True).click()
         expect(steps).to_have_value("450")
         jobs = len(store.jobs())
