@@ -253,8 +253,8 @@ def test_skip_layer_excitation_gates_the_fine_maps_and_old_files_keep_their_layo
 @pytest.mark.slow
 @pytest.mark.parametrize("features", ["efficientnet", "vgg"])
 def test_projected_sampler_training_resumes_exactly(tmp_path: Path, features: str) -> None:
-    # The quick preset's shape: projected discriminator (EfficientNet-Lite0 at its own side),
-    # hinge, a blur that fades mid-run.
+    # The quick preset's shape: projected discriminator, hinge, a blur that fades mid-run;
+    # EfficientNet-Lite0 at a side of its own (``feature_size``), which resumes alike.
     side = 96 if features == "efficientnet" else 0
     net = replace(NET, sle=True, disc="projected", features=features, feature_size=side)
     cfg = replace(TINY, steps=4, checkpoint_every=2, r1_gamma=0.0, gan_loss="hinge",
