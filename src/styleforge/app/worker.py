@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from styleforge.app import tune
 from styleforge.app.store import JobRecord, Store
 from styleforge.errors import DiskFull, UserError
-from styleforge.fileio import read_csv_rows, row_step
+from styleforge.fileio import read_csv_rows, row_step, write_json
 from styleforge.infer.model_file import now_iso
 from styleforge.train.loop import StopRequest
 
@@ -49,8 +49,7 @@ STABILITY_WEIGHT = 1e8
 
 def write_train_options(run_dir: Path, *, stability_weight: float) -> None:
     """Record a stylizer job's options (:data:`TRAIN_OPTIONS`) in its new ``run_dir``."""
-    text = json.dumps({"stability_weight": float(stability_weight)})
-    (run_dir / TRAIN_OPTIONS).write_text(text, encoding="utf-8")
+    write_json(run_dir / TRAIN_OPTIONS, {"stability_weight": float(stability_weight)})
 
 
 def stylizer_config(job: JobRecord) -> StylizerTrainConfig:

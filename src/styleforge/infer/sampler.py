@@ -279,11 +279,10 @@ class Sampler:
             raise UserError(f"paint size must be at least 8 px, got {size}")
         from styleforge.images import resize_tensor, scaled_size
 
-        painter = self._painter_net()
         target = scaled_size(images.shape[-2], images.shape[-1], size)
         if self.stage is not None and size < max(images.shape[-2:]):
             return resize_tensor(images, *target)  # a stage paints enlargements only
-
+        painter = self._painter_net()
         out = []
         for chunk in images.split(batch):
             big = torch.nn.functional.interpolate(
