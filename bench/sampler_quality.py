@@ -1,6 +1,7 @@
 """New images from noise: the quick sampler per style collection, with KID floor and ceiling.
 
     .venv/bin/python bench/sampler_quality.py [--collections hokusai_fuji,monet,van_gogh] [--reuse]
+        [--variants projected,pixel | --variants "a=FLAGS;b=FLAGS"] [--no-painted]
 
 For each collection in shared/data/styles/ and each variant (the quick preset, with the
 projected discriminator; `pixel`, the quick preset of earlier versions: pixel discriminator with
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -133,6 +135,14 @@ def score_set(
 PAINT_SIZE = 256
 
 
+def variant_args(variant: str) -> list[str]:
+    """``train-sampler``'s flags for a variant: a name of :data:`VARIANTS`, or ``NAME=FLAGS``
+    (e.g. ``projected_lr=--stage-steps 0 --lr 1e-3``) for a one-off."""
+    if "=" in variant:
+        return shlex.split(variant.split("=", 1)[1])
+    return VARIANTS[variant]
+
+
 def train_and_score(
     name: str, variant: str, args: argparse.Namespace, figures: dict[str, Any]
 ) -> dict[str, tuple[dict[str, Any], list[Path]]]:
@@ -141,22 +151,23 @@ def train_and_score(
     painter prior at :data:`PAINT_SIZE` (``<variant>_painted``, scored at that size)."""
     sf = [PY, "-m", "styleforge"]
     style_dir = DATA / "styles" / name
-    work = args.out / name / variant
+    label = variant.split("=", 1)[0]
+    work = args.out / name / label
     model = work / "sampler.safetensors"
-    minutes = figures.get(name, {}).get(variant, {}).get("train_minutes")
+    minutes = figures.get(name, {}).get(label, {}).get("train_minutes")
     if not (args.reuse and model.exists()):
         shutil.rmtree(work, ignore_errors=True)
         cmd = [*sf, "train-sampler", str(style_dir), "-o", str(model), "--device", "cpu",
-               "--quiet", *VARIANTS[variant]]  # fmt: skip
+               "--quiet", *variant_args(variant)]  # fmt: skip
         if args.steps:
             cmd += ["--steps", str(args.steps)]
         start = time.perf_counter()
         sh(cmd)
         minutes = round((time.perf_counter() - start) / 60, 1)
-    sets = {variant: score_set(name, model, work / "samples", args, [])}
-    if variant.startswith("projected"):  # and painted by the prior at 256 px
+    sets = {label: score_set(name, model, work / "samples", args, [])}
+    if variant.startswith("projected") and args.painted:  # and by the prior at 256 px
         paint = ["--paint-size", str(PAINT_SIZE)]
-        sets[f"{variant}_painted"] = score_set(name, model, work / "painted", args, paint)
+        sets[f"{label}_painted"] = score_set(name, model, work / "painted", args, paint)
     for f, _ in sets.values():
         f["train_minutes"] = minutes
     return sets
@@ -170,12 +181,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="override every variant's training steps")
     parser.add_argument("--samples", type=int, default=64)
     parser.add_argument("--reuse", action="store_true", help="keep samplers already trained")
+    parser.add_argument(
+        "--no-painted",
+        dest="painted",
+        action="store_false",
+        help="skip scoring the sets painted by the prior at 256 px",
+    )
     args = parser.parse_args()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     figures_path = out / "figures.json"
     figures: dict[str, Any] = json.loads(figures_path.read_text()) if figures_path.exists() else {}
-    variants = args.variants.split(",")
+    # Variants are split on ";" when there is one (NAME=FLAGS variants), else on ",".
+    variants = args.variants.split(";" if ";" in args.variants else ",")
     for name in args.collections.split(","):
         grids = {}
         for variant in variants:
@@ -185,7 +203,8 @@ def main() -> None:
             figures_path.write_text(json.dumps(figures, indent=2))
         sheet(grids, DATA / "styles" / name, out / f"{name}_sheet.png")
         mine = figures[name]
-        first = mine[variants[0]]
+        labels = [v.split("=", 1)[0] for v in variants]
+        first = mine[labels[0]]
         print(f"\n{name} ({first['collection']} images; {first['samples']} samples each)")
         print(
             "| set vs collection | side | KID ± stderr | floor (half vs half) | ceiling "
@@ -202,10 +221,10 @@ def main() -> None:
                   f"{f['memorization_copies']}/{f['samples']} | "
                   f"{f['train_minutes']} |")  # fmt: skip
         if len(variants) > 1:
-            a, b = mine[variants[0]], mine[variants[1]]
+            a, b = mine[labels[0]], mine[labels[1]]
             ratio = a["kid"][0] / b["kid"][0] if b["kid"][0] > 0 else float("nan")
             ok = ratio <= 0.5 and a["memorization_median"] > 0.5
-            print(f"KID {variants[0]} / {variants[1]}: {ratio:.2f} (target ≤ 0.5, memorization "
+            print(f"KID {labels[0]} / {labels[1]}: {ratio:.2f} (target ≤ 0.5, memorization "
                   f"> 0.5): {'PASS' if ok else 'FAIL'}", flush=True)  # fmt: skip
 
 

@@ -556,6 +556,30 @@ def test_whole_framing_learns_squeezed_pictures_and_draws_the_collection_shape(
     assert Sampler.load(crop, "cpu").sample([0]).shape == (1, 3, 64, 64)
 
 
+def test_auto_framing_draws_portrait_shaped_collections_whole(tmp_path: Path) -> None:
+    """``auto``: a collection of tall pictures is drawn whole (its frames keep the busts), wide
+    and square ones are cropped; the presets use it, explicit framings are kept."""
+    auto = replace(TINY, framing="auto")
+    assert auto.framing_for([0.7, 0.75, 1.5]) == "whole"
+    assert auto.framing_for([1.5, 1.33, 0.7]) == "crop"
+    assert auto.framing_for([1.0, 0.95]) == "crop"
+    assert replace(TINY, framing="crop").framing_for([0.5]) == "crop"
+    assert replace(TINY, framing="whole").framing_for([2.0]) == "whole"
+    assert {SamplerTrainConfig.preset(n).framing for n in ("quick", "standard", "max")} == {
+        "auto"
+    }
+    assert SamplerTrainConfig.preset("classic").framing == "crop"
+    folder = tmp_path / "tall"
+    for i, size in enumerate([(64, 96), (66, 99), (70, 105), (80, 120)]):
+        write_image(folder / f"t{i}.png", size=size, seed=70 + i)
+    out = tmp_path / "t.safetensors"
+    train_sampler(replace(auto, steps=2), folder, out, device="cpu", progress=False,
+                  measure_kid=False)  # fmt: skip
+    sampler = Sampler.load(out, "cpu")
+    assert sampler.info.aspect == pytest.approx(2 / 3, abs=0.01)
+    assert sampler.sample([0]).shape == (1, 3, 96, 64)
+
+
 def test_the_discriminator_sees_a_blur_that_fades_to_none() -> None:
     from styleforge.train.sampler import _SamplerSteps
 

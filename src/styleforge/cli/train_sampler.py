@@ -66,10 +66,11 @@ def add_parser(sub: Subparsers) -> None:
         help="how the generator doubles its maps (default: by preset)",
     )  # fmt: skip
     ts.add_argument(
-        "--framing", choices=("crop", "whole"),
+        "--framing", choices=("crop", "whole", "auto"),
         help="crop: square crops of each picture at its own shape; whole: each picture "
         "squeezed to a square, so every crop holds its whole composition, and the images "
-        "drawn at the collection's median shape (default: by preset)",
+        "drawn at the collection's median shape; auto: whole for portrait-shaped pictures, "
+        "else crop (default: by preset)",
     )  # fmt: skip
     ts.add_argument(
         "--blur", type=non_negative, metavar="SIGMA",

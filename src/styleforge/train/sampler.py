@@ -373,12 +373,13 @@ def train_sampler(
     world = job.world
     config = job.config
     short = config.pool_side
-    whole = config.framing == "whole"
+    # ``auto`` framing is decided once the pictures' shapes are known: each picture keeps the
+    # copies of both framings until then (they are small).
+    framings: tuple[Literal["crop", "whole"], ...] = (
+        ("crop", "whole") if config.framing == "auto" else (config.framing,)
+    )
     measuring = measure_kid and world.is_main
     at_kid = min(config.resolution, EvalSettings().size) if measuring else None
-    # Samples are compared at their frame: a crop sampler's R² squares with pictures of long
-    # side R, a whole-picture one's frames (short side R) with pictures of short side R.
-    kid_side: Literal["long", "short"] = "short" if whole else "long"
 
     painting = world.is_main  # the painter's record is written by process 0
     stage = config.stage
@@ -387,23 +388,35 @@ def train_sampler(
 
     def keep(t: Tensor) -> _Kept:
         """The picture's copies a sampler run needs (see :class:`_Kept`)."""
-        small = images.resize_to(t, at_kid, kid_side) if at_kid is not None else None
+        pooled: dict[str, Tensor] = {}
+        small: dict[str, Tensor] = {}
+        for framing in framings:
+            if framing == "whole":  # squeezed to a square
+                pooled[framing] = images.resize_tensor(t, short, short)
+            else:
+                pooled[framing] = images.resize_to(t, short, "short")
+            if at_kid is not None:
+                # Samples are compared at their frame: a crop sampler's R² squares with
+                # pictures of long side R, a whole-picture one's frames (short side R) with
+                # pictures of short side R.
+                small[framing] = images.resize_to(t, at_kid, _KID_SIDE[framing])
         look = images.resize_to(t, PAINT_LOOK_SIDE, "short") if painting else None
-        if whole:  # squeezed to a square
-            pooled = images.resize_tensor(t, short, short)
-        else:
-            pooled = images.resize_to(t, short, "short")
         big = images.resize_to(t, stage_side, "short") if stage_side is not None else None
         return _Kept(pooled, small, look, t.shape[-1] / t.shape[-2], big)
 
     coll, kept = load_pool(style_dir, "a sampler", keep, job.max_pixels, world, _enough)
-    pool = [k.pool for k in kept]
+    framing = config.framing_for([k.aspect for k in kept])
+    whole = framing == "whole"
+    if config.framing == "auto" and world.is_main:
+        shape = "portrait-shaped" if whole else "not portrait-shaped"
+        print(f"framing: {framing} (the pictures are {shape})", file=sys.stderr)
+    pool = [k.pool[framing] for k in kept]
     aspect = round(statistics.median(k.aspect for k in kept), 4) if whole else 1.0
     paint = paint_record([k.look for k in kept if k.look is not None], config.paint_size)
     bank = FeatureBank(device=job.device) if measuring else None  # the one VGG of the job
     probe = None
     if bank is not None:
-        shrunk = [k.small for k in kept if k.small is not None]
+        shrunk = [k.small[framing] for k in kept]
         side = None if whole else config.resolution
         probe = KidProbe(bank, shrunk, side, config.kid_samples, aspect)
 
@@ -426,13 +439,18 @@ def train_sampler(
     return run_job(job, coll, loop, report, job.progress)
 
 
-class _Kept(NamedTuple):
-    """A collection picture's copies in a sampler run: the ``pool`` copy the crops are cut
-    from, the ``small`` one KID compares with, the ``look`` the painter's style vector is read
-    from, its ``aspect`` (width / height) and the ``big`` copy the paint stage learns from."""
+#: The side a picture is shrunk by to be compared (KID) with a sampler's images, per framing.
+_KID_SIDE: dict[str, Literal["long", "short"]] = {"crop": "long", "whole": "short"}
 
-    pool: Tensor
-    small: Tensor | None
+
+class _Kept(NamedTuple):
+    """A collection picture's copies in a sampler run: per framing, the ``pool`` copy the crops
+    are cut from and the ``small`` one KID compares with (none when KID is not measured); the
+    ``look`` the painter's style vector is read from, its ``aspect`` (width / height) and the
+    ``big`` copy the paint stage learns from."""
+
+    pool: dict[str, Tensor]
+    small: dict[str, Tensor]
     look: Tensor | None
     aspect: float
     big: Tensor | None
