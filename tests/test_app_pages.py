@@ -82,7 +82,7 @@ def test_pages_keep_their_own_state_and_notice_a_lost_server(tmp_path: Path) -> 
         )
         expect(steps).to_have_value("150")
         ann.locator("#train-kind").get_by_text("sampler", exact=True).click()
-        expect(steps).to_have_value("450")
+        expect(steps).to_have_value("800")
         jobs = len(store.jobs())
         for bad in ("abc", "0", "2.5", "-5"):
             steps.fill(bad)

@@ -29,7 +29,7 @@ def _app(tmp_path: Path) -> App:
 def test_the_steps_field_takes_whole_numbers_only(tmp_path: Path) -> None:
     app = _app(tmp_path)
     assert app.preset_steps("stylizer", "quick") == 150
-    assert app.preset_steps("sampler", "quick") == 450
+    assert app.preset_steps("sampler", "quick") == 800
     assert app.parse_steps("", "stylizer", "quick") is None  # the preset's
     assert app.parse_steps(None, "stylizer", "quick") is None
     assert app.parse_steps(" 12 ", "stylizer", "quick") == 12
@@ -37,7 +37,7 @@ def test_the_steps_field_takes_whole_numbers_only(tmp_path: Path) -> None:
     for bad in ("0", "abc", "2.5", "-5", "1e3", "٣", str(MAX_STEPS + 1)):
         with pytest.raises(UserError, match="not a whole number from 1 to"):
             app.parse_steps(bad, "stylizer", "quick")
-    with pytest.raises(UserError, match="preset's 450"):
+    with pytest.raises(UserError, match="preset's 800"):
         app.parse_steps("0", "sampler", "quick")
     with pytest.raises(UserError, match="unknown preset"):
         app.parse_steps("5", "stylizer", "nope")

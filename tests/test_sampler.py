@@ -565,9 +565,7 @@ def test_auto_framing_draws_portrait_shaped_collections_whole(tmp_path: Path) ->
     assert auto.framing_for([1.0, 0.95]) == "crop"
     assert replace(TINY, framing="crop").framing_for([0.5]) == "crop"
     assert replace(TINY, framing="whole").framing_for([2.0]) == "whole"
-    assert {SamplerTrainConfig.preset(n).framing for n in ("quick", "standard", "max")} == {
-        "auto"
-    }
+    assert {SamplerTrainConfig.preset(n).framing for n in ("quick", "standard", "max")} == {"auto"}
     assert SamplerTrainConfig.preset("classic").framing == "crop"
     folder = tmp_path / "tall"
     for i, size in enumerate([(64, 96), (66, 99), (70, 105), (80, 120)]):

@@ -37,7 +37,10 @@ def add_parser(sub: Subparsers) -> None:
     ts.add_argument("--latent-dim", type=positive_int, help="latent size (default 100)")
     ts.add_argument("--steps", type=positive_int, help="training steps (default: by preset)")
     ts.add_argument("--batch", type=positive_int, help="images per step (by preset)")
-    ts.add_argument("--lr", type=non_negative, help="Adam learning rate of G and D (2e-4)")
+    ts.add_argument(
+        "--lr", type=non_negative,
+        help="Adam learning rate of G and D (quick preset 2e-3, the others 2e-4)",
+    )  # fmt: skip
     ts.add_argument(
         "--gan-loss", choices=("bce", "minimax", "hinge", "lsgan"),
         help="adversarial loss (default: hinge; classic preset: bce, the non-saturating form)",
