@@ -115,6 +115,9 @@ def test_config_rejects_unsupported_resolutions() -> None:
     # EfficientNet-Lite0 sees the images at twice the resolution (at most 256 px) unless the
     # config names its side.
     assert quick.net.feature_side == 128 and quick.batch == 16
+    # A few hundred CPU steps: the quick preset learns at 10x the GPU presets' rate (#41).
+    assert quick.lr_g == quick.lr_d == 2e-3 and quick.steps == 800
+    assert SamplerTrainConfig.preset("standard").lr_g == 2e-4
     assert SamplerTrainConfig.preset("quick", 128).net.feature_side == 256
     assert SamplerTrainConfig.preset("max").net.feature_side == 256
     cheap = replace(quick.net, feature_size=96)
@@ -198,6 +201,10 @@ def test_projected_discriminator_reads_frozen_features_and_trains_only_its_heads
     logits = disc(x)
     scales = len(features.channels)
     assert logits.shape == (2, scales)  # one logit per feature scale and picture
+    # Maps computed once (a training step's one feature pass) give the same logits (in eval
+    # mode: in train mode each call takes a step of spectral norm's power iteration).
+    disc.eval()
+    assert torch.allclose(disc(x, maps=disc.mixed(x)), disc(x))
     sides = [m.shape[-1] for m in disc.mixed(x)]
     assert sides == ([32, 16, 8, 4] if scales == 4 else [32, 16, 8])
     assert [m.shape[1] for m in disc.mixed(x)] == [64, 128, 256, 512][:scales]
@@ -253,16 +260,31 @@ def test_skip_layer_excitation_gates_the_fine_maps_and_old_files_keep_their_layo
 @pytest.mark.slow
 @pytest.mark.parametrize("features", ["efficientnet", "vgg"])
 def test_projected_sampler_training_resumes_exactly(tmp_path: Path, features: str) -> None:
-    # The quick preset's shape: projected discriminator, hinge, a blur that fades mid-run;
-    # EfficientNet-Lite0 at a side of its own (``feature_size``), which resumes alike.
+    # The quick preset's shape: projected discriminator, hinge, its learning rates, a blur that
+    # fades mid-run; EfficientNet-Lite0 at a side of its own (``feature_size``), which resumes
+    # alike.
+    quick = SamplerTrainConfig.preset("quick")
     side = 96 if features == "efficientnet" else 0
     net = replace(NET, sle=True, disc="projected", features=features, feature_size=side)
     cfg = replace(TINY, steps=4, checkpoint_every=2, r1_gamma=0.0, gan_loss="hinge",
+                  lr_g=quick.lr_g, lr_d=quick.lr_d, beta1=quick.beta1,
                   blur_sigma=2.0, blur_fade=0.75, net=net)  # fmt: skip
     device = torch.device("cpu")
     imgs = _images(2)
     vgg = load_encoder(VGG_TAPS) if features == "vgg" else None
-    straight = train_sampler_loop(cfg, imgs, device, vgg=vgg)
+    calls = []
+    original = ProjectedDiscriminator.mixed
+
+    def counted(self: ProjectedDiscriminator, x: torch.Tensor) -> list[torch.Tensor]:
+        calls.append(x.shape[0])
+        return original(self, x)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ProjectedDiscriminator, "mixed", counted)
+        straight = train_sampler_loop(cfg, imgs, device, vgg=vgg)
+    # One frozen feature pass of the real images and one of the generated ones a step: the
+    # generated one serves both phases.
+    assert len(calls) == 2 * 4
     assert len({h["d_loss"] for h in straight.history}) == 4
     stop = StopRequest()
 
