@@ -306,7 +306,8 @@ def train_sampler_loop(
             grams = image_grams(encoder, small, config.style_layers, device)
         return _SamplerSteps(config, state, share, images, encoder, grams, device, mine, len(every))
 
-    return train_steps(state, config, device, steps_for, checkpoint, **run)
+    schedule = config.lr_factor if config.lr_end != 1.0 else None
+    return train_steps(state, config, device, steps_for, checkpoint, schedule, **run)
 
 
 class KidProbe:
