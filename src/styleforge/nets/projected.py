@@ -192,15 +192,13 @@ class ProjectedDiscriminator(nn.Module):
             out.insert(0, f[i] + up)
         return out
 
-    def forward(self, x: Tensor, maps: Sequence[Tensor] | None = None) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         """(N,3,R,R) in [0,1] -> (N,S) raw logits, one per scale (then the layout's and the
-        pixel one's). ``maps``: ``self.mixed(x)`` when already computed (the feature network
-        is frozen, so one pass can serve a discriminator step and a generator step)."""
+        pixel one's)."""
         r = self.resolution
         if x.ndim != 4 or x.shape[1:] != (3, r, r):
             raise ValueError(f"expected an (N,3,{r},{r}) batch, got {tuple(x.shape)}")
-        maps = self.mixed(x) if maps is None else maps
-        logits = [head(m) for head, m in zip(self.heads, maps, strict=True)]
+        logits = [head(m) for head, m in zip(self.heads, self.mixed(x), strict=True)]
         if self.layout is not None:
             logits.append(self.layout(x).view(-1, 1))
         if self.pixel is not None:

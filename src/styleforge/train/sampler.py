@@ -146,17 +146,12 @@ def style_rows(batch: int, n_style: int) -> list[int]:
 class _Inputs(NamedTuple):
     """One step's inputs, this process's n rows: (n,3,R,R) real crops on the device, the
     generator's (n,3,R,R) images of this step (one pass, with its graph: the discriminator's
-    phase reads them detached, the generator's phase backpropagates through them), for each
-    style row of the whole batch the collection image its Gram targets come from, and what the
-    discriminator sees of the generated images: ``judged``, augmented, and for a projected
-    discriminator its frozen feature maps of them, ``maps`` (one feature pass serves both
-    phases)."""
+    phase reads them detached, the generator's phase backpropagates through them), and for
+    each style row of the whole batch the collection image its Gram targets come from."""
 
     real: Tensor
     fake: Tensor
     picks: Tensor
-    judged: Tensor
-    maps: list[Tensor] | None
 
 
 @dataclass(frozen=True)
@@ -186,31 +181,16 @@ class _SamplerSteps:
         with autocast(self.device):
             fake = at_least_float32(self.share.generator(z))
         real = real.to(self.device, memory_format=torch.channels_last)
-        judged = self.judged(fake, step)
-        maps = None
-        if isinstance(self.state.disc, ProjectedDiscriminator):
-            # The frozen feature pass of the generated images, with its graph to the generator:
-            # the discriminator's phase reads it detached, the generator's backpropagates it.
-            with autocast(self.device):
-                maps = self.state.disc.mixed(judged)
-        return _Inputs(real, fake, picks, judged, maps)
-
-    def _judge(self, disc: nn.Module, x: _Inputs, detach: bool) -> Tensor:
-        """``disc``'s logits of the step's generated images (detached: for its own step)."""
-        judged = x.judged.detach() if detach else x.judged
-        with autocast(self.device):
-            if x.maps is None:
-                return at_least_float32(disc(judged))
-            maps = [m.detach() for m in x.maps] if detach else x.maps
-            return at_least_float32(disc(judged, maps=maps))
+        return _Inputs(real, fake, picks)
 
     def d_loss(self, x: _Inputs, step: int) -> PhaseLoss:
         """Real vs generated, both augmented; a lazy R1 penalty on the augmented reals."""
         c = self.config
+        fake = x.fake.detach()
         real_aug = self.judged(x.real, step)
         with autocast(self.device):
             d_real = at_least_float32(self.share.disc(real_aug))
-        d_fake = self._judge(self.share.disc, x, detach=True)
+            d_fake = at_least_float32(self.share.disc(self.judged(fake, step)))
         d_loss = GanLoss(c.gan_loss).d(d_real, d_fake)
         logs = {"d_real": d_real.mean().item(), "d_fake": d_fake.mean().item()}
         if c.r1_gamma > 0 and step % c.r1_every == 0:
@@ -224,8 +204,8 @@ class _SamplerSteps:
         """Fool the discriminator (+ the optional Gram style loss toward random images)."""
         # D is called unwrapped and frozen: only the generator's gradients are averaged.
         fake = x.fake
-        with frozen(self.state.disc):
-            g_logits = self._judge(self.state.disc, x, detach=False)
+        with frozen(self.state.disc), autocast(self.device):
+            g_logits = at_least_float32(self.state.disc(self.judged(fake, step)))
         c = self.config
         g_loss = GanLoss(c.gan_loss).g(g_logits)
         logs = {"g_adv": g_loss.item()}
