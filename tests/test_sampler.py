@@ -201,10 +201,6 @@ def test_projected_discriminator_reads_frozen_features_and_trains_only_its_heads
     logits = disc(x)
     scales = len(features.channels)
     assert logits.shape == (2, scales)  # one logit per feature scale and picture
-    # Maps computed once (a training step's one feature pass) give the same logits (in eval
-    # mode: in train mode each call takes a step of spectral norm's power iteration).
-    disc.eval()
-    assert torch.allclose(disc(x, maps=disc.mixed(x)), disc(x))
     sides = [m.shape[-1] for m in disc.mixed(x)]
     assert sides == ([32, 16, 8, 4] if scales == 4 else [32, 16, 8])
     assert [m.shape[1] for m in disc.mixed(x)] == [64, 128, 256, 512][:scales]
@@ -272,21 +268,9 @@ def test_projected_sampler_training_resumes_exactly(tmp_path: Path, features: st
     device = torch.device("cpu")
     imgs = _images(2)
     vgg = load_encoder(VGG_TAPS) if features == "vgg" else None
-    calls = []
-    original = ProjectedDiscriminator.mixed
-
-    def counted(self: ProjectedDiscriminator, x: torch.Tensor) -> list[torch.Tensor]:
-        calls.append(x.shape[0])
-        return original(self, x)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ProjectedDiscriminator, "mixed", counted)
-        straight = train_sampler_loop(cfg, imgs, device, vgg=vgg)
+    straight = train_sampler_loop(cfg, imgs, device, vgg=vgg)
     # The learning rates' cosine schedule has reached its end at the last step.
     assert straight.opt_g.param_groups[0]["lr"] == pytest.approx(0.1 * cfg.lr_g)
-    # One frozen feature pass of the real images and one of the generated ones a step: the
-    # generated one serves both phases.
-    assert len(calls) == 2 * 4
     assert len({h["d_loss"] for h in straight.history}) == 4
     stop = StopRequest()
 
