@@ -8,7 +8,6 @@ are not part of a config; they are passed to the jobs apart.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -332,9 +331,6 @@ class SamplerTrainConfig:
     while it cannot judge edges and texture it judges the layout, so the composition is
     learned before the texture (without it the generator learns sharp flat-colour blobs first
     and never a head). 0 turns it off.
-    ``lr_end``: both learning rates fall along a half cosine from ``lr_g`` and ``lr_d`` at the
-    first step to ``lr_end`` times them at the last (1: constant): a high rate early draws the
-    layout in few steps, a low one late keeps it from coming apart.
     ``match_weight``: weight of the layout match (:func:`~styleforge.losses.layout_match`):
     the generator's batch, seen as ``match_side``² layouts, is paired one to one with the real
     crops of the step and pulled toward them; 0 turns it off.
@@ -366,7 +362,6 @@ class SamplerTrainConfig:
     blur_fade: float = 0.5
     match_weight: float = 0.0
     match_side: int = 16
-    lr_end: float = 1.0
     net: SamplerConfig = field(default_factory=SamplerConfig)
     augment: AugmentPolicy = field(default_factory=AugmentPolicy)
     stage: PaintStageConfig = field(default_factory=PaintStageConfig)
@@ -395,14 +390,6 @@ class SamplerTrainConfig:
                 raise UserError(f"{name.replace('_', ' ')} must be ≥ 0")
         if not (self.lr_g > 0 and self.lr_d > 0):
             raise UserError("learning rates must be positive")
-        if not 0 < self.lr_end <= 1:
-            raise UserError("lr end must be in (0, 1]")
-
-    def lr_factor(self, step: int) -> float:
-        """The learning rates' factor at ``step`` (0-based): a half cosine from 1 at the first
-        step to ``lr_end`` at the last."""
-        done = min(step, self.steps - 1) / max(1, self.steps - 1)
-        return self.lr_end + (1.0 - self.lr_end) * 0.5 * (1.0 + math.cos(math.pi * done))
 
     @property
     def resolution(self) -> int:

@@ -185,13 +185,11 @@ class GanPlan(Generic[Batch]):
     """What a model brings to :func:`train_gan`: ``draw(step)`` makes the step's inputs (all
     random numbers for the whole global batch, drawn alike on every process, of which each keeps
     its rows); ``phases`` run in order on them; ``ema_decay(step)`` is the EMA's decay after
-    that step; ``lr_factor(step)``, when given, scales both learning rates at that step (a
-    schedule; a function of the step alone, so a resumed run follows it exactly)."""
+    that step."""
 
     draw: Callable[[int], Batch]
     phases: tuple[Phase[Batch], ...]
     ema_decay: Callable[[int], float]
-    lr_factor: Callable[[int], float] | None = None
 
 
 class GanSteps(Protocol[Batch]):
@@ -203,15 +201,10 @@ class GanSteps(Protocol[Batch]):
     def ema_decay(self, step: int) -> float: ...
 
 
-def d_then_g(
-    state: GanState[Any, Any],
-    steps: GanSteps[Batch],
-    lr_factor: Callable[[int], float] | None = None,
-) -> GanPlan[Batch]:
-    """The plan of a GAN that steps its discriminator, then its generator, on each draw (with
-    an optional learning-rate schedule, see :class:`GanPlan`)."""
+def d_then_g(state: GanState[Any, Any], steps: GanSteps[Batch]) -> GanPlan[Batch]:
+    """The plan of a GAN that steps its discriminator, then its generator, on each draw."""
     phases = (Phase(state.opt_d, steps.d_loss), Phase(state.opt_g, steps.g_loss))
-    return GanPlan(steps.draw, phases, steps.ema_decay, lr_factor)
+    return GanPlan(steps.draw, phases, steps.ema_decay)
 
 
 @dataclass(frozen=True)
@@ -273,13 +266,11 @@ def train_steps(
     device: torch.device,
     steps_for: Callable[[Share], GanSteps[Any]],
     checkpoint: Path | None = None,
-    lr_factor: Callable[[int], float] | None = None,
     **run: Unpack[LoopRun[S]],
 ) -> S:
     """Train ``state`` (fresh networks on ``device``) as :func:`train_gan` does, stepping the
     discriminator, then the generator, of ``steps_for(share)``: the model's steps built on this
-    process's :class:`Share` once ``state`` holds its starting weights; ``lr_factor``: an
-    optional learning-rate schedule (see :class:`GanPlan`)."""
+    process's :class:`Share` once ``state`` holds its starting weights."""
     world = run.get("world", SINGLE)
 
     def plan_for(rows: slice) -> GanPlan[Any]:
@@ -287,7 +278,7 @@ def train_steps(
                           rows=rows, of=config.batch)  # fmt: skip
         wrap = partial(world.wrap, device=device)
         share = Share(rows, world.size, wrap(state.generator), wrap(state.disc), augment)
-        return d_then_g(state, steps_for(share), lr_factor)
+        return d_then_g(state, steps_for(share))
 
     return train_gan(state, config, plan_for, checkpoint=checkpoint, **run)
 
@@ -319,8 +310,6 @@ def train_gan(
     plan = plan_for(rows)
     end = min(config.steps, stop_at) if stop_at is not None else config.steps
     while state.step < end and not world.any(stop is not None and stop.requested):
-        if plan.lr_factor is not None:
-            set_lr(state, config, plan.lr_factor(state.step))
         logs = _run_phases(plan, state.step, world)
         if logs is None:
             last_good = roll_back(state, config, last_good)
@@ -373,13 +362,12 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
         module.requires_grad_(True)
 
 
-def set_lr(state: GanState[Any, Any], config: GanConfig, factor: float = 1.0) -> None:
-    """Set both optimisers' learning rates to the config's times ``state.lr_scale`` (halved by
-    each rollback) times ``factor`` (a schedule's, at this step)."""
+def set_lr(state: GanState[Any, Any], config: GanConfig) -> None:
+    """Set both optimisers' learning rates to the config's times ``state.lr_scale``."""
     for group in state.opt_g.param_groups:
-        group["lr"] = config.lr_g * state.lr_scale * factor
+        group["lr"] = config.lr_g * state.lr_scale
     for group in state.opt_d.param_groups:
-        group["lr"] = config.lr_d * state.lr_scale * factor
+        group["lr"] = config.lr_d * state.lr_scale
 
 
 def roll_back(

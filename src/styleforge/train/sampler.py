@@ -286,8 +286,7 @@ def train_sampler_loop(
             grams = image_grams(encoder, small, config.style_layers, device)
         return _SamplerSteps(config, state, share, images, encoder, grams, device, mine, len(every))
 
-    schedule = config.lr_factor if config.lr_end != 1.0 else None
-    return train_steps(state, config, device, steps_for, checkpoint, schedule, **run)
+    return train_steps(state, config, device, steps_for, checkpoint, **run)
 
 
 class KidProbe:
