@@ -165,7 +165,7 @@ def train_and_score(
         sh(cmd)
         minutes = round((time.perf_counter() - start) / 60, 1)
     sets = {label: score_set(name, model, work / "samples", args, [])}
-    if variant.startswith("projected") and args.painted:  # and by the prior at 256 px
+    if label.startswith("projected") and args.painted:  # and by the prior at 256 px
         paint = ["--paint-size", str(PAINT_SIZE)]
         sets[f"{label}_painted"] = score_set(name, model, work / "painted", args, paint)
     for f, _ in sets.values():

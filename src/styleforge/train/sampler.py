@@ -390,16 +390,16 @@ def train_sampler(
         """The picture's copies a sampler run needs (see :class:`_Kept`)."""
         pooled: dict[str, Tensor] = {}
         small: dict[str, Tensor] = {}
-        for framing in framings:
-            if framing == "whole":  # squeezed to a square
-                pooled[framing] = images.resize_tensor(t, short, short)
+        for kind in framings:
+            if kind == "whole":  # squeezed to a square
+                pooled[kind] = images.resize_tensor(t, short, short)
             else:
-                pooled[framing] = images.resize_to(t, short, "short")
+                pooled[kind] = images.resize_to(t, short, "short")
             if at_kid is not None:
                 # Samples are compared at their frame: a crop sampler's R² squares with
                 # pictures of long side R, a whole-picture one's frames (short side R) with
                 # pictures of short side R.
-                small[framing] = images.resize_to(t, at_kid, _KID_SIDE[framing])
+                small[kind] = images.resize_to(t, at_kid, _KID_SIDE[kind])
         look = images.resize_to(t, PAINT_LOOK_SIDE, "short") if painting else None
         big = images.resize_to(t, stage_side, "short") if stage_side is not None else None
         return _Kept(pooled, small, look, t.shape[-1] / t.shape[-2], big)
