@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -212,7 +213,9 @@ def test_killed_ddp_training_stops_clearly_and_resumes_from_its_checkpoint(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
-    assert "lost the others" in err and "--resume" in err, err[-3000:]
+    # It says so itself, or (stuck in a collective past the grace) its watchdog does.
+    said = "lost the others" in err or "was stopped by torchrun" in err
+    assert said and "--resume" in err, err[-3000:]
     saved = load_checkpoint(ckpt)  # intact
     assert saved["step"] >= 2 and saved["step"] % 2 == 0
     assert not model.exists()
@@ -253,7 +256,7 @@ def test_lost_processes_become_one_clear_error(tmp_path: Path) -> None:
         JobFailed,
         match=r"process 1 of 2 lost the others \(Connection closed by peer \[127.0.0.1\]:1234\);",
     )
-    with lost, peers_watched(World(rank=1, size=2), tmp_path):
+    with lost, peers_watched(World(rank=1, size=2), tmp_path, grace=None):
         raise RuntimeError(
             "[/src/gloo/transport/tcp/pair.cc:553] Connection closed by peer [127.0.0.1]:1234. "
             "This is typically caused by a remote worker crashing.\nmore detail"
@@ -261,6 +264,59 @@ def test_lost_processes_become_one_clear_error(tmp_path: Path) -> None:
     # One process: a bug stays a bug.
     with pytest.raises(RuntimeError, match="plain"), peers_watched(World(), tmp_path):
         raise RuntimeError("plain")
+
+
+_STUCK = """
+import sys, threading
+from pathlib import Path
+from styleforge.distributed import World
+from styleforge.train.job import peers_watched
+from styleforge.train.loop import StopRequest
+
+with peers_watched(World(rank=1, size=2), Path(sys.argv[1]), grace=1.0), StopRequest().installed():
+    print("ready", flush=True)
+    threading.Event().wait(120)  # as stuck as a collective whose peer died
+"""
+
+
+def test_a_process_stuck_after_torchruns_sigterm_is_ended_with_one_clear_line(
+    tmp_path: Path,
+) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", _STUCK, str(tmp_path / "x.run")], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert time.monotonic() - start < 30  # before torchrun's SIGKILL
+    lines = [line for line in err.splitlines() if line.startswith("styleforge: error:")]
+    assert len(lines) == 1 and "process 1 of 2 was stopped by torchrun" in lines[0], err
+    assert "x.run is intact: run the same command with --resume" in lines[0]
+
+
+def test_the_watchdog_leaves_nothing_behind_when_the_block_ends(tmp_path: Path) -> None:
+    import signal
+    import threading
+
+    from styleforge.train.job import peers_watched
+
+    before = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(before)
+    for raised in (None, KeyboardInterrupt):
+        expect = pytest.raises(KeyboardInterrupt) if raised else contextlib.nullcontext()
+        with expect, peers_watched(World(rank=0, size=2), tmp_path):
+            assert any(t.name == "styleforge-watchdog" for t in threading.enumerate())
+            if raised:
+                raise raised
+        assert not any(t.name == "styleforge-watchdog" for t in threading.enumerate())
+        assert signal.set_wakeup_fd(before) == before
 
 
 def test_a_share_of_a_batch_is_cropped_and_augmented_as_in_the_whole_batch() -> None:

@@ -4,6 +4,8 @@ used while the others were done."""
 
 from __future__ import annotations
 
+import threading
+
 #: Every input was done.
 EXIT_OK = 0
 #: A fault that is not the user's input: a full disk, a process of a torchrun job that died.
@@ -12,6 +14,10 @@ EXIT_FAULT = 1
 EXIT_USAGE = 2
 #: Some inputs could not be used (each named on its own line); the others were done.
 EXIT_PARTIAL = 3
+
+#: Set once the command has printed its one error line, so that a watchdog ending a stuck
+#: process (:func:`styleforge.train.job.peers_watched`) does not print a second.
+ERROR_PRINTED = threading.Event()
 
 
 class UserError(Exception):

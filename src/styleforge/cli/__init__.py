@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from styleforge import errors
 from styleforge.cli.common import Parser
 from styleforge.errors import EXIT_FAULT, EXIT_USAGE, JobFailed, ReportedElsewhere, UserError
 from styleforge.fileio import NO_SPACE
@@ -71,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"styleforge: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except JobFailed as err:  # DiskFull included
-        print(f"styleforge: error: {err}", file=sys.stderr)
+        print(f"styleforge: error: {err}", file=sys.stderr, flush=True)
+        errors.ERROR_PRINTED.set()
         return EXIT_FAULT
     except OSError as err:  # a full disk met outside styleforge's own writers
         if err.errno not in NO_SPACE:

@@ -16,6 +16,7 @@ everything; the other processes only train.
 from __future__ import annotations
 
 import csv
+import os
 import re
 import signal
 import sys
@@ -34,7 +35,7 @@ from typing_extensions import TypedDict
 
 from styleforge import collection, images
 from styleforge.distributed import World
-from styleforge.errors import JobFailed, UserError
+from styleforge.errors import ERROR_PRINTED, EXIT_FAULT, JobFailed, UserError
 from styleforge.fileio import atomic_write, disk_full_names, read_csv_rows, row_step, write_json
 from styleforge.infer.model_file import HasMetadata, write_model
 from styleforge.runtime import pick_device
@@ -398,33 +399,97 @@ def style_record(style_dir: Path, styles: collection.Collection) -> dict[str, An
     }
 
 
-def _ignore_sigterm() -> None:
+#: Seconds a process of a torchrun job has, after torchrun's SIGTERM, to end by itself before
+#: its watchdog ends it (torchrun kills it with SIGKILL, silently, after 30 s).
+STOP_GRACE_S = 20.0
+
+
+def _quiet_sigterm() -> None:
+    """From here on SIGTERM does nothing but wake the watchdog (the process is ending anyway)."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
+
+
+class _Watchdog:
+    """Ends this process ``grace`` s after a SIGTERM if it has not ended by then, printing
+    ``say`` (unless the command already printed its error line) and exiting with code 1.
+
+    A Python signal handler only runs when the main thread is back in Python; a process blocked
+    in a collective whose peer died, or in leaving the process group, never gets there. The
+    watchdog learns of the signal from the wakeup file descriptor, which the interpreter writes
+    the signal's number to as it arrives, so it needs a Python handler installed for SIGTERM
+    (the stop request's, then :func:`_quiet_sigterm`'s). Main thread only."""
+
+    def __init__(self, say: str, grace: float) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._previous = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        self._thread = threading.Thread(
+            target=self._watch, args=(say, grace), daemon=True, name="styleforge-watchdog"
+        )
+        self._thread.start()
+
+    def _watch(self, say: str, grace: float) -> None:
+        while signal.SIGTERM not in (arrived := os.read(self._read, 64)):
+            if not arrived:
+                return  # cancelled
+        time.sleep(grace)
+        if not ERROR_PRINTED.is_set():
+            print(f"styleforge: error: {say}", file=sys.stderr, flush=True)
+        os._exit(EXIT_FAULT)
+
+    def cancel(self) -> None:
+        """Stop watching (the block ended by itself)."""
+        signal.set_wakeup_fd(self._previous)
+        os.close(self._write)
+        self._thread.join()
+        os.close(self._read)
 
 
 @contextmanager
-def peers_watched(world: World, run_dir: Path) -> Iterator[None]:
+def peers_watched(
+    world: World, run_dir: Path, grace: float | None = STOP_GRACE_S
+) -> Iterator[None]:
     """Under torchrun, turn the error a process gets when another one died (a collective that
     fails) into one line saying what to do; the checkpoint, written atomically by process 0
     only, is intact.
 
     Use it outside :meth:`StopRequest.installed`: torchrun sends SIGTERM to the survivors as soon
-    as one process dies, so on this path SIGTERM is ignored from here on (the process is ending
-    anyway); otherwise the default handler, restored on the way out, could kill the process
-    before it has said why."""
+    as one process dies, so on this path SIGTERM is quietened from here on (the process is
+    ending anyway); otherwise the default handler, restored on the way out, could kill the
+    process before it has said why. And should a process still be running ``grace`` s after a
+    SIGTERM (stuck in a collective or in leaving the process group), a watchdog says so and
+    ends it, before torchrun would kill it without a word (``grace=None``: no watchdog)."""
+    if not world.distributed:
+        yield
+        return
+    resume = (
+        f"The last checkpoint in {run_dir} is intact: run the same command with --resume "
+        "(with any number of processes) to go on from it"
+    )
+    watchdog = None
+    if grace is not None and threading.current_thread() is threading.main_thread():
+        watchdog = _Watchdog(
+            f"process {world.rank} of {world.size} was stopped by torchrun (another process "
+            f"ended, or the job was interrupted) and had not ended {grace:g} s later, so it was "
+            f"ended. {resume}",
+            grace,
+        )
     try:
         yield
     except RuntimeError as err:
-        if not world.distributed:
-            raise
-        _ignore_sigterm()
+        _quiet_sigterm()  # the watchdog stays: leaving the process group can block too
         raw = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         # gloo's "[.../pair.cc:553] Connection closed by peer [addr]:port. This is ..." -> the
         # first sentence, without the source location.
         reason = re.sub(r"^\[[^\]]*\]\s*", "", raw).split(". ")[0][:160]
         raise JobFailed(
-            f"process {world.rank} of {world.size} lost the others ({reason}); the job stopped. "
-            f"The last checkpoint in {run_dir} is intact: run the same command with --resume "
-            "(with any number of processes) to go on from it"
+            f"process {world.rank} of {world.size} lost the others ({reason}); the job "
+            f"stopped. {resume}"
         ) from err
+    except BaseException:
+        if watchdog is not None:
+            watchdog.cancel()
+        raise
+    if watchdog is not None:
+        watchdog.cancel()
