@@ -273,32 +273,51 @@ from styleforge.distributed import World
 from styleforge.train.job import peers_watched
 from styleforge.train.loop import StopRequest
 
-with peers_watched(World(rank=1, size=2), Path(sys.argv[1]), grace=1.0), StopRequest().installed():
+stop = StopRequest()
+with peers_watched(World(rank=1, size=2), Path(sys.argv[1]), grace=1.0), stop.installed():
     print("ready", flush=True)
-    threading.Event().wait(120)  # as stuck as a collective whose peer died
+    if sys.argv[2] == "stuck":
+        threading.Event().wait(120)  # as stuck as a collective whose peer died
+    while not stop.requested:  # a step that ends, then the stop
+        threading.Event().wait(0.05)
+threading.Event().wait(2.0)  # past the grace: the watchdog is gone
+print("ended by itself", flush=True)
 """
+
+
+def _sigterm_after_ready(tmp_path: Path, mode: str) -> tuple[int, str, str, float]:
+    """Run :data:`_STUCK` in ``mode``, send SIGTERM once it is ready: (code, out, err, s)."""
+    import signal
+    import time
+
+    cmd = [sys.executable, "-c", _STUCK, str(tmp_path / "x.run"), mode]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.returncode, out, err, time.monotonic() - start
 
 
 def test_a_process_stuck_after_torchruns_sigterm_is_ended_with_one_clear_line(
     tmp_path: Path,
 ) -> None:
-    import signal
-    import time
-
-    proc = subprocess.Popen([sys.executable, "-c", _STUCK, str(tmp_path / "x.run")], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
-        start = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 1
-    assert time.monotonic() - start < 30  # before torchrun's SIGKILL
+    code, out, err, seconds = _sigterm_after_ready(tmp_path, "stuck")
+    assert code == 1 and "ended by itself" not in out
+    assert seconds < 30  # before torchrun's SIGKILL
     lines = [line for line in err.splitlines() if line.startswith("styleforge: error:")]
     assert len(lines) == 1 and "process 1 of 2 was stopped by torchrun" in lines[0], err
     assert "x.run is intact: run the same command with --resume" in lines[0]
+
+
+def test_a_process_that_stops_in_time_after_sigterm_is_left_alone(tmp_path: Path) -> None:
+    code, out, err, _ = _sigterm_after_ready(tmp_path, "ends")
+    assert code == 0 and "ended by itself" in out, err
+    assert "styleforge: error" not in err
 
 
 def test_the_watchdog_leaves_nothing_behind_when_the_block_ends(tmp_path: Path) -> None:

@@ -423,6 +423,7 @@ class _Watchdog:
     def __init__(self, say: str, grace: float) -> None:
         self._read, self._write = os.pipe()
         os.set_blocking(self._write, False)
+        self._cancelled = threading.Event()
         self._previous = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
         self._thread = threading.Thread(
             target=self._watch, args=(say, grace), daemon=True, name="styleforge-watchdog"
@@ -433,13 +434,15 @@ class _Watchdog:
         while signal.SIGTERM not in (arrived := os.read(self._read, 64)):
             if not arrived:
                 return  # cancelled
-        time.sleep(grace)
+        if self._cancelled.wait(grace):
+            return  # the block ended by itself in time (a stop torchrun asked for)
         if not ERROR_PRINTED.is_set():
             print(f"styleforge: error: {say}", file=sys.stderr, flush=True)
         os._exit(EXIT_FAULT)
 
     def cancel(self) -> None:
         """Stop watching (the block ended by itself)."""
+        self._cancelled.set()
         signal.set_wakeup_fd(self._previous)
         os.close(self._write)
         self._thread.join()
