@@ -428,6 +428,22 @@ def test_gradcheck_g_losses(fn: Callable[[Tensor], Tensor]) -> None:
     assert torch.autograd.gradcheck(fn, (_away_from_kinks(7),))
 
 
+def test_composition_match_compares_each_picture_shrunk_with_its_own_composition() -> None:
+    from styleforge.losses import composition_match
+
+    gen = torch.Generator().manual_seed(0)
+    pictures = torch.rand(3, 3, 32, 32, generator=gen, requires_grad=True)
+    own = torch.nn.functional.avg_pool2d(pictures.detach(), 4)  # (3,3,8,8)
+    assert composition_match(pictures, own).item() < 1e-6
+    other = own.roll(1, 0)  # another picture's composition
+    loss = composition_match(pictures, other)
+    assert loss.item() == pytest.approx((own - other).abs().mean().item(), rel=1e-5)
+    loss.backward()
+    assert pictures.grad is not None and pictures.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="one"):
+        composition_match(pictures, own[:2])
+
+
 def test_layout_match_pairs_each_real_layout_with_one_generated_one() -> None:
     from styleforge.losses import layout_match
 

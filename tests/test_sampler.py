@@ -31,7 +31,13 @@ from styleforge.seeds import parse_seeds
 from styleforge.tblog import read_scalars
 from styleforge.train.config import SamplerTrainConfig
 from styleforge.train.loop import StopRequest, TrainingDiverged
-from styleforge.train.sampler import SamplerState, feature_net, train_sampler, train_sampler_loop
+from styleforge.train.sampler import (
+    SamplerState,
+    composition_bank,
+    feature_net,
+    train_sampler,
+    train_sampler_loop,
+)
 
 from .conftest import write_image
 
@@ -236,6 +242,70 @@ def test_projected_discriminator_reads_frozen_features_and_trains_only_its_heads
         disc(torch.rand(1, 3, 32, 32))
 
 
+def test_a_latent_draws_a_composition_from_the_bank_and_the_image_over_it() -> None:
+    """The bank's entry is ⌊Φ(z₀)·n⌋ (uniform over the bank for normal latents), mirrored when
+    z₁ > 0; it is a buffer saved with the weights, and the image depends on it. A generator
+    without compositions keeps the layout of earlier files."""
+    torch.manual_seed(0)
+    cfg = replace(NET, sle=True, compositions=4, composition_side=8)
+    gen = SamplerGenerator(cfg)
+    assert sorted(gen.compose.keys()) == ["0", "1"]  # into the 4×4 and 8×8 maps
+    gen.bank.copy_(torch.rand(4, 3, 8, 8))
+    z = torch.zeros(6, NET.latent_dim)
+    z[:, 0] = torch.tensor([-3.0, -0.5, -0.1, 0.1, 0.5, 3.0])  # Φ: .001 .31 .46 .54 .69 .999
+    z[3:, 1] = 1.0
+    drawn = gen.composition(z)
+    want = [gen.bank[0], gen.bank[1], gen.bank[1], gen.bank[2].flip(-1), gen.bank[2].flip(-1),
+            gen.bank[3].flip(-1)]  # fmt: skip
+    assert all(torch.equal(d, w) for d, w in zip(drawn, want, strict=True))
+    normal = torch.randn(4000, NET.latent_dim, generator=torch.Generator().manual_seed(1))
+    many = gen.composition(normal)
+    counts = torch.stack([(many == b).flatten(1).all(1) | (many == b.flip(-1)).flatten(1).all(1)
+                          for b in gen.bank]).sum(1)  # fmt: skip
+    assert counts.sum() == 4000 and counts.min() > 850  # each about a quarter
+    assert "bank" in gen.state_dict()
+    with torch.no_grad():
+        before = gen(z)
+        gen.bank.mul_(0.5)
+        assert not torch.allclose(gen(z), before)
+    plain = SamplerGenerator(replace(NET, sle=True))
+    assert not [k for k in plain.state_dict() if k.startswith(("bank", "compose"))]
+    with pytest.raises(ValueError, match="no compositions"):
+        plain.composition(z)
+    with pytest.raises(ValueError, match="composition_side"):
+        replace(NET, composition_side=12)
+
+
+def test_the_bank_holds_each_pictures_centre_square_shrunk() -> None:
+    wide = torch.zeros(1, 3, 32, 64)
+    wide[..., :, 16:48] = 1.0  # the centre square is white, the sides black
+    tall = torch.rand(1, 3, 48, 48)
+    bank = composition_bank([wide, tall], 4)
+    assert bank.shape == (2, 3, 4, 4)
+    assert torch.equal(bank[0], torch.ones(3, 4, 4))
+    assert torch.allclose(bank[1], torch.nn.functional.avg_pool2d(tall, 12)[0])
+
+
+@pytest.mark.slow
+def test_a_composed_sampler_file_holds_one_composition_per_picture(tmp_path: Path) -> None:
+    """The quick preset composes; its file's bank has one entry per picture, loads and draws
+    the same images again."""
+    assert SamplerTrainConfig.preset("quick").compose
+    assert not SamplerTrainConfig.preset("classic").compose
+    folder = tmp_path / "five"
+    for i in range(5):
+        write_image(folder / f"p{i}.png", size=(80, 72), seed=90 + i)
+    out = tmp_path / "c.safetensors"
+    train_sampler(replace(TINY, steps=2, compose=True), folder, out, device="cpu",
+                  progress=False, measure_kid=False)  # fmt: skip
+    sampler = Sampler.load(out, "cpu")
+    assert sampler.info.net.compositions == 5
+    assert sampler.net.bank.shape == (5, 3, 16, 16) and sampler.net.bank.std() > 0.05
+    assert torch.equal(sampler.sample([3, 4]), Sampler.load(out, "cpu").sample([3, 4]))
+    rows = list(csv.DictReader((tmp_path / "c.run" / "log.csv").open()))
+    assert all(float(r["composition"]) > 0 for r in rows)
+
+
 def test_skip_layer_excitation_gates_the_fine_maps_and_old_files_keep_their_layout() -> None:
     torch.manual_seed(0)
     plain = SamplerGenerator(NET)
@@ -262,14 +332,18 @@ def test_projected_sampler_training_resumes_exactly(tmp_path: Path, features: st
     quick = SamplerTrainConfig.preset("quick")
     side = 96 if features == "efficientnet" else 0
     net = replace(NET, sle=True, disc="projected", features=features, feature_size=side)
+    # Its composition bank too, which a resumed run takes from the checkpoint.
     cfg = replace(TINY, steps=4, checkpoint_every=2, r1_gamma=0.0, gan_loss="hinge",
                   lr_g=quick.lr_g, lr_d=quick.lr_d, beta1=quick.beta1,
-                  blur_sigma=2.0, blur_fade=0.75, net=net)  # fmt: skip
+                  blur_sigma=2.0, blur_fade=0.75, net=net, compose=quick.compose)  # fmt: skip
     device = torch.device("cpu")
     imgs = _images(2)
+    cfg = cfg.composed(len(imgs))
     vgg = load_encoder(VGG_TAPS) if features == "vgg" else None
     straight = train_sampler_loop(cfg, imgs, device, vgg=vgg)
     assert len({h["d_loss"] for h in straight.history}) == 4
+    assert all(h["composition"] > 0 for h in straight.history)
+    assert torch.equal(straight.ema.bank, composition_bank(imgs, NET.composition_side))
     stop = StopRequest()
 
     def press_ctrl_c(state: SamplerState) -> None:

@@ -87,6 +87,13 @@ def add_parser(sub: Subparsers) -> None:
         "shrunk to PX x PX (0: none; default: by preset)",
     )  # fmt: skip
     ts.add_argument(
+        "--compose", action=argparse.BooleanOptionalAction,
+        help="the generator holds the collection's compositions (each picture shrunk to 16 "
+        "px) and draws each image over one of them, so it draws the collection's kind of "
+        "picture (a head over shoulders) from the first steps (default: by preset; the "
+        "quick one does)",
+    )  # fmt: skip
+    ts.add_argument(
         "--paint-size", type=paint_px, metavar="PX",
         help="the side `generate` paints the images at by default with the painter prior in "
         "the collection's style (default 0: the network's own pixels)",
@@ -113,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         paint_size=args.paint_size, framing=args.framing, blur_sigma=args.blur,
         latent_dim=args.latent_dim, disc=args.disc, features=args.features,
         generator=args.generator, upsample=args.upsample, layout=args.layout,
-        stage_steps=args.stage_steps,
+        stage_steps=args.stage_steps, compose=args.compose,
     )  # fmt: skip
     return VERB.run(
         args,

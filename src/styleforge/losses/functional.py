@@ -19,6 +19,7 @@ from torch import Tensor
 __all__ = [
     "GanKind",
     "GanLoss",
+    "composition_match",
     "content_loss",
     "d_bce_loss",
     "d_hinge_loss",
@@ -278,6 +279,29 @@ def layout_match(generated: Tensor, real: Tensor, side: int = 16) -> Tensor:
     gi = torch.as_tensor(rows, device=g.device)
     ri = torch.as_tensor(cols, device=g.device)
     return (g[gi] - r[ri]).abs().mean()
+
+
+def composition_match(generated: Tensor, compositions: Tensor) -> Tensor:
+    """How far each generated picture, shrunk to its composition's side (area average), lies
+    from the composition it was drawn from: the mean absolute difference.
+
+    Args:
+        generated: (N, 3, H, W) in [0,1].
+        compositions: (N, 3, s, s) in [0,1], s dividing H and W; taken as fixed targets.
+
+    Returns:
+        Scalar tensor (float32), differentiable in ``generated``.
+    """
+    generated = _check_feature_map(generated, "generated")
+    compositions = _check_feature_map(compositions, "compositions")
+    if generated.shape[:2] != compositions.shape[:2]:
+        raise ValueError(
+            f"expected one (3-channel) composition per picture, got {tuple(compositions.shape)} "
+            f"for {tuple(generated.shape)}"
+        )
+    side = (compositions.shape[-2], compositions.shape[-1])
+    shrunk = F.adaptive_avg_pool2d(_upcast(generated), side)
+    return (shrunk - _upcast(compositions).detach()).abs().mean()
 
 
 # --------------------------------------------------------------------------- adversarial

@@ -12,6 +12,16 @@ With ``sle`` the generator adds FastGAN's skip-layer excitation (Liu et al., ICL
 4×4 and 8×8 maps gate, channel by channel, the maps three stages later (32 and 64 px at 64 px), so
 the coarse layout reaches the fine layers in few steps; it costs almost nothing.
 
+With ``compositions`` the generator holds a bank of that many compositions: the collection's
+pictures shrunk to ``composition_side``² (area average), a buffer filled when training starts
+and saved with the weights. A latent picks one (uniformly over the bank, by the normal CDF of its
+first component) and mirrors it when its second component is positive; the composition, resized,
+is added through a 1×1 conv to each map up to its side (4, 8 and 16 px for 16). The sampler is
+still a function of the latent alone, but where the heads, the sky or the ground lie comes from
+the collection instead of from a few hundred adversarial steps (issue #41): the training pulls
+each image's shrunk copy toward its composition (:func:`~styleforge.losses.composition_match`)
+and the discriminator asks for the detail.
+
 Discriminator (``disc="conv"``): strided 4×4 convs with LeakyReLU(0.2) from the resolution down
 to 4×4 (spectral norm on every conv, optional dropout), a minibatch standard-deviation channel
 (it lets the discriminator see a collapsed batch) and a dense head to one logit per image.
@@ -28,6 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -80,6 +91,9 @@ class SamplerConfig(configs.DictConfig):
             (:class:`~styleforge.nets.projected.LayoutDiscriminator`: the picture shrunk to
             ``layout``², where its dark and light masses and its colours lie); 0: none. A
             power of two from 8 up to half the resolution.
+        compositions: how many compositions the generator's bank holds (see the module
+            docstring; training fills it with one per picture); 0: none.
+        composition_side: their side (px): 4 or a power of two up to half the resolution.
     """
 
     resolution: int = 64
@@ -96,6 +110,8 @@ class SamplerConfig(configs.DictConfig):
     feature_size: int = 0
     upsample: Literal["nearest", "bilinear"] = "nearest"
     layout: int = 0
+    compositions: int = 0
+    composition_side: int = 16
 
     def __post_init__(self) -> None:
         if self.resolution not in RESOLUTIONS:
@@ -119,6 +135,13 @@ class SamplerConfig(configs.DictConfig):
         sides = [8 * 2**i for i in range(8) if 8 * 2**i <= self.resolution // 2]
         if self.layout and self.layout not in sides:
             raise ValueError(f"layout must be 0 or one of {sides}, got {self.layout!r}")
+        if self.compositions < 0:
+            raise ValueError(f"compositions must be ≥ 0, got {self.compositions!r}")
+        if self.composition_side not in (4, *sides):
+            raise ValueError(
+                f"composition_side must be one of {', '.join(map(str, (4, *sides)))}, "
+                f"got {self.composition_side!r}"
+            )
 
     @property
     def feature_side(self) -> int:
@@ -150,6 +173,8 @@ def _norm(kind: str, channels: int) -> nn.Module:
 class SamplerGenerator(nn.Module):
     """Latents (N, latent_dim) -> images (N, 3, R, R) in [0,1] (R = ``config.resolution``)."""
 
+    bank: Tensor  # (compositions, 3, s, s), with ``config.compositions``
+
     def __init__(self, config: SamplerConfig | None = None) -> None:
         super().__init__()
         cfg = config if config is not None else SamplerConfig()
@@ -173,6 +198,24 @@ class SamplerGenerator(nn.Module):
             str(dst): _Excite(chans[src], chans[dst]) for src, dst in pairs
         })  # fmt: skip
         self._sources = {src: dst for src, dst in pairs}
+        # The composition bank and its 1×1 convs into the maps of side ≤ composition_side.
+        self.compose = nn.ModuleDict()
+        if cfg.compositions:
+            side = cfg.composition_side
+            self.register_buffer("bank", torch.zeros(cfg.compositions, 3, side, side))
+            self.compose.update({
+                str(i): nn.Conv2d(3, c, 1) for i, c in enumerate(chans) if _BASE * 2**i <= side
+            })  # fmt: skip
+
+    def composition(self, z: Tensor) -> Tensor:
+        """Latents (N, latent_dim) -> their compositions (N,3,s,s) from the bank (s =
+        ``composition_side``): entry ⌊Φ(z₀)·n⌋ of n, mirrored where z₁ > 0."""
+        n = self.config.compositions
+        if not n:
+            raise ValueError("this generator holds no compositions")
+        u = 0.5 * (1.0 + torch.erf(z[:, 0].float() / math.sqrt(2.0)))
+        picked = self.bank[(u * n).long().clamp(0, n - 1)]
+        return torch.where((z[:, 1] > 0).view(-1, 1, 1, 1), picked.flip(-1), picked)
 
     def forward(self, z: Tensor) -> Tensor:
         """(N, latent_dim) -> (N, 3, R, R) in [0,1]."""
@@ -181,13 +224,17 @@ class SamplerGenerator(nn.Module):
                 f"expected latents of shape (N, {self.config.latent_dim}), got {tuple(z.shape)}"
             )
         x = self.stem(self.dense(z).view(z.shape[0], -1, _BASE, _BASE))
-        if not self.excite:
+        if not self.excite and not self.compose:
             x = self.stages(x)
         else:
+            shown = self.composition(z) if self.compose else None
             kept: dict[int, Tensor] = {}
             for i in range(self.config.stages + 1):
                 for j in range(4 * (i - 1), 4 * i) if i > 0 else ():
                     x = self.stages[j](x)
+                if shown is not None and str(i) in self.compose:
+                    at = F.interpolate(shown, size=x.shape[-2:], mode="area")
+                    x = x + self.compose[str(i)](at.to(x.dtype))
                 if str(i) in self.excite:
                     x = x * self.excite[str(i)](kept.pop(i))
                 if i in self._sources:

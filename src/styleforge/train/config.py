@@ -331,6 +331,13 @@ class SamplerTrainConfig:
     while it cannot judge edges and texture it judges the layout, so the composition is
     learned before the texture (without it the generator learns sharp flat-colour blobs first
     and never a head). 0 turns it off.
+    ``compose``: the generator holds the collection's compositions (one per picture, shrunk to
+    ``net.composition_side``², filled when training starts: :meth:`composed` sets
+    ``net.compositions`` to the number of pictures), each latent draws one, and each generated
+    image is pulled toward the composition it was drawn from with weight
+    ``composition_weight`` (:func:`~styleforge.losses.composition_match`): the sampler draws
+    the collection's kinds of composition (a head over shoulders) from the first steps, and
+    the adversarial game has only the detail to find (issue #41).
     ``match_weight``: weight of the layout match (:func:`~styleforge.losses.layout_match`):
     the generator's batch, seen as ``match_side``² layouts, is paired one to one with the real
     crops of the step and pulled toward them; 0 turns it off.
@@ -362,6 +369,8 @@ class SamplerTrainConfig:
     blur_fade: float = 0.5
     match_weight: float = 0.0
     match_side: int = 16
+    compose: bool = False
+    composition_weight: float = 10.0
     net: SamplerConfig = field(default_factory=SamplerConfig)
     augment: AugmentPolicy = field(default_factory=AugmentPolicy)
     stage: PaintStageConfig = field(default_factory=PaintStageConfig)
@@ -385,7 +394,7 @@ class SamplerTrainConfig:
                 raise UserError(f"{name.replace('_', ' ')} must be at least 1")
         if self.kid_samples < 2:
             raise UserError("kid samples must be at least 2")
-        for name in ("style_weight", "r1_gamma"):
+        for name in ("style_weight", "r1_gamma", "composition_weight"):
             if not getattr(self, name) >= 0:
                 raise UserError(f"{name.replace('_', ' ')} must be ≥ 0")
         if not (self.lr_g > 0 and self.lr_d > 0):
@@ -402,6 +411,13 @@ class SamplerTrainConfig:
             return self.framing
         portrait = bool(aspects) and statistics.median(aspects) < AUTO_WHOLE_BELOW
         return "whole" if portrait else "crop"
+
+    def composed(self, pictures: int) -> SamplerTrainConfig:
+        """With ``compose``, this config with a composition bank for ``pictures`` pictures
+        (``net.compositions``); without, this config."""
+        if not self.compose:
+            return self
+        return replace(self, net=replace(self.net, compositions=pictures))
 
     @property
     def pool_side(self) -> int:
@@ -454,7 +470,7 @@ class SamplerTrainConfig:
             cfg = cls(
                 steps=_QUICK_STEPS, batch=_QUICK_BATCH, lr_g=_QUICK_LR, lr_d=_QUICK_LR,
                 net=fast(), preview_every=100, checkpoint_every=100, kid_every=400,
-                stage=PaintStageConfig(steps=_QUICK_STAGE),
+                stage=PaintStageConfig(steps=_QUICK_STAGE), compose=True,
                 **common,
             )  # fmt: skip
         elif name == "standard":

@@ -22,7 +22,7 @@ from __future__ import annotations
 import statistics
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -37,7 +37,7 @@ from styleforge.features import VGGEncoder, loss_encoder
 from styleforge.features.efficientnet import EfficientNetFeatures
 from styleforge.fileio import write_json
 from styleforge.infer.sampler import STAGE_PREFIX, SamplerInfo, latents, to_frame
-from styleforge.losses import layout_match, style_loss
+from styleforge.losses import composition_match, layout_match, style_loss
 from styleforge.losses.functional import GanLoss
 from styleforge.metrics.features import EvalSettings, FeatureBank
 from styleforge.nets import PainterConfig
@@ -89,7 +89,7 @@ PAINT_LOOK_SIDE = 256
 KID_SEED_BASE = 10_000
 SAMPLER_COLUMNS = (
     "step", "d_loss", "g_loss", "g_adv", "style", "match", "r1", "d_real", "d_fake", "kid",
-    "lr_scale",
+    "lr_scale", "composition",
 )  # fmt: skip
 
 
@@ -147,11 +147,13 @@ class _Inputs(NamedTuple):
     """One step's inputs, this process's n rows: (n,3,R,R) real crops on the device, the
     generator's (n,3,R,R) images of this step (one pass, with its graph: the discriminator's
     phase reads them detached, the generator's phase backpropagates through them), and for
-    each style row of the whole batch the collection image its Gram targets come from."""
+    each style row of the whole batch the collection image its Gram targets come from; with a
+    composition bank, the (n,3,s,s) compositions the generated images were drawn from."""
 
     real: Tensor
     fake: Tensor
     picks: Tensor
+    compositions: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,8 @@ class _SamplerSteps:
         with autocast(self.device):
             fake = at_least_float32(self.share.generator(z))
         real = real.to(self.device, memory_format=torch.channels_last)
-        return _Inputs(real, fake, picks)
+        drawn = self.state.generator.composition(z) if c.net.compositions else None
+        return _Inputs(real, fake, picks, drawn)
 
     def d_loss(self, x: _Inputs, step: int) -> PhaseLoss:
         """Real vs generated, both augmented; a lazy R1 penalty on the augmented reals."""
@@ -209,6 +212,10 @@ class _SamplerSteps:
         c = self.config
         g_loss = GanLoss(c.gan_loss).g(g_logits)
         logs = {"g_adv": g_loss.item()}
+        if x.compositions is not None and c.composition_weight > 0:
+            match = composition_match(fake, x.compositions)
+            logs["composition"] = match.item()
+            g_loss = g_loss + c.composition_weight * match
         if c.match_weight > 0:
             match = layout_match(fake, x.real, c.match_side)
             logs["match"] = match.item()
@@ -274,6 +281,10 @@ def train_sampler_loop(
     number of processes (the groups differ); what is learned stays the same in kind.
     """
     state = new_sampler_state(config, device, vgg)
+    if config.net.compositions:  # a resumed run's are its checkpoint's
+        bank = composition_bank(images, config.net.composition_side).to(device)
+        for net in (state.generator, state.ema):
+            net.bank.copy_(bank)
 
     def steps_for(share: Share) -> _SamplerSteps:
         # Global style rows -> this process's rows of its share, and their index among all.
@@ -287,6 +298,19 @@ def train_sampler_loop(
         return _SamplerSteps(config, state, share, images, encoder, grams, device, mine, len(every))
 
     return train_steps(state, config, device, steps_for, checkpoint, **run)
+
+
+def composition_bank(images: Sequence[Tensor], side: int) -> Tensor:
+    """The pictures (1,3,H,W) each -> their compositions (len(images),3,side,side): the
+    centre square of each (the whole of a squeezed one), area-averaged to side²."""
+    out = []
+    for t in images:
+        h, w = t.shape[-2:]
+        k = min(h, w)
+        top, left = (h - k) // 2, (w - k) // 2
+        square = t[..., top : top + k, left : left + k].float()
+        out.append(torch.nn.functional.adaptive_avg_pool2d(square, side).cpu())
+    return torch.cat(out)
 
 
 class KidProbe:
@@ -411,6 +435,9 @@ def train_sampler(
         shape = "portrait-shaped" if whole else "not portrait-shaped"
         print(f"framing: {framing} (the pictures are {shape})", file=sys.stderr)
     pool = [k.pool[framing] for k in kept]
+    if config.compose:  # the bank holds one composition per picture
+        config = config.composed(len(pool))
+        job = replace(job, config=config)
     aspect = round(statistics.median(k.aspect for k in kept), 4) if whole else 1.0
     paint = paint_record([k.look for k in kept if k.look is not None], config.paint_size)
     bank = FeatureBank(device=job.device) if measuring else None  # the one VGG of the job
