@@ -435,9 +435,8 @@ def train_sampler(
         shape = "portrait-shaped" if whole else "not portrait-shaped"
         print(f"framing: {framing} (the pictures are {shape})", file=sys.stderr)
     pool = [k.pool[framing] for k in kept]
-    if config.compose:  # the bank holds one composition per picture
-        config = config.composed(len(pool))
-        job = replace(job, config=config)
+    config = config.composed(len(pool))  # with ``compose``: one composition per picture
+    job = replace(job, config=config)
     aspect = round(statistics.median(k.aspect for k in kept), 4) if whole else 1.0
     paint = paint_record([k.look for k in kept if k.look is not None], config.paint_size)
     bank = FeatureBank(device=job.device) if measuring else None  # the one VGG of the job
