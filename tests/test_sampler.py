@@ -410,6 +410,28 @@ def test_train_sampler_writes_file_grids_logs_and_kid(styles: Path, tmp_path: Pa
 
 
 @pytest.mark.slow
+def test_a_composed_run_resumes_after_pictures_were_added(
+    styles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The resumed run keeps the compositions it started with, and says so in one line."""
+    model = tmp_path / "s.safetensors"
+    flags = [*TINY_FLAGS[2:], "--stage-steps", "0"]
+    code, err = run(["train-sampler", str(styles), "-o", str(model), "--steps", "2", *flags],
+                    capsys)  # fmt: skip
+    assert code == 0, err
+    first = Sampler.load(model, "cpu").net.bank.clone()
+    assert first.shape[0] == 5
+    write_image(styles / "s9.png", size=(80, 72), seed=99)
+    code, err = run(["train-sampler", str(styles), "-o", str(model), "--steps", "3", *flags,
+                     "--resume", "--overwrite"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert "holds 6 usable pictures now; the resumed run keeps the 5 compositions" in err
+    assert "Traceback" not in err and "ignoring changed" not in err
+    sampler = Sampler.load(model, "cpu")
+    assert sampler.info.metrics["steps"] == 3 and torch.equal(sampler.net.bank, first)
+
+
+@pytest.mark.slow
 def test_train_sampler_and_generate_cli(
     styles: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -421,6 +443,9 @@ def test_train_sampler_and_generate_cli(
     code, err = run(["train-sampler", str(styles), "-o", str(model), *TINY_FLAGS[2:],
                      "--steps", "6", "--resume"], capsys)  # fmt: skip
     assert code == 0, err
+    # The bank's size is the run's own, not a changed setting (--steps scales the stage's).
+    ignored = [ln.split("ignoring changed ")[1] for ln in err.splitlines() if "ignoring" in ln]
+    assert ignored in ([], ["stage"]), err
     assert Sampler.load(model, "cpu").info.metrics["steps"] == 6
 
     out = tmp_path / "gen"

@@ -135,6 +135,11 @@ class StylizerTrainConfig:
         gain 2.18 / 2.36 / 2.49: smaller strokes than learned read as less paint.)"""
         return self.paint_size if self.paint_size is not None else round(self.pool_side * 4 / 3)
 
+    def settled_as(self, saved: StylizerTrainConfig) -> StylizerTrainConfig:
+        """This config as ``saved``'s run settled it (a stylizer run works out nothing for
+        itself: this config)."""
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (for checkpoints and model metadata); ``paint_size`` resolved."""
         d = asdict(self)
@@ -418,6 +423,12 @@ class SamplerTrainConfig:
         if not self.compose:
             return self
         return replace(self, net=replace(self.net, compositions=pictures))
+
+    def settled_as(self, saved: SamplerTrainConfig) -> SamplerTrainConfig:
+        """This config with what ``saved``'s run worked out from its collection rather than
+        chose (the size of its composition bank): what a resume compares with the saved
+        settings."""
+        return self.composed(saved.net.compositions) if saved.net.compositions else self
 
     @property
     def pool_side(self) -> int:

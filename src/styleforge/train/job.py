@@ -153,8 +153,9 @@ def check_resumable(saved: dict[str, Any], config: C, run_dir: Path) -> C:
     mid-run is not a resume."""
     old = type(config).from_dict(saved["config"])
     free = ("steps", "checkpoint_every", "preview_every", "kid_every", "compile")
+    settled = config.settled_as(old)
     mismatched = [
-        k for k, v in config.to_dict().items() if k not in free and old.to_dict().get(k) != v
+        k for k, v in settled.to_dict().items() if k not in free and old.to_dict().get(k) != v
     ]
     if mismatched:
         print(

@@ -281,7 +281,12 @@ def train_sampler_loop(
     number of processes (the groups differ); what is learned stays the same in kind.
     """
     state = new_sampler_state(config, device, vgg)
-    if config.net.compositions:  # a resumed run's are its checkpoint's
+    # A resumed run's compositions are its checkpoint's (the collection may have changed since).
+    if config.net.compositions and not run.get("resume"):
+        if config.net.compositions != len(images):
+            raise ValueError(
+                f"a bank of {config.net.compositions} compositions for {len(images)} pictures"
+            )
         bank = composition_bank(images, config.net.composition_side).to(device)
         for net in (state.generator, state.ema):
             net.bank.copy_(bank)
@@ -435,8 +440,16 @@ def train_sampler(
         shape = "portrait-shaped" if whole else "not portrait-shaped"
         print(f"framing: {framing} (the pictures are {shape})", file=sys.stderr)
     pool = [k.pool[framing] for k in kept]
-    config = config.composed(len(pool))  # with ``compose``: one composition per picture
-    job = replace(job, config=config)
+    if job.resume and config.net.compositions:  # the bank is the checkpoint's
+        if config.net.compositions != len(pool) and world.is_main:
+            print(
+                f"note: {style_dir} holds {len(pool)} usable pictures now; the resumed run "
+                f"keeps the {config.net.compositions} compositions it started with",
+                file=sys.stderr,
+            )
+    else:  # with ``compose``: one composition per picture
+        config = config.composed(len(pool))
+        job = replace(job, config=config)
     aspect = round(statistics.median(k.aspect for k in kept), 4) if whole else 1.0
     paint = paint_record([k.look for k in kept if k.look is not None], config.paint_size)
     bank = FeatureBank(device=job.device) if measuring else None  # the one VGG of the job
