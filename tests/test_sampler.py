@@ -284,6 +284,11 @@ def test_the_bank_holds_each_pictures_centre_square_shrunk() -> None:
     assert bank.shape == (2, 3, 4, 4)
     assert torch.equal(bank[0], torch.ones(3, 4, 4))
     assert torch.allclose(bank[1], torch.nn.functional.avg_pool2d(tall, 12)[0])
+    # A fresh run's bank holds one composition per picture: a config that says otherwise is
+    # refused before the first step.
+    wrong = replace(TINY, compose=True).composed(3)
+    with pytest.raises(ValueError, match="3 compositions for 4 pictures"):
+        train_sampler_loop(wrong, _images(0), torch.device("cpu"))
 
 
 @pytest.mark.slow
